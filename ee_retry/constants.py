@@ -1,0 +1,41 @@
+"""Limits and defaults, each with its unit in the name and the reason beside it."""
+
+# Wire limits: bound the work one request can ask for.
+MAX_BODY_BYTES = 1_048_576  # 1 MiB; a larger request body is refused before it is parsed
+MAX_JOB_IDS_PER_CALL = 1_000  # ids in one check_jobs / retry_jobs call; bounds one request's store work
+MAX_BATCH_JOBS = 1_000  # children in one run_job_batch; one scheduler transaction stays reasonable
+IDEMPOTENCY_KEY_MAX_LEN = 255  # as in the issue contract
+IDEMPOTENCY_TTL_S = 86_400  # a key replays its first answer for at least 24 h
+IDEMPOTENCY_WAIT_S = 30.0  # a concurrent caller with the same key waits this long for the first answer
+
+# Retry selection.
+RETRY_FAILED_DEFAULT_LIMIT = 100  # retry_failed_jobs default cap
+RETRY_FAILED_MAX_LIMIT = 1_000  # same bound as retry_jobs
+
+# Identity and permissions caches.
+AUTH_CACHE_TTL_S = 60.0  # a revoked token stops working within a minute
+WORKSPACE_CACHE_TTL_S = 30.0  # workspace sharing changes show up within half a minute
+CATALOG_CACHE_TTL_S = 300.0  # commits are immutable; tags move rarely
+HTTP_TIMEOUT_S = 10.0  # calls to KBase auth, workspace and catalog
+
+# Scheduler.
+SCHEDULER_CALL_TIMEOUT_S = 30.0  # one schedd call in the worker process; a hung schedd fails the call
+SUBMIT_GRACE_S = 120.0  # reconcile leaves an operation this young alone: its submit may still be under way
+POLL_INTERVAL_S = 10.0  # status poller period for HTCondor
+LOCAL_POLL_INTERVAL_S = 1.0  # status sync period for the local executor
+LEADER_LEASE_TTL_S = 30.0  # poller leadership lapses this long after its holder stops renewing
+
+# Output kept from a finished local job.
+OUTPUT_TAIL_CHARS = 4_000  # tail of stdout kept in job_output and of stderr in errormsg
+
+# Logs.
+MAX_LOG_LINES_PER_CALL = 10_000  # add_job_logs accepts at most this many lines per call
+DEFAULT_LOG_PAGE = 1_000  # get_job_logs default page size
+
+# Date-range queries.
+MAX_DATE_RANGE_RESULTS = 10_000  # check_jobs_date_range_* limit ceiling
+
+# Reaper defaults.
+REAPER_CREATED_MAX_AGE_S = 3_600  # created jobs older than 1 h with no scheduler proc are cancelled
+REAPER_QUEUED_MAX_AGE_S = 14 * 86_400  # queued jobs older than 14 days are cancelled
+REAPER_LEASE_TTL_S = 600  # a reaper run holds its lease at most this long

@@ -1,0 +1,1 @@
+"""Pure rules about jobs; imports only the standard library."""

@@ -1,0 +1,294 @@
+"""The ports the service is built from. Each has a real adapter and a fake or static twin.
+
+Every JobStore method is one round trip to the store (one query, one bulk write), whatever the
+number of jobs it names: the retry path's round-trip count does not grow with the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+from ee_retry.domain.model import Job, JobRequirements, JobStatus, Operation, OperationState
+
+# ---------------------------------------------------------------- store
+
+
+@dataclass(frozen=True)
+class Transition:
+    """Move one job to `new` if, and only if, its status is one of `expected`; also set `fields`."""
+
+    job_id: str
+    expected: frozenset[JobStatus]
+    new: JobStatus
+    fields: Mapping[str, Any] = field(default_factory=dict)  # stored field names, e.g. "errormsg"
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    """A filter over job records; every field left None does not filter."""
+
+    ids: Sequence[str] | None = None
+    users: Sequence[str] | None = None  # any of these owners ...
+    wsids: Sequence[int] | None = None  # ... or (when both set) any of these workspaces
+    statuses: Sequence[JobStatus] | None = None
+    method: str | None = None  # job_input.method
+    app_id: str | None = None  # job_input.app_id
+    batch_id: str | None = None
+    error_code: int | None = None
+    retry_parent: str | None = None
+    originals_only: bool = False  # only jobs that are not retries (retry_parent unset)
+    exclude_batch_containers: bool = False
+    created_from: float | None = None  # inclusive, epoch seconds
+    created_to: float | None = None  # exclusive
+    updated_before: float | None = None  # exclusive
+    operation_ids: Sequence[str] | None = None
+    limit: int = 0  # 0: no limit
+    offset: int = 0
+    ascending: bool = True  # order by created, then id
+
+
+@dataclass(frozen=True)
+class InsertOutcome:
+    """Result of a bulk insert: which jobs went in, and which lost the in-flight guard to whom."""
+
+    inserted: frozenset[str]
+    # new job id -> id of the attempt already active for the same original (the unique retry_active)
+    conflicts: Mapping[str, str | None]
+
+
+class JobStore(Protocol):
+    """Job records, operations, job logs and leases. MongoDB in production, SQLite embedded."""
+
+    async def setup(self) -> None:
+        """Create collections and indexes (idempotent); unique index on retry_active, sparse."""
+
+    async def close(self) -> None: ...
+
+    async def insert_jobs(self, jobs: Sequence[Job]) -> InsertOutcome:
+        """Insert all jobs unordered in one write; a job whose retry_active collides is not inserted."""
+
+    async def get_jobs(self, ids: Sequence[str]) -> dict[str, Job]:
+        """The jobs that exist among `ids`, by id."""
+
+    async def find_jobs(self, query: JobQuery) -> list[Job]: ...
+
+    async def count_jobs(self, query: JobQuery) -> dict[JobStatus, int]:
+        """How many jobs match, per status."""
+
+    async def active_attempts(self, original_ids: Sequence[str]) -> dict[str, str]:
+        """original id -> id of its attempt that holds the in-flight guard (retry_active)."""
+
+    async def transition(self, changes: Sequence[Transition]) -> set[str]:
+        """Apply conditional status changes in one bulk write; return the ids that changed.
+
+        Sets `updated` to now-from-fields or leaves it to the caller (callers pass "updated").
+        A change to a terminal status also clears `retry_active`, releasing the in-flight guard.
+        """
+
+    async def set_fields(self, updates: Mapping[str, Mapping[str, Any]]) -> None:
+        """Set stored fields on several jobs in one bulk write (scheduler ids, requirements)."""
+
+    async def link(
+        self,
+        retry_ids: Mapping[str, Sequence[str]],
+        child_jobs: Mapping[str, Sequence[str]],
+        saved: Sequence[str],
+    ) -> None:
+        """One bulk write: $addToSet (with $each, order kept) retry_ids on originals and
+        child_jobs on containers, and set retry_saved_toggle on the `saved` jobs."""
+
+    async def delete_created(self, ids: Sequence[str]) -> int:
+        """Delete jobs that are still `created` and have no scheduler_id (rollback of a reservation)."""
+
+    # -- operations (collection ee_retry_operations)
+
+    async def insert_operation(self, op: Operation) -> Operation | None:
+        """Insert; if another unexpired operation already holds the same (user, idempotency key),
+        insert nothing and return that operation."""
+
+    async def get_operation(self, op_id: str) -> Operation | None: ...
+
+    async def update_operation(
+        self, op_id: str, expected: frozenset[OperationState], fields: Mapping[str, Any]
+    ) -> bool:
+        """Set stored fields (e.g. state, result, scheduler_ids, updated) if the state is expected."""
+
+    async def release_idempotency(self, op_id: str) -> None:
+        """Free the operation's (user, key) slot so the key may be used again (expiry or rollback)."""
+
+    async def find_operations(
+        self,
+        states: Sequence[OperationState] | None = None,
+        job_id: str | None = None,
+        user: str | None = None,
+        limit: int = 0,
+    ) -> list[Operation]:
+        """Operations by state, by a job id they created or named, or by user; oldest first."""
+
+    # -- job logs (collection ee_retry_logs)
+
+    async def add_logs(self, job_id: str, lines: Sequence[Mapping[str, Any]]) -> int:
+        """Append lines ({line, is_error, ts}); return the total line count for the job."""
+
+    async def get_logs(self, job_id: str, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """Lines skip..skip+limit in order, and the total count."""
+
+    # -- leases (collection ee_retry_leases)
+
+    async def acquire_lease(self, name: str, holder: str, ttl_s: float, now: float) -> bool:
+        """Take or renew the named lease if it is free, expired, or already ours."""
+
+    async def release_lease(self, name: str, holder: str) -> None: ...
+
+
+# ---------------------------------------------------------------- scheduler
+
+
+class ProcState(str, Enum):
+    """What the scheduler says of one proc."""
+
+    HELD = "held"  # submitted on hold (or held by the scheduler: see hold_reason)
+    IDLE = "idle"  # released, waiting for a slot
+    RUNNING = "running"
+    COMPLETED = "completed"  # exited; see exit_code / exit_signal
+    REMOVED = "removed"  # removed from the queue (cancelled)
+
+
+@dataclass(frozen=True)
+class SubmitSpec:
+    """One job for the scheduler: everything a proc needs, as plain data (it crosses processes)."""
+
+    job_id: str
+    user: str
+    method: str
+    service_ver: str
+    requirements: JobRequirements
+    app_id: str | None = None
+    wsid: int | None = None
+    parent_job_id: str | None = None
+    batch_id: str | None = None
+    params: Any = None  # the local executor hands these to the command
+    command: tuple[str, ...] = ()  # argv from the catalog, for the local executor
+    token: str | None = field(default=None, repr=False)  # for the job runner's callbacks; never logged
+
+
+@dataclass(frozen=True)
+class SchedulerProc:
+    """One proc as the scheduler reports it."""
+
+    job_id: str
+    operation_id: str | None
+    scheduler_id: str  # "cluster.proc" for HTCondor; the local executor's own id
+    state: ProcState
+    exit_code: int | None = None
+    exit_signal: int | None = None
+    hold_reason: str | None = None  # set when the scheduler (not we) held it, e.g. on_exit_hold
+    held_by_us: bool = False  # held because it was submitted on hold and not yet released
+    in_queue: bool = True  # False when reported from history
+    output_tail: str | None = None  # local executor: tail of stdout
+    error_tail: str | None = None  # local executor: tail of stderr
+    started: float | None = None
+    finished: float | None = None
+
+
+class Scheduler(Protocol):
+    """HTCondor (htcondor2 in a worker process) or the local subprocess executor."""
+
+    scheduler_type: str  # stored in job records: "condor" or "local"
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def submit(self, operation_id: str, specs: Sequence[SubmitSpec], hold: bool) -> dict[str, str]:
+        """Submit all specs in ONE transaction (all or nothing); return job id -> scheduler id.
+        Raises SchedulerUnavailable when the answer did not come back (it may still have happened)."""
+
+    async def release(self, scheduler_ids: Sequence[str]) -> None:
+        """Release held procs; releasing a proc that is not held is a no-op."""
+
+    async def remove(self, scheduler_ids: Sequence[str], reason: str) -> None:
+        """Remove procs by explicit id; removing a proc that is gone is a no-op."""
+
+    async def procs_for_operation(self, operation_id: str) -> list[SchedulerProc]:
+        """Every proc (queue and history) tagged with this operation id."""
+
+    async def procs_for_jobs(self, job_ids: Sequence[str]) -> list[SchedulerProc]:
+        """Every proc (queue and history) tagged with one of these job ids."""
+
+    async def poll(self) -> list[SchedulerProc]:
+        """Every proc of this service in the queue, plus recent history."""
+
+
+StatusListener = Callable[[SchedulerProc], Awaitable[None]]
+
+
+# ---------------------------------------------------------------- identity, permissions, catalog
+
+
+@dataclass(frozen=True)
+class User:
+    """An authenticated caller."""
+
+    name: str
+    roles: frozenset[str] = frozenset()
+    token: str = field(default="", repr=False)  # never logged
+
+    @property
+    def is_admin(self) -> bool:
+        return "EE2_ADMIN" in self.roles
+
+    @property
+    def is_read_admin(self) -> bool:
+        return "EE2_ADMIN" in self.roles or "EE2_ADMIN_RO" in self.roles
+
+
+class Auth(Protocol):
+    async def user_for_token(self, token: str) -> User:
+        """Raises AuthenticationError for a missing, unknown or expired token."""
+
+
+class Permission(str, Enum):
+    """KBase workspace permission letters."""
+
+    ADMIN = "a"
+    WRITE = "w"
+    READ = "r"
+    NONE = "n"
+
+    @property
+    def can_write(self) -> bool:
+        return self in (Permission.ADMIN, Permission.WRITE)
+
+    @property
+    def can_read(self) -> bool:
+        return self in (Permission.ADMIN, Permission.WRITE, Permission.READ)
+
+
+class Workspace(Protocol):
+    async def permissions(self, user: User, wsids: Sequence[int]) -> dict[int, Permission]:
+        """The caller's permission on each workspace, in one call (get_permissions_mass)."""
+
+
+@dataclass(frozen=True)
+class ResolvedVersion:
+    """A module version as the catalog knows it."""
+
+    module: str
+    git_commit_hash: str
+    requirements: JobRequirements
+    command: tuple[str, ...] = ()  # local executor only
+
+
+class Catalog(Protocol):
+    async def resolve(self, module: str, version: str | None) -> ResolvedVersion:
+        """Resolve a tag ('release', 'beta', 'dev'), a commit hash, or None (release).
+        Raises UnknownModule when the module or version is unknown."""
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Epoch seconds."""

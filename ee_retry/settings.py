@@ -1,0 +1,85 @@
+"""Configuration from environment variables; every one is optional."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from ee_retry import constants
+
+
+def demo_file(name: str) -> Path:
+    """Path of a demo file shipped in the package (tokens, workspaces, catalog)."""
+    return Path(str(resources.files("ee_retry.demo").joinpath(name)))
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 5000
+    data_dir: Path = Path(".ee_retry")
+    mongo_uri: str | None = None
+    mongo_db: str = "ee2"
+    scheduler: str = "local"  # "local" or "htcondor"
+    auth_url: str | None = None
+    tokens_file: Path | None = None
+    workspace_url: str | None = None
+    workspace_file: Path | None = None
+    catalog_url: str | None = None
+    catalog_file: Path | None = None
+    service_url: str | None = None  # URL jobs call back to; defaults to http://host:port/
+    poll_interval_s: float | None = None
+    local_max_parallel: int = 0  # 0: one per CPU
+    schedd_name: str | None = None  # HTCondor schedd to use; None: the local one from condor config
+    condor_runner: str = "/usr/local/bin/ee-retry-runner"  # executable HTCondor jobs run
+    condor_accounting_prefix: str = "ee2"  # accounting group prefix; per user: <prefix>.<user>
+
+    @property
+    def url(self) -> str:
+        return self.service_url or f"http://{self.host}:{self.port}/"
+
+    @property
+    def effective_poll_interval_s(self) -> float:
+        if self.poll_interval_s is not None:
+            return self.poll_interval_s
+        return constants.LOCAL_POLL_INTERVAL_S if self.scheduler == "local" else constants.POLL_INTERVAL_S
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        e = os.environ if env is None else env
+
+        def opt(name: str) -> str | None:
+            value = e.get(name, "").strip()
+            return value or None
+
+        def opt_path(name: str) -> Path | None:
+            value = opt(name)
+            return Path(value) if value else None
+
+        scheduler = opt("EE_RETRY_SCHEDULER") or "local"
+        if scheduler not in ("local", "htcondor"):
+            raise ValueError(f"EE_RETRY_SCHEDULER must be 'local' or 'htcondor', not {scheduler!r}")
+        poll = opt("EE_RETRY_POLL_INTERVAL_S")
+        return cls(
+            host=opt("EE_RETRY_HOST") or "127.0.0.1",
+            port=int(opt("EE_RETRY_PORT") or 5000),
+            data_dir=Path(opt("EE_RETRY_DATA_DIR") or ".ee_retry"),
+            mongo_uri=opt("EE_RETRY_MONGO_URI"),
+            mongo_db=opt("EE_RETRY_MONGO_DB") or "ee2",
+            scheduler=scheduler,
+            auth_url=opt("EE_RETRY_AUTH_URL"),
+            tokens_file=opt_path("EE_RETRY_TOKENS_FILE"),
+            workspace_url=opt("EE_RETRY_WORKSPACE_URL"),
+            workspace_file=opt_path("EE_RETRY_WORKSPACE_FILE"),
+            catalog_url=opt("EE_RETRY_CATALOG_URL"),
+            catalog_file=opt_path("EE_RETRY_CATALOG_FILE"),
+            service_url=opt("EE_RETRY_SERVICE_URL"),
+            poll_interval_s=float(poll) if poll else None,
+            local_max_parallel=int(opt("EE_RETRY_LOCAL_MAX_PARALLEL") or 0),
+            schedd_name=opt("EE_RETRY_SCHEDD"),
+            condor_runner=opt("EE_RETRY_CONDOR_RUNNER") or "/usr/local/bin/ee-retry-runner",
+            condor_accounting_prefix=opt("EE_RETRY_CONDOR_ACCOUNTING_PREFIX") or "ee2",
+        )
