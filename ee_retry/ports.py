@@ -125,8 +125,10 @@ class JobStore(Protocol):
         job_id: str | None = None,
         user: str | None = None,
         limit: int = 0,
+        idempotency_key: str | None = None,
     ) -> list[Operation]:
-        """Operations by state, by a job id they created or named, or by user; oldest first."""
+        """Operations by state, by a job id they created, by user, or by (user, idempotency key)
+        (whatever its state or age); oldest first."""
 
     # -- job logs (collection ee_retry_logs)
 
@@ -284,8 +286,9 @@ class ResolvedVersion:
 
 
 class Catalog(Protocol):
-    async def resolve(self, module: str, version: str | None) -> ResolvedVersion:
-        """Resolve a tag ('release', 'beta', 'dev'), a commit hash, or None (release).
+    async def resolve(self, module: str, version: str | None, function: str | None = None) -> ResolvedVersion:
+        """Resolve a tag ('release', 'beta', 'dev'), a commit hash, or None (release); `function`
+        selects per-function resources where the catalog has them.
         Raises UnknownModule when the module or version is unknown."""
 
 

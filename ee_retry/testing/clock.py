@@ -16,10 +16,3 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self._now += seconds
-
-
-class SystemClock:
-    """Wall-clock time."""
-
-    def now(self) -> float:
-        return time.time()

@@ -1,0 +1,31 @@
+"""`python -m ee_retry` / `ee-retry`: serve the JSON-RPC service with settings from the environment."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+
+from ee_retry.app import create_app
+from ee_retry.settings import Settings
+from ee_retry.wiring import build_deps
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env()
+        deps = build_deps(settings)
+    except ValueError as exc:
+        print(f"ee-retry: configuration error: {exc}", file=sys.stderr)
+        return 2
+    store = "MongoDB" if settings.mongo_uri else f"embedded store in {settings.data_dir.resolve()}"
+    print(f"ee-retry listening on http://{settings.host}:{settings.port}/ ({store}, {settings.scheduler} scheduler)",
+          flush=True)
+    uvicorn.run(create_app(deps), host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

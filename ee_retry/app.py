@@ -1,0 +1,131 @@
+"""The ASGI app: JSON-RPC on POST /, Prometheus metrics on GET /metrics, built from passed-in ports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ee_retry.constants import MAX_BODY_BYTES
+from ee_retry.errors import EERetryError, InternalError, MethodNotFound, RequestTooLarge
+from ee_retry.rpc.context import Call
+from ee_retry.rpc.methods import METHODS
+from ee_retry.rpc.protocol import decode, error_body, peek_id, result_body
+from ee_retry.service.deps import Deps
+from ee_retry.service.poller import Poller
+from ee_retry.service.status_sync import StatusFeed
+
+log = logging.getLogger(__name__)
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, refused as soon as it passes the size limit (never buffered past it)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise RequestTooLarge(f"The request body is {declared} bytes; the limit is {MAX_BODY_BYTES} (1 MiB)")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise RequestTooLarge(f"The request body is over {MAX_BODY_BYTES} bytes (1 MiB); split the request")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json(body: dict[str, Any], status: int) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type="application/json")
+
+
+class RpcEndpoint:
+    """Decode, dispatch, answer; every failure becomes a JSON-RPC error without internals."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    async def handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        req_id: Any = None
+        v2 = False
+        label = "invalid"
+        try:
+            body, rpc = decode(await _read_body(request))
+            req_id, v2 = peek_id(body)
+            handler = METHODS.get(rpc.method)
+            if handler is None:
+                raise MethodNotFound(f"Unknown method {rpc.method!r}; see the service's spec for its methods")
+            label = rpc.method
+            token = request.headers.get("authorization")
+            result = await handler(Call(self.deps, token), rpc.params)
+            return _json(result_body(req_id, result, v2), 200)
+        except EERetryError as exc:
+            self.deps.metrics.errors.labels(label, str(exc.code)).inc()
+            return _json(error_body(req_id, exc, v2), 500)
+        except Exception:
+            log.exception("unexpected error in %s", label)
+            self.deps.metrics.errors.labels(label, str(InternalError.code)).inc()
+            return _json(error_body(req_id, InternalError(), v2), 500)
+        finally:
+            self.deps.metrics.requests.labels(label).inc()
+            self.deps.metrics.latency.labels(label).observe(time.perf_counter() - started)
+
+
+def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) -> Starlette:
+    """Build the app from its ports. `recover`: run local start-up recovery (default: local scheduler)."""
+    feed = StatusFeed(deps)
+    poller = Poller(deps, deps.settings.effective_poll_interval_s)
+    do_recover = deps.scheduler.scheduler_type == "local" if recover is None else recover
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        await deps.store.setup()
+        feed.start()
+        set_listener = getattr(deps.scheduler, "set_listener", None)
+        if set_listener is not None:
+            set_listener(feed.push)
+        await deps.scheduler.start()
+        if do_recover:
+            from ee_retry.service.recovery import recover_local
+
+            kill = getattr(deps.scheduler, "kill_leftovers", lambda ids: [])
+            await recover_local(deps, kill)
+        task = asyncio.create_task(poller.run_forever()) if poll else None
+        try:
+            yield {"deps": deps, "feed": feed, "poller": poller}
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await deps.scheduler.close()
+            await feed.stop()
+            with contextlib.suppress(Exception):
+                await poller.stop()
+            for port in (deps.auth, deps.workspace, deps.catalog):
+                close = getattr(port, "close", None)
+                if close is not None:
+                    await close()
+            await deps.store.close()
+
+    async def metrics(request: Request) -> Response:
+        if poller.last_pass is not None:
+            deps.metrics.poller_lag.set(deps.clock.now() - poller.last_pass)
+        return Response(deps.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def index(request: Request) -> Response:
+        return _json({"service": "ee-retry", "rpc": "POST JSON-RPC 1.1 to this URL"}, 200)
+
+    routes = [
+        Route("/", RpcEndpoint(deps).handle, methods=["POST"]),
+        Route("/", index, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

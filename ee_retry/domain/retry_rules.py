@@ -1,0 +1,141 @@
+"""Retry preflight: small named checks run in order; each returns an error or None.
+
+The pipeline sees one item (a named job id) with everything already loaded, and writes nothing.
+The in-flight guard here is the fast, friendly check; the authoritative one is the store's unique
+`retry_active` constraint on insert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from ee_retry.domain.access import Access, denial, may_access
+from ee_retry.domain.ids import is_job_id
+from ee_retry.domain.model import RETRYABLE_STATUSES, Job
+from ee_retry.errors import EERetryError, InvalidJobId, RetryInFlight, RetryNotAllowed
+from ee_retry.ports import Permission, User
+
+
+@dataclass(frozen=True)
+class RetryItem:
+    """One named id and what the store and workspace said about it."""
+
+    named_id: object  # as received; may not even be a string
+    user: User
+    as_admin: bool
+    jobs: Mapping[str, Job]  # named jobs, their originals and batch containers, by id
+    perms: Mapping[int, Permission] = field(default_factory=dict)
+    active: Mapping[str, str] = field(default_factory=dict)  # original id -> attempt in flight
+
+    @property
+    def named(self) -> Job | None:
+        return self.jobs.get(self.named_id) if isinstance(self.named_id, str) else None
+
+    @property
+    def original(self) -> Job | None:
+        named = self.named
+        return None if named is None else self.jobs.get(named.original_id)
+
+
+Check = Callable[[RetryItem], EERetryError | None]
+
+
+def id_is_well_formed(item: RetryItem) -> EERetryError | None:
+    if not is_job_id(item.named_id):
+        return InvalidJobId(f"Invalid job id {item.named_id!r}: a job id is 24 hexadecimal characters")
+    return None
+
+
+def caller_may_write_job(item: RetryItem) -> EERetryError | None:
+    named = item.named
+    if named is None or not may_access(item.user, named, item.perms, Access.WRITE, item.as_admin):
+        return denial(str(item.named_id), Access.WRITE)
+    return None
+
+
+def not_a_batch_container(item: RetryItem) -> EERetryError | None:
+    named = item.named
+    if named is not None and named.batch_job:
+        return RetryNotAllowed("Cannot retry batch job parents. Must retry individual jobs")
+    return None
+
+
+def status_is_retryable(item: RetryItem) -> EERetryError | None:
+    named = item.named
+    if named is not None and named.status not in RETRYABLE_STATUSES:
+        return RetryNotAllowed(
+            f"Error retrying job {named.id} with status {named.status.value}: "
+            "can only retry jobs with status 'error' or 'terminated'"
+        )
+    return None
+
+
+def original_is_present(item: RetryItem) -> EERetryError | None:
+    named = item.named
+    if named is not None and item.original is None:
+        return RetryNotAllowed(f"Job {named.id} names a retry_parent {named.retry_parent} that does not exist")
+    return None
+
+
+def caller_may_write_container(item: RetryItem) -> EERetryError | None:
+    named = item.named
+    if named is None or named.batch_id is None:
+        return None
+    container = item.jobs.get(named.batch_id)
+    if container is None or not may_access(item.user, container, item.perms, Access.WRITE, item.as_admin):
+        return RetryNotAllowed(
+            f"Job {named.id} belongs to batch {named.batch_id}, which you may not write; "
+            "retrying a batch child needs write access to its batch"
+        )
+    return None
+
+
+def no_attempt_in_flight(item: RetryItem) -> EERetryError | None:
+    original = item.original
+    if original is None:
+        return None
+    attempt = item.active.get(original.id)
+    if attempt is not None:
+        return RetryInFlight(
+            f"Job {original.id} already has an attempt in flight ({attempt}); "
+            "wait for it to finish or cancel it before retrying again"
+        )
+    return None
+
+
+CHECKS: tuple[Check, ...] = (
+    id_is_well_formed,
+    caller_may_write_job,
+    not_a_batch_container,
+    status_is_retryable,
+    original_is_present,
+    caller_may_write_container,
+    no_attempt_in_flight,
+)
+
+
+def preflight(item: RetryItem, checks: tuple[Check, ...] = CHECKS) -> EERetryError | None:
+    """The first check that refuses the item, or None when it may be retried."""
+    for check in checks:
+        err = check(item)
+        if err is not None:
+            return err
+    return None
+
+
+def in_flight_message(original_id: str, attempt_id: str | None) -> str:
+    """The error an item gets when the store's guard refuses its attempt."""
+    which = f" ({attempt_id})" if attempt_id else ""
+    return (
+        f"Job {original_id} already has an attempt in flight{which}; "
+        "wait for it to finish or cancel it before retrying again"
+    )
+
+
+def same_original_message(named_id: str, original_id: str, attempt_id: str) -> str:
+    """Two items of one request resolve to one original: the second names the first's attempt."""
+    return (
+        f"Job {named_id} is an attempt of {original_id}, which this request already retries as {attempt_id}; "
+        "one new attempt per original per request"
+    )

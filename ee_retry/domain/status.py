@@ -1,0 +1,129 @@
+"""How scheduler reports and runner callbacks move a job's status; every move is conditional.
+
+Every function returns a `Transition` (expected statuses -> new status) or None; the store applies it
+only if the job is still in an expected status, so a late report can never overwrite a cancel or a
+terminal state, and whichever of the poller and the runner's callback arrives first wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ee_retry import constants
+from ee_retry.domain.model import ACTIVE_STATUSES, ErrorCode, Job, JobStatus, TerminatedCode
+from ee_retry.ports import ProcState, SchedulerProc, Transition
+
+_BEFORE_QUEUED = frozenset({JobStatus.CREATED, JobStatus.ESTIMATING})
+_BEFORE_RUNNING = frozenset({JobStatus.CREATED, JobStatus.ESTIMATING, JobStatus.QUEUED})
+
+
+def _tail(text: str | None) -> str:
+    return (text or "").strip()[-constants.OUTPUT_TAIL_CHARS :]
+
+
+def exit_message(exit_code: int | None, exit_signal: int | None, stderr: str | None) -> str:
+    """errormsg for a job whose process failed: the exit code or signal, and the tail of stderr."""
+    what = f"killed by signal {exit_signal}" if exit_signal is not None else f"exited with code {exit_code}"
+    tail = _tail(stderr)
+    return f"Job process {what}" + (f": {tail}" if tail else "")
+
+
+def from_proc(job: Job, proc: SchedulerProc, now: float) -> Transition | None:
+    """The transition a scheduler report implies for `job`, if any."""
+    if job.status.terminal or job.batch_job:
+        return None
+    if proc.state is ProcState.IDLE:
+        return Transition(job.id, _BEFORE_QUEUED, JobStatus.QUEUED, {"queued": now, "updated": now})
+    if proc.state is ProcState.RUNNING:
+        fields: dict[str, Any] = {"running": proc.started or now, "updated": now}
+        if job.queued is None:
+            fields["queued"] = now
+        return Transition(job.id, _BEFORE_RUNNING, JobStatus.RUNNING, fields)
+    if proc.state is ProcState.COMPLETED:
+        return completed(job.id, proc, now)
+    if proc.state is ProcState.HELD and not proc.held_by_us:
+        reason = proc.hold_reason or "no reason given"
+        return failed(job.id, f"Job was held by the scheduler: {reason}", ErrorCode.JOB_CRASHED, now)
+    if proc.state is ProcState.REMOVED:
+        return Transition(
+            job.id,
+            ACTIVE_STATUSES,
+            JobStatus.TERMINATED,
+            {
+                "finished": now,
+                "updated": now,
+                "terminated_code": TerminatedCode.TERMINATED_BY_AUTOMATION.value,
+                "errormsg": "Job was removed from the scheduler queue",
+            },
+        )
+    return None
+
+
+def completed(job_id: str, proc: SchedulerProc, now: float) -> Transition:
+    """A finished process: exit 0 -> completed (stdout tail as output); anything else -> error."""
+    finished = proc.finished or now
+    if proc.exit_code == 0 and proc.exit_signal is None:
+        output = {"stdout_tail": _tail(proc.output_tail)} if proc.output_tail is not None else None
+        fields: dict[str, Any] = {"finished": finished, "updated": now}
+        if output is not None:
+            fields["job_output"] = output
+        return Transition(job_id, ACTIVE_STATUSES, JobStatus.COMPLETED, fields)
+    msg = exit_message(proc.exit_code, proc.exit_signal, proc.error_tail)
+    return failed(job_id, msg, ErrorCode.JOB_CRASHED, now, finished)
+
+
+def failed(
+    job_id: str, message: str, code: ErrorCode | int, now: float, finished: float | None = None
+) -> Transition:
+    """Move an active job to error with a message."""
+    return Transition(
+        job_id,
+        ACTIVE_STATUSES,
+        JobStatus.ERROR,
+        {
+            "finished": finished or now,
+            "updated": now,
+            "errormsg": message,
+            "error_code": int(code),
+            "error": {"code": int(code), "name": "Job error", "message": message},
+        },
+    )
+
+
+def cancelled(job_id: str, by_admin: bool, now: float, reason: str | None = None) -> Transition:
+    """A user or admin cancel: any active status -> terminated."""
+    code = TerminatedCode.TERMINATED_BY_ADMIN if by_admin else TerminatedCode.TERMINATED_BY_USER
+    fields: dict[str, Any] = {"finished": now, "updated": now, "terminated_code": code.value}
+    if reason:
+        fields["errormsg"] = reason
+    return Transition(job_id, ACTIVE_STATUSES, JobStatus.TERMINATED, fields)
+
+
+def latest_attempts(children: Iterable[Job]) -> list[Job]:
+    """For each original among a container's children, the attempt that counts: its newest one."""
+    by_id = {c.id: c for c in children}
+    latest: list[Job] = []
+    for child in by_id.values():
+        if child.retry_parent is not None and child.retry_parent in by_id:
+            continue
+        attempts = [child] + [by_id[r] for r in child.retry_ids if r in by_id]
+        latest.append(max(attempts, key=lambda j: (j.created, j.id)))
+    return latest
+
+
+def container_status(children: Sequence[Job]) -> JobStatus | None:
+    """A batch container's status follows the latest attempt of each child."""
+    latest = latest_attempts(children)
+    if not latest:
+        return None
+    statuses = {j.status for j in latest}
+    if JobStatus.RUNNING in statuses:
+        return JobStatus.RUNNING
+    if statuses & {JobStatus.CREATED, JobStatus.ESTIMATING, JobStatus.QUEUED}:
+        return JobStatus.QUEUED
+    if statuses == {JobStatus.COMPLETED}:
+        return JobStatus.COMPLETED
+    if JobStatus.ERROR in statuses:
+        return JobStatus.ERROR
+    return JobStatus.TERMINATED

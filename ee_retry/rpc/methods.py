@@ -1,0 +1,267 @@
+"""The ee2 methods this service answers: parse params, call the use case, shape the result."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ee_retry import __version__
+from ee_retry.constants import DEFAULT_LOG_PAGE, MAX_DATE_RANGE_RESULTS
+from ee_retry.errors import InvalidParams
+from ee_retry.rpc import params as p
+from ee_retry.rpc.context import Call, Handler
+from ee_retry.rpc.views import job_state, ms, run_job_params
+from ee_retry.service import callbacks, jobs, retry, run
+from ee_retry.service.idempotency import check_key
+from ee_retry.service.requests import DateRangeRequest, RetryRequest, RunRequest
+
+
+async def ver(call: Call, params: list[Any]) -> str:
+    return __version__
+
+
+async def status(call: Call, params: list[Any]) -> dict[str, Any]:
+    return {
+        "state": "OK",
+        "version": __version__,
+        "message": "",
+        "servertime": ms(time.time()),
+        "service": "ee-retry",
+        "scheduler": call.deps.scheduler.scheduler_type,
+    }
+
+
+def _run_request(d: dict[str, Any], as_admin: bool | None = None) -> RunRequest:
+    return RunRequest(
+        method=p.req_str(d, "method"),
+        params=d.get("params"),
+        service_ver=p.opt_str(d, "service_ver"),
+        app_id=p.opt_str(d, "app_id"),
+        source_ws_objects=tuple(p.str_list(d, "source_ws_objects")),
+        wsid=p.opt_int(d, "wsid", 1),
+        parent_job_id=p.opt_str(d, "parent_job_id"),
+        job_requirements=p.requirements(d),
+        narrative_cell_info=p.opt_dict(d, "narrative_cell_info"),
+        meta=p.opt_dict(d, "meta"),
+        as_admin=p.flag(d, "as_admin") if as_admin is None else as_admin,
+    )
+
+
+async def run_job(call: Call, params: list[Any]) -> str:
+    req = _run_request(p.first_dict(params, "run_job"))
+    return await run.run_job(call.deps, await call.user(), req)
+
+
+async def run_job_batch(call: Call, params: list[Any]) -> dict[str, Any]:
+    if not params or not isinstance(params[0], list):
+        raise InvalidParams("run_job_batch takes a list of job params and a batch params object")
+    batch = params[1] if len(params) > 1 and params[1] is not None else {}
+    if not isinstance(batch, dict):
+        raise InvalidParams("run_job_batch's second param (batch_params) must be an object")
+    as_admin = p.flag(batch, "as_admin")
+    reqs = []
+    for i, item in enumerate(params[0]):
+        if not isinstance(item, dict):
+            raise InvalidParams(f"run_job_batch job {i} must be an object")
+        reqs.append(_run_request(item, as_admin))
+    return await run.run_job_batch(call.deps, await call.user(), reqs, p.opt_int(batch, "wsid", 1), as_admin)
+
+
+async def check_job(call: Call, params: list[Any]) -> dict[str, Any]:
+    d = p.first_dict(params, "check_job")
+    [job] = await jobs.check_jobs(call.deps, await call.user(), [d.get("job_id")], p.flag(d, "as_admin"))
+    return job_state(job, p.str_list(d, "exclude_fields"))
+
+
+async def check_jobs(call: Call, params: list[Any]) -> dict[str, Any]:
+    d = p.first_dict(params, "check_jobs")
+    ids = p.opt_list(d, "job_ids")
+    if ids is None:
+        raise InvalidParams("'job_ids' is required: a list of job ids")
+    found = await jobs.check_jobs(call.deps, await call.user(), ids, p.flag(d, "as_admin"))
+    exclude = p.str_list(d, "exclude_fields")
+    return {"job_states": [job_state(j, exclude) for j in found]}
+
+
+async def check_job_batch(call: Call, params: list[Any]) -> dict[str, Any]:
+    d = p.first_dict(params, "check_job_batch")
+    container, children = await jobs.check_job_batch(
+        call.deps, await call.user(), d.get("job_id"), p.flag(d, "as_admin")
+    )
+    exclude = p.str_list(d, "exclude_fields")
+    return {
+        "batch_jobstate": job_state(container, exclude),
+        "child_jobstates": [job_state(c, exclude) for c in children],
+    }
+
+
+async def cancel_job(call: Call, params: list[Any]) -> None:
+    d = p.first_dict(params, "cancel_job")
+    await jobs.cancel_job(call.deps, await call.user(), d.get("job_id"), p.flag(d, "as_admin"))
+
+
+async def check_job_canceled(call: Call, params: list[Any]) -> dict[str, Any]:
+    d = p.first_dict(params, "check_job_canceled")
+    [job] = await jobs.check_jobs(call.deps, await call.user(), [d.get("job_id")], p.flag(d, "as_admin"))
+    return {"job_id": job.id, "finished": job.status.terminal, "canceled": job.status.value == "terminated"}
+
+
+async def is_admin(call: Call, params: list[Any]) -> bool:
+    return (await call.user()).is_admin
+
+
+async def get_admin_permission(call: Call, params: list[Any]) -> dict[str, str]:
+    user = await call.user()
+    return {"permission": "w" if user.is_admin else "r" if user.is_read_admin else "n"}
+
+
+def _date_range(d: dict[str, Any]) -> DateRangeRequest:
+    ascending = d.get("ascending", True)
+    if isinstance(ascending, str):
+        ascending = ascending.lower() in ("true", "1", "+")
+    return DateRangeRequest(
+        start=p.epoch_seconds(d, "start_time"),
+        end=p.epoch_seconds(d, "end_time"),
+        user=p.opt_str(d, "user"),
+        limit=min(p.opt_int(d, "limit", 1) or 2_000, MAX_DATE_RANGE_RESULTS),
+        offset=p.opt_int(d, "offset", 0) or 0,
+        ascending=bool(ascending),
+        projection=tuple(p.str_list(d, "projection")),
+        as_admin=p.flag(d, "as_admin"),
+    )
+
+
+async def _date_range_result(call: Call, params: list[Any], for_all: bool) -> dict[str, Any]:
+    d = p.first_dict(params, "check_jobs_date_range")
+    req = _date_range(d)
+    found, total = await jobs.jobs_in_range(call.deps, await call.user(), req, for_all)
+    states = [job_state(j) for j in found]
+    if req.projection:
+        keep = {*req.projection, "job_id"}
+        states = [{k: v for k, v in s.items() if k in keep} for s in states]
+    return {
+        "jobs": states,
+        "count": len(states),
+        "query_count": total,
+        "filter": {"created_from_ms": ms(req.start), "created_to_ms": ms(req.end), "user": req.user},
+        "skip": req.offset,
+        "projection": list(req.projection),
+        "limit": req.limit,
+        "sort_order": "+" if req.ascending else "-",
+    }
+
+
+async def check_jobs_date_range_for_user(call: Call, params: list[Any]) -> dict[str, Any]:
+    return await _date_range_result(call, params, for_all=False)
+
+
+async def check_jobs_date_range_for_all(call: Call, params: list[Any]) -> dict[str, Any]:
+    return await _date_range_result(call, params, for_all=True)
+
+
+def _retry_request(d: dict[str, Any], ids: list[Any], single: bool) -> RetryRequest:
+    return RetryRequest(
+        job_ids=tuple(ids),
+        as_admin=p.flag(d, "as_admin"),
+        idempotency_key=check_key(d.get("idempotency_key")),
+        job_requirements=p.requirements(d),
+        single=single,
+    )
+
+
+async def retry_job(call: Call, params: list[Any]) -> dict[str, Any]:
+    d = p.first_dict(params, "retry_job")
+    if d.get("job_id") is None:
+        raise InvalidParams("'job_id' is required")
+    [item] = await retry.retry(call.deps, await call.user(), _retry_request(d, [d["job_id"]], True))
+    retry.raise_item_error(item)
+    return {"job_id": item["job_id"], "retry_id": item["retry_id"]}
+
+
+async def retry_jobs(call: Call, params: list[Any]) -> list[dict[str, Any]]:
+    d = p.first_dict(params, "retry_jobs")
+    ids = p.opt_list(d, "job_ids") or []
+    answer = await retry.retry(call.deps, await call.user(), _retry_request(d, ids, False))
+    return retry.wire_items(answer)
+
+
+async def start_job(call: Call, params: list[Any]) -> None:
+    d = p.first_dict(params, "start_job")
+    await callbacks.start_job(call.deps, await call.user(), d.get("job_id"), p.flag(d, "as_admin"))
+
+
+async def finish_job(call: Call, params: list[Any]) -> None:
+    d = p.first_dict(params, "finish_job")
+    await callbacks.finish_job(
+        call.deps,
+        await call.user(),
+        d.get("job_id"),
+        p.flag(d, "as_admin"),
+        error_message=p.opt_str(d, "error_message"),
+        error_code=p.opt_int(d, "error_code"),
+        error=p.opt_dict(d, "error"),
+        job_output=d.get("job_output"),
+    )
+
+
+async def update_job_status(call: Call, params: list[Any]) -> str:
+    d = p.first_dict(params, "update_job_status")
+    user = await call.user()
+    await callbacks.update_job_status(call.deps, user, d.get("job_id"), p.req_str(d, "status"), p.flag(d, "as_admin"))
+    return str(d.get("job_id"))
+
+
+async def add_job_logs(call: Call, params: list[Any]) -> dict[str, Any]:
+    d = p.first_dict(params, "add_job_logs")
+    lines = params[1] if len(params) > 1 else None
+    if not isinstance(lines, list) or not all(isinstance(ln, dict) for ln in lines):
+        raise InvalidParams("add_job_logs takes {job_id} and a list of {line, is_error} objects")
+    total = await callbacks.add_job_logs(call.deps, await call.user(), d.get("job_id"), lines, p.flag(d, "as_admin"))
+    return {"success": True, "line_number": total}
+
+
+async def get_job_logs(call: Call, params: list[Any]) -> dict[str, Any]:
+    d = p.first_dict(params, "get_job_logs")
+    skip = p.opt_int(d, "skip_lines", 0)
+    if skip is None:
+        skip = p.opt_int(d, "offset", 0) or 0
+    limit = p.opt_int(d, "limit", 1) or DEFAULT_LOG_PAGE
+    lines, total = await callbacks.get_job_logs(
+        call.deps, await call.user(), d.get("job_id"), skip, limit, p.flag(d, "as_admin")
+    )
+    shaped = [
+        {"line": ln["line"], "linepos": skip + i, "is_error": bool(ln.get("is_error")), "ts": ms(ln.get("ts"))}
+        for i, ln in enumerate(lines)
+    ]
+    return {"lines": shaped, "last_line_number": skip + len(shaped), "count": total}
+
+
+async def get_job_params(call: Call, params: list[Any]) -> dict[str, Any]:
+    d = p.first_dict(params, "get_job_params")
+    job = await callbacks.get_job_params(call.deps, await call.user(), d.get("job_id"), p.flag(d, "as_admin"))
+    return run_job_params(job)
+
+
+METHODS: dict[str, Handler] = {
+    "ver": ver,
+    "status": status,
+    "run_job": run_job,
+    "run_job_batch": run_job_batch,
+    "check_job": check_job,
+    "check_jobs": check_jobs,
+    "check_job_batch": check_job_batch,
+    "cancel_job": cancel_job,
+    "check_job_canceled": check_job_canceled,
+    "is_admin": is_admin,
+    "get_admin_permission": get_admin_permission,
+    "check_jobs_date_range_for_user": check_jobs_date_range_for_user,
+    "check_jobs_date_range_for_all": check_jobs_date_range_for_all,
+    "retry_job": retry_job,
+    "retry_jobs": retry_jobs,
+    "start_job": start_job,
+    "finish_job": finish_job,
+    "update_job_status": update_job_status,
+    "add_job_logs": add_job_logs,
+    "get_job_logs": get_job_logs,
+    "get_job_params": get_job_params,
+}

@@ -1,0 +1,125 @@
+"""Read wire params into typed values; every wrong shape or type is an InvalidParams naming the key."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from ee_retry.errors import InvalidParams
+from ee_retry.service.requests import RequirementsOverride
+
+
+def first_dict(params: list[Any], method: str, optional: bool = False) -> dict[str, Any]:
+    """KBase methods take one object as their first positional param."""
+    if not params:
+        if optional:
+            return {}
+        raise InvalidParams(f"{method} takes one object in params, e.g. [{{...}}]")
+    first = params[0]
+    if not isinstance(first, dict):
+        raise InvalidParams(f"{method} takes an object as its first param, not {type(first).__name__}")
+    return first
+
+
+def opt_str(d: Mapping[str, Any], key: str) -> str | None:
+    value = d.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidParams(f"'{key}' must be a string")
+    return value
+
+
+def req_str(d: Mapping[str, Any], key: str) -> str:
+    value = opt_str(d, key)
+    if not value:
+        raise InvalidParams(f"'{key}' is required and must be a non-empty string")
+    return value
+
+
+def opt_int(d: Mapping[str, Any], key: str, minimum: int | None = None) -> int | None:
+    value = d.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        else:
+            raise InvalidParams(f"'{key}' must be an integer")
+    if minimum is not None and value < minimum:
+        raise InvalidParams(f"'{key}' must be at least {minimum}")
+    return int(value)
+
+
+def flag(d: Mapping[str, Any], key: str) -> bool:
+    """KBase booleans: true/false, 0/1, and the strings 'true'/'false'/'0'/'1'."""
+    value = d.get(key, False)
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in ("true", "false", "0", "1"):
+        return value.lower() in ("true", "1")
+    raise InvalidParams(f"'{key}' must be a boolean (true/false or 0/1)")
+
+
+def opt_list(d: Mapping[str, Any], key: str) -> list[Any] | None:
+    value = d.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise InvalidParams(f"'{key}' must be a list")
+    return value
+
+
+def str_list(d: Mapping[str, Any], key: str) -> list[str]:
+    values = opt_list(d, key) or []
+    if not all(isinstance(v, str) for v in values):
+        raise InvalidParams(f"'{key}' must be a list of strings")
+    return values
+
+
+def opt_dict(d: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+    value = d.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidParams(f"'{key}' must be an object")
+    return value
+
+
+def requirements(d: Mapping[str, Any]) -> RequirementsOverride | None:
+    """ee2's job_requirements: request_cpus, request_memory (MB), request_disk (GB), client_group."""
+    raw = opt_dict(d, "job_requirements")
+    if not raw:
+        return None
+    allowed = {"request_cpus", "request_memory", "request_disk", "client_group"}
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise InvalidParams(f"Unsupported job_requirements keys {unknown}; supported: {sorted(allowed)}")
+    group = opt_str(raw, "client_group")
+    return RequirementsOverride(
+        cpus=opt_int(raw, "request_cpus", 1),
+        memory_mb=opt_int(raw, "request_memory", 1),
+        disk_gb=opt_int(raw, "request_disk", 1),
+        client_group=group,
+    )
+
+
+def epoch_seconds(d: Mapping[str, Any], key: str) -> float:
+    """ee2 accepts epoch milliseconds or an ISO 8601 date for time bounds."""
+    value = d.get(key)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value) / 1000.0
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidParams(f"'{key}' must be epoch milliseconds or an ISO 8601 date") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.UTC)
+        return parsed.timestamp()
+    raise InvalidParams(f"'{key}' is required: epoch milliseconds or an ISO 8601 date")

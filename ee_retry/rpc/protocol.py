@@ -1,0 +1,64 @@
+"""KBase JSON-RPC 1.1 (and 2.0) framing: decode one request, encode a result or an error."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ee_retry.errors import InvalidRequest, ParseError, to_error_object
+
+SERVICE_PREFIX = "execution_engine2."
+
+
+@dataclass(frozen=True)
+class RpcRequest:
+    method: str  # without the service prefix
+    params: list[Any]
+    id: Any
+    v2: bool  # answered in JSON-RPC 2.0 form
+
+
+def peek_id(body: Any) -> tuple[Any, bool]:
+    """The id and dialect of a body, as far as they can be read (for error answers)."""
+    if isinstance(body, dict):
+        return body.get("id"), body.get("jsonrpc") == "2.0"
+    return None, False
+
+
+def decode(raw: bytes) -> tuple[Any, RpcRequest]:
+    """Parse a body into a request; raises ParseError / InvalidRequest with what to fix."""
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParseError(f"The request body is not valid JSON ({exc.__class__.__name__}); send a JSON object") from None
+    if isinstance(body, list):
+        raise InvalidRequest("Batch requests are not supported; send one JSON-RPC request object per call")
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object with 'method', 'params' and 'id'")
+    method = body.get("method")
+    if not isinstance(method, str) or not method:
+        raise InvalidRequest("The request needs a 'method' string such as 'execution_engine2.check_job'")
+    params = body.get("params", [])
+    if isinstance(params, dict):
+        params = [params]
+    if not isinstance(params, list):
+        raise InvalidRequest("'params' must be a list holding one object, e.g. [{\"job_id\": \"...\"}]")
+    name = method[len(SERVICE_PREFIX) :] if method.startswith(SERVICE_PREFIX) else method
+    return body, RpcRequest(name, params, body.get("id"), body.get("jsonrpc") == "2.0")
+
+
+def result_body(req_id: Any, result: Any, v2: bool) -> dict[str, Any]:
+    head: dict[str, Any] = {"jsonrpc": "2.0"} if v2 else {"version": "1.1"}
+    return {**head, "id": req_id, "result": [result]}
+
+
+def error_body(req_id: Any, exc: BaseException, v2: bool) -> dict[str, Any]:
+    err = to_error_object(exc)
+    if v2:
+        return {
+            "jsonrpc": "2.0",
+            "id": req_id,
+            "error": {"code": err["code"], "message": err["message"], "data": {"name": err["name"]}},
+        }
+    return {"version": "1.1", "id": req_id, "error": err}

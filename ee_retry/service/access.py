@@ -1,0 +1,60 @@
+"""Load jobs and the caller's workspace permissions in bulk, then decide access per job."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from ee_retry.constants import MAX_JOB_IDS_PER_CALL
+from ee_retry.domain.access import Access, check_admin_flag, denial, may_access
+from ee_retry.domain.ids import is_job_id
+from ee_retry.domain.model import Job
+from ee_retry.errors import EERetryError, InvalidJobId, TooManyIds
+from ee_retry.ports import Permission, User
+from ee_retry.service.deps import Deps
+
+
+def check_ids(ids: Sequence[object], what: str = "job_ids") -> list[str]:
+    """Every id well formed and the list bounded; raise before any query otherwise."""
+    if len(ids) > MAX_JOB_IDS_PER_CALL:
+        raise TooManyIds(f"{len(ids)} ids in {what}; at most {MAX_JOB_IDS_PER_CALL} per call")
+    for job_id in ids:
+        if not is_job_id(job_id):
+            raise InvalidJobId(f"Invalid job id {job_id!r}: a job id is 24 hexadecimal characters")
+    return [str(j) for j in ids]
+
+
+async def permissions_for(deps: Deps, user: User, jobs: Iterable[Job], as_admin: bool) -> dict[int, Permission]:
+    """The caller's permission on the workspaces of jobs they do not own (one workspace call)."""
+    if as_admin:
+        return {}
+    wsids = sorted({j.wsid for j in jobs if j.user != user.name and j.wsid is not None})
+    if not wsids:
+        return {}
+    return await deps.workspace.permissions(user, wsids)
+
+
+async def load_accessible(
+    deps: Deps, user: User, ids: Sequence[str], access: Access, as_admin: bool
+) -> dict[str, Job | EERetryError]:
+    """Each id mapped to its job, or to the error the caller gets for it (missing looks like denied)."""
+    check_admin_flag(user, as_admin, access)
+    jobs = await deps.store.get_jobs(ids)
+    perms = await permissions_for(deps, user, jobs.values(), as_admin)
+    return {job_id: _decide(user, jobs.get(job_id), job_id, perms, access, as_admin) for job_id in ids}
+
+
+async def load_one(deps: Deps, user: User, job_id: object, access: Access, as_admin: bool) -> Job:
+    """One job the caller may access, or the error."""
+    [checked] = check_ids([job_id], "job_id")
+    found = (await load_accessible(deps, user, [checked], access, as_admin))[checked]
+    if isinstance(found, EERetryError):
+        raise found
+    return found
+
+
+def _decide(
+    user: User, job: Job | None, job_id: str, perms: Mapping[int, Permission], access: Access, as_admin: bool
+) -> Job | EERetryError:
+    if job is None or not may_access(user, job, perms, access, as_admin):
+        return denial(job_id, access)
+    return job

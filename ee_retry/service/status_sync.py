@@ -1,0 +1,124 @@
+"""Apply what the scheduler reports to job records, with conditional transitions only.
+
+One pass: load the reported jobs (one read), compute transitions (domain), apply them (one bulk
+write), remove procs the scheduler held on its own (ee2 left them in the queue), and refresh the
+status of any batch container whose children moved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from ee_retry.domain import status as rules
+from ee_retry.domain.model import JobStatus, TERMINAL_STATUSES
+from ee_retry.ports import ProcState, SchedulerProc, Transition
+from ee_retry.service.deps import Deps
+
+log = logging.getLogger(__name__)
+
+_ALL = frozenset(JobStatus)
+
+
+async def apply_procs(deps: Deps, procs: Sequence[SchedulerProc]) -> set[str]:
+    """Apply scheduler reports; returns the ids of jobs that changed."""
+    by_job = {p.job_id: p for p in procs}
+    if not by_job:
+        return set()
+    jobs = await deps.store.get_jobs(sorted(by_job))
+    now = deps.clock.now()
+    changes = [t for j in jobs.values() if (t := rules.from_proc(j, by_job[j.id], now)) is not None]
+    changed = await deps.store.transition(changes) if changes else set()
+    held = [
+        by_job[j].scheduler_id
+        for j in changed
+        if by_job[j].state is ProcState.HELD and not by_job[j].held_by_us and by_job[j].in_queue
+    ]
+    if held:
+        await deps.scheduler.remove(held, "held job marked error by ee-retry")
+    failed_retries = [
+        j for j in changed if jobs[j].retry_parent and _new_status(changes, j) is JobStatus.ERROR
+    ]
+    deps.metrics.retries_failed.inc(len(failed_retries))
+    await refresh_containers(deps, {jobs[j].batch_id for j in changed if jobs[j].batch_id})
+    return changed
+
+
+def _new_status(changes: Sequence[Transition], job_id: str) -> JobStatus | None:
+    return next((t.new for t in changes if t.job_id == job_id), None)
+
+
+async def refresh_containers(deps: Deps, batch_ids: set[str | None]) -> None:
+    """Set each container's status from the latest attempt of each child."""
+    ids = sorted(b for b in batch_ids if b)
+    if not ids:
+        return
+    containers = await deps.store.get_jobs(ids)
+    child_ids = sorted({c for b in containers.values() for c in b.child_jobs})
+    children = await deps.store.get_jobs(child_ids)
+    now = deps.clock.now()
+    changes: list[Transition] = []
+    for container in containers.values():
+        status = rules.container_status([children[c] for c in container.child_jobs if c in children])
+        if status is None or status is container.status:
+            continue
+        fields: dict[str, object] = {"updated": now}
+        if status in TERMINAL_STATUSES:
+            fields["finished"] = now
+        changes.append(Transition(container.id, _ALL - {status}, status, fields))
+    if changes:
+        await deps.store.transition(changes)
+
+
+class StatusFeed:
+    """Collects reports pushed by the local executor and applies them in order, in batches."""
+
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+        self._queue: asyncio.Queue[SchedulerProc] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def push(self, proc: SchedulerProc) -> None:
+        self._queue.put_nowait(proc)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="ee-retry-status-feed")
+
+    async def drain(self) -> None:
+        """Wait until every report pushed so far is applied."""
+        await self._queue.join()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await _apply_in_order(self._deps, batch)
+            except Exception:
+                log.exception("applying %d scheduler reports failed", len(batch))
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+
+async def _apply_in_order(deps: Deps, batch: Sequence[SchedulerProc]) -> None:
+    """Reports of one job must be applied in order (idle, running, completed); group into rounds."""
+    rounds: list[list[SchedulerProc]] = []
+    depth: dict[str, int] = {}
+    for proc in batch:
+        d = depth.get(proc.job_id, 0)
+        depth[proc.job_id] = d + 1
+        if d == len(rounds):
+            rounds.append([])
+        rounds[d].append(proc)
+    for procs in rounds:
+        await apply_procs(deps, procs)

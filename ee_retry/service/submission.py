@@ -1,0 +1,176 @@
+"""The submission lifecycle every request that creates jobs goes through (run, batch, retry).
+
+    reserve:  operation record (RESERVING) -> job documents (one unordered bulk insert; the store's
+              unique retry_active refuses a second attempt in flight) -> operation RESERVED
+    advance:  ONE scheduler submit of every new job, held -> scheduler ids recorded (one bulk write)
+              -> retry_ids / child_jobs linked, retry_saved_toggle set (one bulk write) -> release
+              -> created jobs marked queued (one bulk write) -> operation DONE with its answer
+
+`advance` is also what reconcile runs after a crash: it asks the scheduler what it already holds for
+the operation, submits only what is missing, and every later step is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ee_retry.domain.model import Job, JobStatus, Operation, OperationState
+from ee_retry.errors import SchedulerUnavailable
+from ee_retry.ports import ProcState, SchedulerProc, SubmitSpec, Transition
+from ee_retry.service.deps import Deps
+
+log = logging.getLogger(__name__)
+
+SpecsFor = Callable[[Sequence[Job]], Awaitable[dict[str, SubmitSpec]]]
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """What reserve wrote: the operation, the jobs inserted, and the attempts the guard refused."""
+
+    op: Operation
+    jobs: list[Job]
+    conflicts: Mapping[str, str | None]  # refused new job id -> attempt already in flight
+
+
+AnswerFor = Callable[[Mapping[str, str | None]], Any]
+
+
+async def reserve(
+    deps: Deps, op: Operation, jobs: Sequence[Job], answer: Any = None, answer_for: AnswerFor | None = None
+) -> Reservation:
+    """Record the operation, insert its jobs, and mark it RESERVED (three writes, whatever N).
+
+    The answer stored for replay is `answer`, or `answer_for(conflicts)` when it depends on which
+    attempts the in-flight guard refused.
+    """
+    holder = await deps.store.insert_operation(op)
+    if holder is not None:  # the (user, idempotency key) slot is taken: nothing is written
+        return Reservation(holder, [], {})
+    outcome = await deps.store.insert_jobs(jobs)
+    if answer_for is not None:
+        answer = answer_for(outcome.conflicts)
+    kept = [j for j in jobs if j.id in outcome.inserted]
+    now = deps.clock.now()
+    fields: dict[str, Any] = {
+        "state": OperationState.RESERVED.value,
+        "job_ids": [j.id for j in kept],
+        "updated": now,
+    }
+    if answer is not None:
+        fields["result"] = answer
+    await deps.store.update_operation(op.id, frozenset({OperationState.RESERVING}), fields)
+    reserved = replace(op, state=OperationState.RESERVED, job_ids=tuple(fields["job_ids"]), result=answer)
+    return Reservation(reserved, kept, outcome.conflicts)
+
+
+async def advance(deps: Deps, op: Operation, jobs: Sequence[Job], specs_for: SpecsFor, fresh: bool) -> None:
+    """Take a RESERVED operation to DONE. `fresh`: nothing was submitted yet (skip the lookup)."""
+    runnable = [j for j in jobs if not j.batch_job and j.status is JobStatus.CREATED]
+    procs = {} if fresh else await _existing(deps, op.id, jobs)
+    missing = [j for j in runnable if j.id not in procs]
+    if missing:
+        procs.update(await _submit(deps, op, missing, await specs_for(missing)))
+    await _record(deps, jobs, procs)
+    await link_jobs(deps, jobs)
+    held = [p.scheduler_id for p in procs.values() if p.state is ProcState.HELD and p.held_by_us]
+    if held:
+        await deps.scheduler.release(held)
+    now = deps.clock.now()
+    queued = [
+        Transition(j.id, frozenset({JobStatus.CREATED}), JobStatus.QUEUED, {"queued": now, "updated": now})
+        for j in jobs
+    ]
+    await deps.store.transition(queued)
+    await deps.store.update_operation(
+        op.id,
+        frozenset({OperationState.RESERVED, OperationState.LINKED}),
+        {"state": OperationState.DONE.value, "updated": now, "error": None},
+    )
+
+
+async def _submit(
+    deps: Deps, op: Operation, missing: Sequence[Job], specs: Mapping[str, SubmitSpec]
+) -> dict[str, SchedulerProc]:
+    """One scheduler transaction for every missing job; on a lost answer, look before failing."""
+    ordered = [specs[j.id] for j in missing]
+    started = time.perf_counter()
+    try:
+        ids = await deps.scheduler.submit(op.id, ordered, hold=True)
+    except SchedulerUnavailable as exc:
+        deps.metrics.submit_failures.inc()
+        found = _by_job(await _lookup(deps, op.id), missing)
+        if all(j.id in found for j in missing):
+            return found
+        await deps.store.update_operation(
+            op.id, frozenset({OperationState.RESERVED}), {"error": exc.message, "updated": deps.clock.now()}
+        )
+        raise
+    finally:
+        deps.metrics.submit_latency.observe(time.perf_counter() - started)
+    return {
+        job_id: SchedulerProc(job_id, op.id, sid, ProcState.HELD, held_by_us=True) for job_id, sid in ids.items()
+    }
+
+
+async def _lookup(deps: Deps, op_id: str) -> list[SchedulerProc]:
+    try:
+        return await deps.scheduler.procs_for_operation(op_id)
+    except SchedulerUnavailable:
+        return []
+
+
+def _by_job(procs: Sequence[SchedulerProc], jobs: Sequence[Job]) -> dict[str, SchedulerProc]:
+    """One proc per job: the recorded one if any, else the lowest scheduler id; extras are duplicates."""
+    recorded = {j.id: j.scheduler_id for j in jobs}
+    chosen: dict[str, SchedulerProc] = {}
+    for proc in sorted(procs, key=lambda p: _sid_key(p.scheduler_id)):
+        current = chosen.get(proc.job_id)
+        if current is None or proc.scheduler_id == recorded.get(proc.job_id):
+            chosen[proc.job_id] = proc
+    return chosen
+
+
+def _sid_key(sid: str) -> tuple[int, ...] | tuple[str]:
+    parts = sid.split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else (sid,)
+
+
+async def _existing(deps: Deps, op_id: str, jobs: Sequence[Job]) -> dict[str, SchedulerProc]:
+    """What the scheduler already holds for the operation; duplicate procs of one job are removed."""
+    procs = await deps.scheduler.procs_for_operation(op_id)
+    chosen = _by_job(procs, jobs)
+    kept = {p.scheduler_id for p in chosen.values()}
+    extra = [p.scheduler_id for p in procs if p.scheduler_id not in kept and p.in_queue]
+    if extra:
+        log.warning("operation %s: removing %d duplicate scheduler procs", op_id, len(extra))
+        await deps.scheduler.remove(extra, "duplicate submission of an ee-retry operation")
+    return chosen
+
+
+async def _record(deps: Deps, jobs: Sequence[Job], procs: Mapping[str, SchedulerProc]) -> None:
+    updates = {
+        j.id: {"scheduler_id": procs[j.id].scheduler_id, "scheduler_type": deps.scheduler.scheduler_type}
+        for j in jobs
+        if j.id in procs and j.scheduler_id != procs[j.id].scheduler_id
+    }
+    if updates:
+        await deps.store.set_fields(updates)
+
+
+async def link_jobs(deps: Deps, jobs: Sequence[Job]) -> None:
+    """Append new attempts to their original's retry_ids and their batch's child_jobs; mark them saved."""
+    retry_ids: dict[str, list[str]] = {}
+    child_jobs: dict[str, list[str]] = {}
+    for job in sorted(jobs, key=lambda j: (j.created, j.id)):
+        if job.retry_parent is not None:
+            retry_ids.setdefault(job.retry_parent, []).append(job.id)
+        if job.batch_id is not None:
+            child_jobs.setdefault(job.batch_id, []).append(job.id)
+    saved = [j.id for j in jobs if j.retry_parent is not None]
+    if retry_ids or child_jobs or saved:
+        await deps.store.link(retry_ids, child_jobs, saved)

@@ -1,0 +1,60 @@
+"""A proxy around any port that counts calls, injects latency, and can crash after a named call.
+
+The benchmark uses it to count store round trips and scheduler transactions with realistic latency;
+the crash-point tests use it to stop a request right after one lifecycle step, as a process death
+would (`Crash` derives from BaseException so no `except Exception` in the service swallows it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+
+class Crash(BaseException):
+    """The process 'died' here."""
+
+
+class Instrumented:
+    """Wraps every coroutine method of `target`; other attributes pass through."""
+
+    def __init__(self, target: Any, latency_s: float = 0.0, counted: Callable[[str], bool] | None = None) -> None:
+        self._target = target
+        self.latency_s = latency_s
+        self.calls: Counter[str] = Counter()
+        self._counted = counted or (lambda name: True)
+        self._crash: tuple[str, int] | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+    def reset(self) -> None:
+        self.calls.clear()
+
+    def crash_after(self, method: str, nth: int = 1) -> None:
+        """Raise Crash right after the nth call of `method` has taken effect."""
+        self._crash = (method, nth)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._target, name)
+        if not asyncio.iscoroutinefunction(attr):
+            return attr
+
+        @functools.wraps(attr)
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            counted = self._counted(name)
+            if counted:
+                self.calls[name] += 1
+                if self.latency_s:
+                    await asyncio.sleep(self.latency_s)
+            result = await attr(*args, **kwargs)
+            if self._crash is not None and self._crash[0] == name and self.calls[name] >= self._crash[1]:
+                self._crash = None
+                raise Crash(f"crash after {name}")
+            return result
+
+        return call

@@ -1,0 +1,77 @@
+"""Build the production ports from Settings: each real component is switched on by its own URL."""
+
+from __future__ import annotations
+
+from ee_retry.adapters.clock import SystemClock
+from ee_retry.ports import Auth, Catalog, JobStore, Scheduler, Workspace
+from ee_retry.service.deps import Deps
+from ee_retry.settings import Settings, demo_file
+
+
+def build_store(settings: Settings) -> JobStore:
+    if settings.mongo_uri:
+        from ee_retry.adapters.mongo_store import MongoJobStore
+
+        return MongoJobStore.from_uri(settings.mongo_uri, settings.mongo_db)
+    from ee_retry.adapters.sqlite_store import SqliteJobStore
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteJobStore(settings.data_dir / "ee_retry.sqlite3")
+
+
+def build_scheduler(settings: Settings) -> Scheduler:
+    if settings.scheduler == "htcondor":
+        from ee_retry.adapters.htcondor.scheduler import HTCondorScheduler
+
+        return HTCondorScheduler(
+            runner=settings.condor_runner,
+            service_url=settings.url,
+            accounting_prefix=settings.condor_accounting_prefix,
+            schedd_name=settings.schedd_name,
+            log_dir=str(settings.data_dir / "condor_logs"),
+        )
+    from ee_retry.adapters.local_executor import LocalExecutor
+
+    return LocalExecutor(settings.data_dir, settings.local_max_parallel)
+
+
+def build_auth(settings: Settings) -> Auth:
+    if settings.auth_url:
+        from ee_retry.adapters.kbase_auth import KBaseAuth
+
+        return KBaseAuth(settings.auth_url)
+    from ee_retry.adapters.static import FileAuth
+
+    return FileAuth(settings.tokens_file or demo_file("tokens.json"))
+
+
+def build_workspace(settings: Settings) -> Workspace:
+    if settings.workspace_url:
+        from ee_retry.adapters.kbase_workspace import KBaseWorkspace
+
+        return KBaseWorkspace(settings.workspace_url)
+    from ee_retry.adapters.static import FileWorkspace
+
+    return FileWorkspace(settings.workspace_file or demo_file("workspaces.json"))
+
+
+def build_catalog(settings: Settings) -> Catalog:
+    if settings.catalog_url:
+        from ee_retry.adapters.kbase_catalog import KBaseCatalog
+
+        return KBaseCatalog(settings.catalog_url)
+    from ee_retry.adapters.static import FileCatalog
+
+    return FileCatalog(settings.catalog_file or demo_file("catalog.json"))
+
+
+def build_deps(settings: Settings) -> Deps:
+    return Deps(
+        store=build_store(settings),
+        scheduler=build_scheduler(settings),
+        auth=build_auth(settings),
+        workspace=build_workspace(settings),
+        catalog=build_catalog(settings),
+        clock=SystemClock(),
+        settings=settings,
+    )
