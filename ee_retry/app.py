@@ -36,7 +36,9 @@ async def _read_body(request: Request) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise RequestTooLarge(f"The request body is over {MAX_BODY_BYTES} bytes (1 MiB); split the request")
+            raise RequestTooLarge(
+                f"The request body is over {MAX_BODY_BYTES} bytes (1 MiB); split the request"
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 

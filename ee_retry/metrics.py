@@ -17,32 +17,38 @@ class Metrics:
             "ee_retry_rpc_latency_seconds", "JSON-RPC latency by method", ["method"], registry=self.registry
         )
         self.errors = Counter(
-            "ee_retry_rpc_errors", "JSON-RPC errors by method and code", ["method", "code"],
+            "ee_retry_rpc_errors",
+            "JSON-RPC errors by method and code",
+            ["method", "code"],
             registry=self.registry,
         )
         self.retries_started = Counter(
             "ee_retry_retries_started", "Retry attempts created", registry=self.registry
         )
         self.retries_refused = Counter(
-            "ee_retry_retries_refused", "Retry items refused by a preflight rule or the guard",
+            "ee_retry_retries_refused",
+            "Retry items refused by a preflight rule or the guard",
             registry=self.registry,
         )
         self.retries_failed = Counter(
             "ee_retry_retry_attempts_failed", "Retry attempts that ended in error", registry=self.registry
         )
         self.submit_latency = Histogram(
-            "ee_retry_scheduler_submit_seconds", "Scheduler submit transaction latency",
+            "ee_retry_scheduler_submit_seconds",
+            "Scheduler submit transaction latency",
             registry=self.registry,
         )
         self.submit_failures = Counter(
             "ee_retry_scheduler_submit_failures", "Scheduler submit calls that failed", registry=self.registry
         )
         self.poller_lag = Gauge(
-            "ee_retry_poller_lag_seconds", "Seconds since the status poller last completed a pass",
+            "ee_retry_poller_lag_seconds",
+            "Seconds since the status poller last completed a pass",
             registry=self.registry,
         )
         self.poller_last_pass = Gauge(
-            "ee_retry_poller_last_pass_timestamp", "Epoch seconds of the last completed poller pass",
+            "ee_retry_poller_last_pass_timestamp",
+            "Epoch seconds of the last completed poller pass",
             registry=self.registry,
         )
 

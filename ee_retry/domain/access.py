@@ -31,9 +31,7 @@ def check_admin_flag(user: User, as_admin: bool, access: Access, action: str = "
         raise PermissionDenied("as_admin needs the EE2_ADMIN or EE2_ADMIN_RO role, which you do not have")
 
 
-def may_access(
-    user: User, job: Job, perms: Mapping[int, Permission], access: Access, as_admin: bool
-) -> bool:
+def may_access(user: User, job: Job, perms: Mapping[int, Permission], access: Access, as_admin: bool) -> bool:
     """True if `user` may read or write `job` (perms: the user's permission on workspaces)."""
     if as_admin and (user.is_admin if access is Access.WRITE else user.is_read_admin):
         return True

@@ -60,7 +60,12 @@ class JobRequirements:
 
     def to_doc(self) -> dict[str, Any]:
         # ee2's stored names.
-        return {"cpu": self.cpus, "memory": self.memory_mb, "disk": self.disk_gb, "clientgroup": self.client_group}
+        return {
+            "cpu": self.cpus,
+            "memory": self.memory_mb,
+            "disk": self.disk_gb,
+            "clientgroup": self.client_group,
+        }
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> JobRequirements:

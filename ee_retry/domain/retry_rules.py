@@ -74,7 +74,9 @@ def status_is_retryable(item: RetryItem) -> EERetryError | None:
 def original_is_present(item: RetryItem) -> EERetryError | None:
     named = item.named
     if named is not None and item.original is None:
-        return RetryNotAllowed(f"Job {named.id} names a retry_parent {named.retry_parent} that does not exist")
+        return RetryNotAllowed(
+            f"Job {named.id} names a retry_parent {named.retry_parent} that does not exist"
+        )
     return None
 
 

@@ -30,8 +30,12 @@ def exit_message(exit_code: int | None, exit_signal: int | None, stderr: str | N
 
 
 def from_proc(job: Job, proc: SchedulerProc, now: float) -> Transition | None:
-    """The transition a scheduler report implies for `job`, if any."""
-    if job.status.terminal or job.batch_job:
+    """The transition a scheduler report implies for `job`, if any.
+
+    Only the job's recorded proc speaks for it: a duplicate proc (removed by reconcile) or a proc
+    reported before its id was recorded (its operation is still being finished) changes nothing.
+    """
+    if job.status.terminal or job.batch_job or proc.scheduler_id != job.scheduler_id:
         return None
     if proc.state is ProcState.IDLE:
         return Transition(job.id, _BEFORE_QUEUED, JobStatus.QUEUED, {"queued": now, "updated": now})

@@ -207,7 +207,9 @@ async def finish_job(call: Call, params: list[Any]) -> None:
 async def update_job_status(call: Call, params: list[Any]) -> str:
     d = p.first_dict(params, "update_job_status")
     user = await call.user()
-    await callbacks.update_job_status(call.deps, user, d.get("job_id"), p.req_str(d, "status"), p.flag(d, "as_admin"))
+    await callbacks.update_job_status(
+        call.deps, user, d.get("job_id"), p.req_str(d, "status"), p.flag(d, "as_admin")
+    )
     return str(d.get("job_id"))
 
 
@@ -216,7 +218,9 @@ async def add_job_logs(call: Call, params: list[Any]) -> dict[str, Any]:
     lines = params[1] if len(params) > 1 else None
     if not isinstance(lines, list) or not all(isinstance(ln, dict) for ln in lines):
         raise InvalidParams("add_job_logs takes {job_id} and a list of {line, is_error} objects")
-    total = await callbacks.add_job_logs(call.deps, await call.user(), d.get("job_id"), lines, p.flag(d, "as_admin"))
+    total = await callbacks.add_job_logs(
+        call.deps, await call.user(), d.get("job_id"), lines, p.flag(d, "as_admin")
+    )
     return {"success": True, "line_number": total}
 
 
@@ -230,7 +234,12 @@ async def get_job_logs(call: Call, params: list[Any]) -> dict[str, Any]:
         call.deps, await call.user(), d.get("job_id"), skip, limit, p.flag(d, "as_admin")
     )
     shaped = [
-        {"line": ln["line"], "linepos": skip + i, "is_error": bool(ln.get("is_error")), "ts": ms(ln.get("ts"))}
+        {
+            "line": ln["line"],
+            "linepos": skip + i,
+            "is_error": bool(ln.get("is_error")),
+            "ts": ms(ln.get("ts")),
+        }
         for i, ln in enumerate(lines)
     ]
     return {"lines": shaped, "last_line_number": skip + len(shaped), "count": total}

@@ -31,7 +31,9 @@ def decode(raw: bytes) -> tuple[Any, RpcRequest]:
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ParseError(f"The request body is not valid JSON ({exc.__class__.__name__}); send a JSON object") from None
+        raise ParseError(
+            f"The request body is not valid JSON ({exc.__class__.__name__}); send a JSON object"
+        ) from None
     if isinstance(body, list):
         raise InvalidRequest("Batch requests are not supported; send one JSON-RPC request object per call")
     if not isinstance(body, dict):
@@ -43,7 +45,7 @@ def decode(raw: bytes) -> tuple[Any, RpcRequest]:
     if isinstance(params, dict):
         params = [params]
     if not isinstance(params, list):
-        raise InvalidRequest("'params' must be a list holding one object, e.g. [{\"job_id\": \"...\"}]")
+        raise InvalidRequest('\'params\' must be a list holding one object, e.g. [{"job_id": "..."}]')
     name = method[len(SERVICE_PREFIX) :] if method.startswith(SERVICE_PREFIX) else method
     return body, RpcRequest(name, params, body.get("id"), body.get("jsonrpc") == "2.0")
 

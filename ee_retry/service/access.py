@@ -23,7 +23,9 @@ def check_ids(ids: Sequence[object], what: str = "job_ids") -> list[str]:
     return [str(j) for j in ids]
 
 
-async def permissions_for(deps: Deps, user: User, jobs: Iterable[Job], as_admin: bool) -> dict[int, Permission]:
+async def permissions_for(
+    deps: Deps, user: User, jobs: Iterable[Job], as_admin: bool
+) -> dict[int, Permission]:
     """The caller's permission on the workspaces of jobs they do not own (one workspace call)."""
     if as_admin:
         return {}

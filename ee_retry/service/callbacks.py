@@ -59,7 +59,9 @@ async def finish_job(
     if error_message:
         change = rules.failed(job.id, error_message, error_code or ErrorCode.UNKNOWN_ERROR, now)
         if error is not None:
-            change = Transition(change.job_id, change.expected, change.new, {**change.fields, "error": dict(error)})
+            change = Transition(
+                change.job_id, change.expected, change.new, {**change.fields, "error": dict(error)}
+            )
     else:
         fields = {"finished": now, "updated": now, "job_output": job_output}
         change = Transition(job.id, ACTIVE_STATUSES, JobStatus.COMPLETED, fields)
@@ -90,7 +92,11 @@ async def add_job_logs(
     if len(lines) > MAX_LOG_LINES_PER_CALL:
         raise InvalidParams(f"{len(lines)} log lines in one call; at most {MAX_LOG_LINES_PER_CALL}")
     clean = [
-        {"line": str(ln.get("line", "")), "is_error": bool(ln.get("is_error", False)), "ts": _ts(ln.get("ts"))}
+        {
+            "line": str(ln.get("line", "")),
+            "is_error": bool(ln.get("is_error", False)),
+            "ts": _ts(ln.get("ts")),
+        }
         for ln in lines
     ]
     return await deps.store.add_logs(job.id, clean)

@@ -37,7 +37,9 @@ async def check_job_batch(deps: Deps, user: User, batch_id: object, as_admin: bo
     return container, [children[c] for c in container.child_jobs if c in children]
 
 
-async def cancel_job(deps: Deps, user: User, job_id: object, as_admin: bool, reason: str | None = None) -> None:
+async def cancel_job(
+    deps: Deps, user: User, job_id: object, as_admin: bool, reason: str | None = None
+) -> None:
     """Cancel a job (a container cancels its active children); cancelling a finished job does nothing."""
     job = await load_one(deps, user, job_id, Access.WRITE, as_admin)
     targets = [job]

@@ -16,7 +16,14 @@ from ee_retry.constants import MAX_JOB_IDS_PER_CALL
 from ee_retry.domain.access import Access, check_admin_flag
 from ee_retry.domain.model import Operation, OperationKind, OperationState
 from ee_retry.domain.retry_rules import in_flight_message, same_original_message
-from ee_retry.errors import ALL_ERRORS, EERetryError, InvalidParams, PermissionDenied, RetryInFlight, TooManyIds
+from ee_retry.errors import (
+    ALL_ERRORS,
+    EERetryError,
+    InvalidParams,
+    PermissionDenied,
+    RetryInFlight,
+    TooManyIds,
+)
 from ee_retry.ports import User
 from ee_retry.service import idempotency
 from ee_retry.service.deps import Deps
@@ -26,16 +33,22 @@ from ee_retry.service.specs import specs_builder
 from ee_retry.service.submission import advance, reserve
 
 
-async def retry(deps: Deps, user: User, req: RetryRequest) -> list[dict[str, Any]]:
-    """Run a retry request; returns the stored answer items (with codes)."""
+async def retry(
+    deps: Deps, user: User, req: RetryRequest, origin: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Run a retry request; returns the stored answer items (with codes).
+
+    `origin`: the request that chose the ids (retry_failed_jobs: its method, filters and limit); it
+    is kept in the audit record, and an idempotency key is matched against it instead of the ids.
+    """
     _check_request(user, req)
-    req_hash = idempotency.request_hash(req.fingerprint())
+    req_hash = idempotency.request_hash(origin if origin is not None else req.fingerprint())
     if req.idempotency_key is not None:
         held = await idempotency.holder(deps, user.name, req.idempotency_key)
         if held is not None:
             return list(await idempotency.replay(deps, held, req_hash))
     plan = await plan_retry(deps, user, req)
-    op = _operation(plan, user, req, req_hash)
+    op = _operation(plan, user, req, req_hash, origin)
     if not plan.attempts:
         answer = await _record_refusal(deps, op, _answer(plan, {}))
         deps.metrics.retries_refused.inc(len(answer))
@@ -71,8 +84,17 @@ def _check_request(user: User, req: RetryRequest) -> None:
         raise PermissionDenied("job_requirements on a retry may only be set by an EE2_ADMIN with as_admin")
 
 
-def _operation(plan: RetryPlan, user: User, req: RetryRequest, req_hash: str) -> Operation:
+def _operation(
+    plan: RetryPlan, user: User, req: RetryRequest, req_hash: str, origin: Mapping[str, Any] | None
+) -> Operation:
     """The operation record, which is also the audit record of who asked for which retry."""
+    request: dict[str, Any] = {
+        "method": "retry_job" if req.single else "retry_jobs",
+        **req.fingerprint(),
+        "idempotency_key": req.idempotency_key,
+    }
+    if origin is not None:
+        request.update(method=origin.get("method", request["method"]), origin=dict(origin))
     return Operation(
         id=plan.op_id,
         kind=OperationKind.RETRY,
@@ -81,8 +103,7 @@ def _operation(plan: RetryPlan, user: User, req: RetryRequest, req_hash: str) ->
         created=plan.now,
         updated=plan.now,
         job_ids=tuple(a.id for a in plan.attempts),
-        request={"method": "retry_job" if req.single else "retry_jobs", **req.fingerprint(),
-                 "idempotency_key": req.idempotency_key},
+        request=request,
         idempotency_key=req.idempotency_key,
         request_hash=req_hash,
     )

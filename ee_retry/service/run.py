@@ -34,7 +34,9 @@ async def run_job(deps: Deps, user: User, req: RunRequest) -> str:
     now = deps.clock.now()
     op_id = new_id(now)
     job = new_job(new_id(now), user.name, resolved.job_input, now, op_id)
-    op = _operation(op_id, OperationKind.RUN, user, now, [job], {"method": "run_job", "as_admin": req.as_admin})
+    op = _operation(
+        op_id, OperationKind.RUN, user, now, [job], {"method": "run_job", "as_admin": req.as_admin}
+    )
     reservation = await reserve(deps, op, [job], answer=job.id)
     await advance(deps, reservation.op, reservation.jobs, specs_builder(deps, user.token), fresh=True)
     return job.id
@@ -56,7 +58,9 @@ async def run_job_batch(
     container = new_container(batch_id, user.name, wsid, [c.id for c in children], now, op_id)
     jobs = [container, *children]
     answer = {"batch_id": batch_id, "child_job_ids": [c.id for c in children]}
-    op = _operation(op_id, OperationKind.BATCH, user, now, jobs, {"method": "run_job_batch", "as_admin": as_admin})
+    op = _operation(
+        op_id, OperationKind.BATCH, user, now, jobs, {"method": "run_job_batch", "as_admin": as_admin}
+    )
     reservation = await reserve(deps, op, jobs, answer=answer)
     await advance(deps, reservation.op, reservation.jobs, specs_builder(deps, user.token), fresh=True)
     return answer

@@ -113,7 +113,8 @@ async def _submit(
     finally:
         deps.metrics.submit_latency.observe(time.perf_counter() - started)
     return {
-        job_id: SchedulerProc(job_id, op.id, sid, ProcState.HELD, held_by_us=True) for job_id, sid in ids.items()
+        job_id: SchedulerProc(job_id, op.id, sid, ProcState.HELD, held_by_us=True)
+        for job_id, sid in ids.items()
     }
 
 

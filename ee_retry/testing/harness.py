@@ -17,7 +17,10 @@ READONLY_ADMIN_TOKEN = "readonly-admin-token"  # EE2_ADMIN_RO
 
 
 def service_deps(
-    store: JobStore, scheduler: Scheduler | None = None, clock: Clock | None = None, settings: Settings | None = None
+    store: JobStore,
+    scheduler: Scheduler | None = None,
+    clock: Clock | None = None,
+    settings: Settings | None = None,
 ) -> Deps:
     """Deps over the given store, with the demo file adapters and fakes for the rest."""
     return Deps(

@@ -21,7 +21,9 @@ class Crash(BaseException):
 class Instrumented:
     """Wraps every coroutine method of `target`; other attributes pass through."""
 
-    def __init__(self, target: Any, latency_s: float = 0.0, counted: Callable[[str], bool] | None = None) -> None:
+    def __init__(
+        self, target: Any, latency_s: float = 0.0, counted: Callable[[str], bool] | None = None
+    ) -> None:
         self._target = target
         self.latency_s = latency_s
         self.calls: Counter[str] = Counter()

@@ -1,0 +1,81 @@
+"""Env: one service over fakes (store and scheduler instrumented) and the demo users."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ee_retry.domain.model import Job
+from ee_retry.ports import User
+from ee_retry.service.deps import Deps
+from ee_retry.service.requests import RetryRequest, RunRequest
+from ee_retry.service.retry import retry
+from ee_retry.service.run import run_job, run_job_batch
+from ee_retry.testing.clock import FakeClock
+from ee_retry.testing.instrument import Instrumented
+from ee_retry.testing.scheduler import FakeScheduler
+
+STORE_WRITES = frozenset(
+    {
+        "insert_jobs",
+        "transition",
+        "set_fields",
+        "link",
+        "delete_created",
+        "insert_operation",
+        "update_operation",
+        "release_idempotency",
+        "add_logs",
+    }
+)
+SCHEDULER_WRITES = frozenset({"submit", "release", "remove"})
+
+
+@dataclass
+class Env:
+    """One service instance: its ports (store and scheduler instrumented) and the demo users."""
+
+    deps: Deps
+    store: Instrumented
+    sched: FakeScheduler
+    sched_proxy: Instrumented
+    clock: FakeClock
+    alice: User
+    bob: User
+    admin: User
+    ro_admin: User
+
+    async def job(self, job_id: str) -> Job:
+        return (await self.deps.store.get_jobs([job_id]))[job_id]
+
+    async def run(self, user: User | None = None, **kwargs: Any) -> str:
+        kwargs.setdefault("method", "Demo.fail")
+        kwargs.setdefault("wsid", 1)
+        return await run_job(self.deps, user or self.alice, RunRequest(**kwargs))
+
+    async def failed_job(self, user: User | None = None, **kwargs: Any) -> str:
+        """A job that ran and failed (exit 1)."""
+        job_id = await self.run(user, **kwargs)
+        await self.sched.complete(job_id, exit_code=1, error="missing input")
+        return job_id
+
+    async def failed_batch(self, n: int = 2, user: User | None = None) -> tuple[str, list[str]]:
+        answer = await run_job_batch(
+            self.deps,
+            user or self.alice,
+            [RunRequest("Demo.fail", params=[{"i": i}]) for i in range(n)],
+            1,
+            False,
+        )
+        for child in answer["child_job_ids"]:
+            await self.sched.complete(child, exit_code=1)
+        return answer["batch_id"], answer["child_job_ids"]
+
+    async def retry(self, *ids: object, user: User | None = None, **kwargs: Any) -> list[dict[str, Any]]:
+        return await retry(self.deps, user or self.alice, RetryRequest(job_ids=ids, **kwargs))
+
+    def writes(self) -> int:
+        """Store and scheduler writes since the last reset."""
+        store = sum(n for m, n in self.store.calls.items() if m in STORE_WRITES)
+        sched = sum(n for m, n in self.sched_proxy.calls.items() if m in SCHEDULER_WRITES)
+        return store + sched
