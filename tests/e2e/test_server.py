@@ -1,0 +1,72 @@
+"""The real server process on the embedded defaults: jobs run, survive SIGKILL, and can be retried."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.server import Server
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    srv = Server(tmp_path / "data")
+    srv.data_dir.mkdir()
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def test_a_failing_and_a_succeeding_demo_job_end_error_and_completed(server: Server) -> None:
+    ok = server.result("run_job", [{"method": "Demo.succeed", "params": [{"n": 1}], "wsid": 1}])
+    bad = server.result("run_job", [{"method": "Demo.fail", "params": [{}], "wsid": 1}])
+    done = server.wait_status(ok, {"completed", "error"})
+    failed = server.wait_status(bad, {"completed", "error"})
+    assert done["status"] == "completed"
+    assert '"n": 1' in done["job_output"]["stdout_tail"]
+    assert failed["status"] == "error"
+    assert failed["error_code"] == 1
+    assert "exited with code 1" in failed["errormsg"]
+    assert failed["job_input"]["service_ver"] == "52ea58866b80a931944b028dd66b9b3a906be270"
+
+
+def test_sigkill_loses_no_job_and_running_jobs_become_error(server: Server) -> None:
+    done = server.result("run_job", [{"method": "Demo.succeed", "params": [{}], "wsid": 1}])
+    server.wait_status(done, {"completed"})
+    slow = server.result("run_job", [{"method": "Demo.sleep", "params": [{"seconds": 60}], "wsid": 1}])
+    server.wait_status(slow, {"running"})
+    server.kill9()
+    server.start()
+    assert server.result("check_job", [{"job_id": done}])["status"] == "completed"
+    lost = server.wait_status(slow, {"error"})
+    assert "service stopped while this job was running" in lost["errormsg"]
+
+
+def test_a_failed_job_whose_cause_is_fixed_completes_when_retried(server: Server, tmp_path: Path) -> None:
+    needed = tmp_path / "input.txt"
+    job_id = server.result(
+        "run_job", [{"method": "Demo.fail_unless_file", "params": [{"path": str(needed)}], "wsid": 1}]
+    )
+    failed = server.wait_status(job_id, {"error", "completed"})
+    assert failed["status"] == "error"
+    assert "missing input" in failed["errormsg"]
+    needed.write_text("now it exists")
+    answer = server.result("retry_job", [{"job_id": job_id}])
+    assert answer["job_id"] == job_id
+    attempt = server.wait_status(answer["retry_id"], {"error", "completed"})
+    assert attempt["status"] == "completed"
+    assert attempt["retry_parent"] == job_id
+    original = server.result("check_job", [{"job_id": job_id}])
+    assert original["retry_ids"] == [answer["retry_id"]]
+    assert original["retry_count"] == 1
+
+
+def test_errors_are_json_rpc_errors_with_http_500(server: Server) -> None:
+    status, body = server.call("check_job", [{"job_id": {"$ne": None}}])
+    assert status == 500
+    assert body["error"]["code"] == -32602
+    assert "24 hexadecimal" in body["error"]["message"]
