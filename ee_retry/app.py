@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -97,7 +97,9 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
         if do_recover:
             from ee_retry.service.recovery import recover_local
 
-            kill = getattr(deps.scheduler, "kill_leftovers", lambda ids: [])
+            kill: Callable[[Sequence[str]], Sequence[str]] = getattr(
+                deps.scheduler, "kill_leftovers", lambda ids: []
+            )
             await recover_local(deps, kill)
         task = asyncio.create_task(poller.run_forever()) if poll else None
         try:

@@ -55,7 +55,8 @@ class InsertOutcome:
     """Result of a bulk insert: which jobs went in, and which lost the in-flight guard to whom."""
 
     inserted: frozenset[str]
-    # new job id -> id of the attempt already active for the same original (the unique retry_active)
+    # refused new job id -> the attempt now holding its original's guard (retry_active), which is
+    # itself when that id is already stored and active; None when it cannot be told
     conflicts: Mapping[str, str | None]
 
 
@@ -68,7 +69,8 @@ class JobStore(Protocol):
     async def close(self) -> None: ...
 
     async def insert_jobs(self, jobs: Sequence[Job]) -> InsertOutcome:
-        """Insert all jobs unordered in one write; a job whose retry_active collides is not inserted."""
+        """Insert all jobs unordered in one write; a job whose retry_active collides is not inserted.
+        Raises InvalidJobId for an id that is not 24 hex characters (reads simply ignore such ids)."""
 
     async def get_jobs(self, ids: Sequence[str]) -> dict[str, Job]:
         """The jobs that exist among `ids`, by id."""
@@ -76,7 +78,7 @@ class JobStore(Protocol):
     async def find_jobs(self, query: JobQuery) -> list[Job]: ...
 
     async def count_jobs(self, query: JobQuery) -> dict[JobStatus, int]:
-        """How many jobs match, per status."""
+        """How many jobs match, per status (every status, zero where none); ignores limit and offset."""
 
     async def active_attempts(self, original_ids: Sequence[str]) -> dict[str, str]:
         """original id -> id of its attempt that holds the in-flight guard (retry_active)."""
@@ -89,7 +91,8 @@ class JobStore(Protocol):
         """
 
     async def set_fields(self, updates: Mapping[str, Mapping[str, Any]]) -> None:
-        """Set stored fields on several jobs in one bulk write (scheduler ids, requirements)."""
+        """Set stored fields on several jobs in one bulk write (scheduler ids, requirements).
+        Raises RetryInFlight if it would make retry_active collide; the other updates still apply."""
 
     async def link(
         self,
@@ -136,7 +139,7 @@ class JobStore(Protocol):
         """Append lines ({line, is_error, ts}); return the total line count for the job."""
 
     async def get_logs(self, job_id: str, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
-        """Lines skip..skip+limit in order, and the total count."""
+        """Lines skip..skip+limit in order, and the total count; limit <= 0 returns only the total."""
 
     # -- leases (collection ee_retry_leases)
 
