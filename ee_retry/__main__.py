@@ -21,10 +21,8 @@ def main() -> int:
         print(f"ee-retry: configuration error: {exc}", file=sys.stderr)
         return 2
     store = "MongoDB" if settings.mongo_uri else f"embedded store in {settings.data_dir.resolve()}"
-    print(
-        f"ee-retry listening on http://{settings.host}:{settings.port}/ ({store}, {settings.scheduler} scheduler)",
-        flush=True,
-    )
+    where = f"http://{settings.host}:{settings.port}/"
+    print(f"ee-retry listening on {where} ({store}, {settings.scheduler} scheduler)", flush=True)
     uvicorn.run(create_app(deps), host=settings.host, port=settings.port, log_level="info")
     return 0
 

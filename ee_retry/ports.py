@@ -175,6 +175,7 @@ class SubmitSpec:
     wsid: int | None = None
     parent_job_id: str | None = None
     batch_id: str | None = None
+    source_ws_objects: tuple[str, ...] = ()
     params: Any = None  # the local executor hands these to the command
     command: tuple[str, ...] = ()  # argv from the catalog, for the local executor
     token: str | None = field(default=None, repr=False)  # for the job runner's callbacks; never logged

@@ -7,6 +7,7 @@ terminal state, and whichever of the poller and the runner's callback arrives fi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -64,14 +65,27 @@ def from_proc(job: Job, proc: SchedulerProc, now: float) -> Transition | None:
     return None
 
 
+def job_output(stdout: str) -> Any:
+    """A job's output: its last stdout line when that is a JSON object (a KBase SDK result), else the
+    tail of stdout. The HTCondor runner sends the same shape through finish_job."""
+    lines = stdout.strip().splitlines()
+    if lines:
+        try:
+            last = json.loads(lines[-1])
+        except ValueError:
+            last = None
+        if isinstance(last, dict):
+            return last
+    return {"stdout_tail": _tail(stdout)}
+
+
 def completed(job_id: str, proc: SchedulerProc, now: float) -> Transition:
     """A finished process: exit 0 -> completed (stdout tail as output); anything else -> error."""
     finished = proc.finished or now
     if proc.exit_code == 0 and proc.exit_signal is None:
-        output = {"stdout_tail": _tail(proc.output_tail)} if proc.output_tail is not None else None
         fields: dict[str, Any] = {"finished": finished, "updated": now}
-        if output is not None:
-            fields["job_output"] = output
+        if proc.output_tail is not None:
+            fields["job_output"] = job_output(proc.output_tail)
         return Transition(job_id, ACTIVE_STATUSES, JobStatus.COMPLETED, fields)
     msg = exit_message(proc.exit_code, proc.exit_signal, proc.error_tail)
     return failed(job_id, msg, ErrorCode.JOB_CRASHED, now, finished)

@@ -14,7 +14,7 @@ from ee_retry.domain.model import Operation, OperationState
 from ee_retry.errors import IdempotencyConflict, InvalidParams
 from ee_retry.service.deps import Deps
 
-_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,%d}" % constants.IDEMPOTENCY_KEY_MAX_LEN)
+_KEY = re.compile(rf"[A-Za-z0-9_.:-]{{1,{constants.IDEMPOTENCY_KEY_MAX_LEN}}}")
 _WAIT_STEP_S = 0.05  # how often a second caller with the same key looks for the first one's answer
 
 
@@ -24,7 +24,8 @@ def check_key(key: object) -> str | None:
         return None
     if not isinstance(key, str) or not _KEY.fullmatch(key):
         raise InvalidParams(
-            f"idempotency_key must be 1 to {constants.IDEMPOTENCY_KEY_MAX_LEN} characters of A-Z a-z 0-9 _ . : -"
+            f"idempotency_key must be 1 to {constants.IDEMPOTENCY_KEY_MAX_LEN} characters "
+            "of A-Z a-z 0-9 _ . : -"
         )
     return key
 
@@ -62,7 +63,8 @@ async def replay(deps: Deps, op: Operation, req_hash: str) -> Any:
     while current is not None and not current.state.finished:
         if loop.time() > deadline:
             raise IdempotencyConflict(
-                "A request with this idempotency_key is still in progress; send it again later to get its answer"
+                "A request with this idempotency_key is still in progress; "
+                "send it again later to get its answer"
             )
         await asyncio.sleep(_WAIT_STEP_S)
         current = await deps.store.get_operation(op.id)

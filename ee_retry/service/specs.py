@@ -23,6 +23,7 @@ def spec_for(job: Job, version: ResolvedVersion, token: str | None) -> SubmitSpe
         wsid=ji.wsid,
         parent_job_id=ji.parent_job_id,
         batch_id=job.batch_id,
+        source_ws_objects=ji.source_ws_objects,
         params=ji.params,
         command=version.command,
         token=token,
@@ -42,7 +43,7 @@ async def resolve_pinned(deps: Deps, jobs: Sequence[Job]) -> dict[tuple[str, str
     return resolved
 
 
-def specs_builder(deps: Deps, token: str | None) -> "SpecsBuilder":
+def specs_builder(deps: Deps, token: str | None) -> SpecsBuilder:
     return SpecsBuilder(deps, token)
 
 

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 
 from ee_retry.domain import status as rules
-from ee_retry.domain.model import JobStatus, TERMINAL_STATUSES
+from ee_retry.domain.model import TERMINAL_STATUSES, JobStatus
 from ee_retry.ports import ProcState, SchedulerProc, Transition
 from ee_retry.service.deps import Deps
 

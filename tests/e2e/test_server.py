@@ -27,7 +27,7 @@ def test_a_failing_and_a_succeeding_demo_job_end_error_and_completed(server: Ser
     done = server.wait_status(ok, {"completed", "error"})
     failed = server.wait_status(bad, {"completed", "error"})
     assert done["status"] == "completed"
-    assert '"n": 1' in done["job_output"]["stdout_tail"]
+    assert done["job_output"]["result"] == [{"method": "Demo.succeed", "params": [{"n": 1}]}]
     assert failed["status"] == "error"
     assert failed["error_code"] == 1
     assert "exited with code 1" in failed["errormsg"]
