@@ -109,17 +109,32 @@ def requirements(d: Mapping[str, Any]) -> RequirementsOverride | None:
     )
 
 
+_TIME_FORMS = "epoch seconds (a float), epoch milliseconds or an ISO 8601 date"
+
+
 def epoch_seconds(d: Mapping[str, Any], key: str) -> float:
-    """ee2 accepts epoch milliseconds or an ISO 8601 date for time bounds."""
+    """ee2's time bounds: an integer is epoch milliseconds, a float is epoch seconds (as numbers or as
+    numeric strings), anything else an ISO 8601 date."""
     value = d.get(key)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value) / 1000.0
     if isinstance(value, str):
-        try:
-            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidParams(f"'{key}' must be epoch milliseconds or an ISO 8601 date") from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=dt.UTC)
-        return parsed.timestamp()
-    raise InvalidParams(f"'{key}' is required: epoch milliseconds or an ISO 8601 date")
+        text = value.strip()
+        if text.lstrip("-").isdigit():
+            value = int(text)
+        else:
+            try:
+                value = float(text)
+            except ValueError:
+                return _iso_seconds(key, text)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidParams(f"'{key}' is required: {_TIME_FORMS}")
+    return float(value) / 1000.0 if isinstance(value, int) else float(value)
+
+
+def _iso_seconds(key: str, text: str) -> float:
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidParams(f"'{key}' must be {_TIME_FORMS}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.timestamp()

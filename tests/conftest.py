@@ -1,0 +1,115 @@
+"""Shared fixtures for service, wire and end-to-end tests: one service over a fresh SQLite store.
+
+- `store`: a set-up SqliteJobStore in tmp_path (tests/adapters overrides it with every store kind).
+- `clock`: a FakeClock at 1_700_000_000 s, shared by the service and the scheduler; `clock.advance(s)`.
+- `sched`: a FakeScheduler; the test plays the scheduler with its drivers (`await sched.complete(id)`).
+- `deps`: the service's ports over `store`, `sched` and `clock`, with the demo tokens, workspaces and
+  catalog (ee_retry.testing.harness.service_deps).
+- `client`: a starlette TestClient of `create_app(deps, recover=False, poll=False)`, entered as a
+  context manager so the lifespan runs.
+- `rpc`: the helper `rpc(client, method, params, token) -> (http_status, body)`.
+
+Scheduler reports are applied synchronously: the scheduler's listener is `apply_procs(deps, [proc])`,
+so when a driver such as `await sched.complete(job_id)` returns, the job record already shows it.
+The app's lifespan installs its own queued listener (StatusFeed.push), so `client` installs the
+synchronous one again once the app has started.
+
+Event loops: `deps` is built in the test's loop, while TestClient runs the app in a loop on its own
+thread. That is safe because the SQLite store does every call on its own worker thread (whatever loop
+awaits it) and the file adapters and fakes hold no loop-bound state. An async test may therefore
+call the blocking TestClient and then drive the fake scheduler with `await`. The app's lifespan
+closes the store when the client exits, so count stored records while the client is open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from ee_retry.app import create_app
+from ee_retry.ports import JobStore, SchedulerProc
+from ee_retry.service.deps import Deps
+from ee_retry.service.status_sync import apply_procs
+from ee_retry.testing.clock import FakeClock
+from ee_retry.testing.harness import service_deps
+from ee_retry.testing.mongo import open_test_store
+from ee_retry.testing.scheduler import FakeScheduler
+
+RpcAnswer = tuple[int, Any]
+CLOCK_START_S = 1_700_000_000.0  # the FakeClock's first reading, epoch seconds
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[JobStore]:
+    """A fresh, set-up embedded (SQLite) store in this test's tmp_path."""
+    async with open_test_store("sqlite", tmp_path) as made:
+        yield made
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """The service's clock; it moves only when the test advances it."""
+    return FakeClock(CLOCK_START_S)
+
+
+@pytest.fixture
+def sched(clock: FakeClock) -> FakeScheduler:
+    """An in-memory scheduler the test drives; its timestamps come from `clock`."""
+    return FakeScheduler(clock=clock)
+
+
+def apply_synchronously(deps: Deps, sched: FakeScheduler) -> None:
+    """Make every scheduler report update the job records before the driver call returns."""
+
+    async def listener(proc: SchedulerProc) -> None:
+        await apply_procs(deps, [proc])
+
+    sched.set_listener(listener)
+
+
+@pytest.fixture
+async def deps(store: JobStore, sched: FakeScheduler, clock: FakeClock) -> Deps:
+    """The service's ports: `store`, `sched`, `clock` and the demo auth/workspace/catalog files."""
+    made = service_deps(store, sched, clock)
+    apply_synchronously(made, sched)
+    await made.store.setup()
+    return made
+
+
+@pytest.fixture
+def client(deps: Deps, sched: FakeScheduler) -> Iterator[TestClient]:
+    """The ASGI app over `deps`, started (lifespan run) for the length of the test."""
+    app = create_app(deps, recover=False, poll=False)
+    with TestClient(app) as started:
+        apply_synchronously(deps, sched)
+        yield started
+
+
+def post_rpc(
+    client: TestClient,
+    method: str,
+    params: Any,
+    token: str | None,
+    *,
+    version: str = "1.1",
+    id: Any = "1",
+) -> RpcAnswer:
+    """POST one JSON-RPC call of `execution_engine2.<method>`; returns (HTTP status, decoded body).
+
+    `version="2.0"` sends a JSON-RPC 2.0 body; `token=None` sends no Authorization header.
+    """
+    head: dict[str, Any] = {"jsonrpc": "2.0"} if version == "2.0" else {"version": version}
+    body = {**head, "method": f"execution_engine2.{method}", "params": params, "id": id}
+    headers = {"Authorization": token} if token is not None else {}
+    response = client.post("/", json=body, headers=headers)
+    return response.status_code, response.json()
+
+
+@pytest.fixture
+def rpc() -> Callable[..., RpcAnswer]:
+    """The `post_rpc` helper, as a fixture so test modules need not import conftest."""
+    return post_rpc
