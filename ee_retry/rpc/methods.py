@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -10,10 +11,13 @@ from ee_retry.constants import DEFAULT_LOG_PAGE, MAX_DATE_RANGE_RESULTS
 from ee_retry.errors import InvalidParams
 from ee_retry.rpc import params as p
 from ee_retry.rpc.context import Call, Handler
+from ee_retry.rpc.methods_ops import OPS_METHODS
 from ee_retry.rpc.views import job_state, ms, run_job_params
 from ee_retry.service import callbacks, jobs, retry, run
 from ee_retry.service.idempotency import check_key
 from ee_retry.service.requests import DateRangeRequest, RetryRequest, RunRequest
+
+GIT_COMMIT = os.environ.get("EE_RETRY_GIT_COMMIT", "")  # set by a deployment that knows its commit
 
 
 async def ver(call: Call, params: list[Any]) -> str:
@@ -21,12 +25,13 @@ async def ver(call: Call, params: list[Any]) -> str:
 
 
 async def status(call: Call, params: list[Any]) -> dict[str, Any]:
+    """ee2's status shape (git_commit, version, service, server_time in epoch seconds) plus our own."""
     return {
-        "state": "OK",
+        "git_commit": GIT_COMMIT,
         "version": __version__,
-        "message": "",
-        "servertime": ms(time.time()),
         "service": "ee-retry",
+        "server_time": time.time(),
+        "state": "OK",
         "scheduler": call.deps.scheduler.scheduler_type,
     }
 
@@ -107,7 +112,8 @@ async def check_job_canceled(call: Call, params: list[Any]) -> dict[str, Any]:
 
 
 async def is_admin(call: Call, params: list[Any]) -> bool:
-    return (await call.user()).is_admin
+    """As in ee2: true for either admin role, read-only included."""
+    return (await call.user()).is_read_admin
 
 
 async def get_admin_permission(call: Call, params: list[Any]) -> dict[str, str]:
@@ -274,3 +280,5 @@ METHODS: dict[str, Handler] = {
     "get_job_logs": get_job_logs,
     "get_job_params": get_job_params,
 }
+
+METHODS.update(OPS_METHODS)

@@ -1,0 +1,260 @@
+"""Operator and user calls: retry what failed (with a preview), a job's lineage, and job counts.
+
+retry_failed_jobs selects originals whose latest attempt failed and that have no attempt in flight,
+page by page (three reads and one workspace call a page), and hands the selection to the same retry
+path as retry_jobs. Lineage and stats are reads only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ee_retry.constants import MAX_JOB_IDS_PER_CALL, RETRY_FAILED_DEFAULT_LIMIT
+from ee_retry.domain.access import Access, check_admin_flag, may_access
+from ee_retry.domain.model import RETRYABLE_STATUSES, Job, JobStatus, Operation
+from ee_retry.errors import PermissionDenied
+from ee_retry.ports import JobQuery, User
+from ee_retry.service import idempotency, retry
+from ee_retry.service.access import load_one, permissions_for
+from ee_retry.service.deps import Deps
+from ee_retry.service.requests import RetryRequest
+
+PAGE_SIZE = MAX_JOB_IDS_PER_CALL  # originals examined per round of reads while selecting
+FAILED_STATUSES = (JobStatus.ERROR, JobStatus.TERMINATED)  # what "failed" means when no status is named
+
+
+@dataclass(frozen=True)
+class FailedJobFilters:
+    """Which failed jobs retry_failed_jobs may select; None does not filter."""
+
+    statuses: tuple[JobStatus, ...] = FAILED_STATUSES  # of the latest attempt
+    user: str | None = None  # owner of the original (admins, or the caller naming themself)
+    wsid: int | None = None
+    method: str | None = None
+    app_id: str | None = None
+    batch_id: str | None = None
+    error_code: int | None = None  # of the latest attempt
+    created_from: float | None = None  # epoch seconds, inclusive; of the original
+    created_to: float | None = None  # exclusive
+
+    def to_doc(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {k: v for k, v in self.__dict__.items() if v is not None}
+        doc["statuses"] = [s.value for s in self.statuses]
+        return doc
+
+
+@dataclass(frozen=True)
+class RetryFailedRequest:
+    """retry_failed_jobs."""
+
+    filters: FailedJobFilters
+    limit: int = RETRY_FAILED_DEFAULT_LIMIT
+    dry_run: bool = True
+    as_admin: bool = False
+    idempotency_key: str | None = None
+
+    def origin(self) -> dict[str, Any]:
+        """What the audit record keeps and an idempotency key is matched against."""
+        return {
+            "method": "retry_failed_jobs",
+            "filters": self.filters.to_doc(),
+            "limit": self.limit,
+            "as_admin": self.as_admin,
+        }
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An original that would be retried, and its latest attempt (the original itself if none)."""
+
+    original: Job
+    latest: Job
+
+
+@dataclass(frozen=True)
+class RetryFailedResult:
+    """A preview (`candidates`) or, when not a dry run, the retry answer items as well."""
+
+    dry_run: bool
+    candidates: list[Candidate]
+    answer: list[dict[str, Any]] | None = None  # retry's answer items (with codes)
+
+
+async def retry_failed_jobs(deps: Deps, user: User, req: RetryFailedRequest) -> RetryFailedResult:
+    """Select, then preview or retry through the retry_jobs path."""
+    check_admin_flag(user, req.as_admin, Access.WRITE, "retry jobs")
+    admin = req.as_admin and user.is_admin
+    if req.filters.user is not None and req.filters.user != user.name and not admin:
+        raise PermissionDenied("Only an EE2_ADMIN with as_admin may select another user's jobs")
+    if not req.dry_run and req.idempotency_key is not None:
+        held = await idempotency.holder(deps, user.name, req.idempotency_key)
+        if held is not None:
+            origin_hash = idempotency.request_hash(req.origin())
+            return RetryFailedResult(False, [], list(await idempotency.replay(deps, held, origin_hash)))
+    candidates = await select_failed(deps, user, req.filters, req.limit, admin)
+    if req.dry_run or not candidates:
+        return RetryFailedResult(req.dry_run, candidates, None if req.dry_run else [])
+    retry_req = RetryRequest(
+        job_ids=tuple(c.original.id for c in candidates),
+        as_admin=req.as_admin,
+        idempotency_key=req.idempotency_key,
+    )
+    answer = await retry.retry(deps, user, retry_req, origin=req.origin())
+    return RetryFailedResult(False, candidates, answer)
+
+
+async def select_failed(
+    deps: Deps, user: User, filters: FailedJobFilters, limit: int, admin: bool
+) -> list[Candidate]:
+    """Up to `limit` originals the caller may retry whose latest attempt matches, oldest first."""
+    query = _originals_query(user, filters, admin)
+    selected: list[Candidate] = []
+    offset = 0
+    while len(selected) < limit:
+        page = await deps.store.find_jobs(replace(query, limit=PAGE_SIZE, offset=offset))
+        selected += await _select_page(deps, user, page, filters, admin)
+        if len(page) < PAGE_SIZE:
+            break
+        offset += PAGE_SIZE
+    return selected[:limit]
+
+
+def _originals_query(user: User, filters: FailedJobFilters, admin: bool) -> JobQuery:
+    """Originals that could qualify. An original with attempts is itself error or terminated, since
+    only such jobs are ever retried; the latest attempt's status is checked per page."""
+    owner = filters.user  # a non-admin may only name themself (checked before)
+    return JobQuery(
+        users=[owner] if owner is not None else None,
+        wsids=[filters.wsid] if filters.wsid is not None and owner is None else None,
+        statuses=sorted(RETRYABLE_STATUSES),
+        method=filters.method,
+        app_id=filters.app_id,
+        batch_id=filters.batch_id,
+        originals_only=True,
+        exclude_batch_containers=True,
+        created_from=filters.created_from,
+        created_to=filters.created_to,
+    )
+
+
+async def _select_page(
+    deps: Deps, user: User, page: Sequence[Job], filters: FailedJobFilters, admin: bool
+) -> list[Candidate]:
+    """The originals of one page that the caller may write, whose latest attempt matches."""
+    if filters.wsid is not None:
+        page = [j for j in page if j.wsid == filters.wsid]
+    perms = await permissions_for(deps, user, page, admin)
+    mine = [j for j in page if may_access(user, j, perms, Access.WRITE, admin)]
+    if not mine:
+        return []
+    latest_ids = [j.retry_ids[-1] for j in mine if j.retry_ids]
+    attempts = await deps.store.get_jobs(latest_ids) if latest_ids else {}
+    in_flight = await deps.store.active_attempts([j.id for j in mine])
+    out: list[Candidate] = []
+    for original in mine:
+        latest = attempts.get(original.retry_ids[-1]) if original.retry_ids else original
+        if latest is not None and original.id not in in_flight and _matches(latest, filters):
+            out.append(Candidate(original, latest))
+    return out
+
+
+def _matches(latest: Job, filters: FailedJobFilters) -> bool:
+    if latest.status not in filters.statuses or latest.status not in RETRYABLE_STATUSES:
+        return False
+    return filters.error_code is None or latest.error_code == filters.error_code
+
+
+# ---------------------------------------------------------------- lineage
+
+
+@dataclass(frozen=True)
+class LineageEntry:
+    """One member of a lineage: the job, its attempt number (0 = the original), and the operation
+    that created it (the audit record of who asked, when, and how), if it is still stored."""
+
+    job: Job
+    attempt: int
+    operation: Operation | None
+
+
+@dataclass(frozen=True)
+class Lineage:
+    original_id: str
+    entries: list[LineageEntry]
+
+
+async def job_lineage(deps: Deps, user: User, job_id: object, as_admin: bool) -> Lineage:
+    """The original and every attempt in order, whichever member is named (read access to it needed)."""
+    named = await load_one(deps, user, job_id, Access.READ, as_admin)
+    original_id = named.original_id
+    original = (
+        named if named.id == original_id else (await deps.store.get_jobs([original_id])).get(original_id)
+    )
+    attempts = await deps.store.find_jobs(JobQuery(retry_parent=original_id))
+    members = ([original] if original is not None else []) + _ordered(original, attempts)
+    ops = await _operations(deps, [m.operation_id for m in members if m.operation_id])
+    first = 0 if original is not None else 1
+    entries = [
+        LineageEntry(job, number, ops.get(job.operation_id or ""))
+        for number, job in enumerate(members, start=first)
+    ]
+    return Lineage(original_id, entries)
+
+
+def _ordered(original: Job | None, attempts: Sequence[Job]) -> list[Job]:
+    """Attempts in retry_ids order; any not linked yet (in flight, or left by a crash) after them."""
+    linked = list(original.retry_ids) if original is not None else []
+    rank = {job_id: i for i, job_id in enumerate(linked)}
+    return sorted(attempts, key=lambda j: (rank.get(j.id, len(rank)), j.created, j.id))
+
+
+async def _operations(deps: Deps, op_ids: Sequence[str]) -> dict[str, Operation]:
+    """The operations by id; one read each, bounded by the lineage's length."""
+    found: dict[str, Operation] = {}
+    for op_id in dict.fromkeys(op_ids):
+        op = await deps.store.get_operation(op_id)
+        if op is not None:
+            found[op_id] = op
+    return found
+
+
+# ---------------------------------------------------------------- stats
+
+
+@dataclass(frozen=True)
+class StatsRequest:
+    """job_stats: the caller's own jobs, or (read admins with as_admin) one user's or everyone's."""
+
+    as_admin: bool = False
+    user: str | None = None
+    since: float | None = None  # epoch seconds; only jobs created at or after it
+
+
+@dataclass(frozen=True)
+class JobStats:
+    """Jobs per status (batch containers excluded) and retry attempts per status."""
+
+    user: str | None  # None: every user
+    since: float | None
+    jobs: dict[JobStatus, int]
+    attempts: dict[JobStatus, int]
+
+
+async def job_stats(deps: Deps, user: User, req: StatsRequest) -> JobStats:
+    """Two counts: every job, and originals; attempts are the difference, per status."""
+    check_admin_flag(user, req.as_admin, Access.READ)
+    admin = req.as_admin and user.is_read_admin
+    if req.user is not None and req.user != user.name and not admin:
+        raise PermissionDenied(
+            "Counting another user's jobs needs as_admin and the EE2_ADMIN or EE2_ADMIN_RO role"
+        )
+    scope = req.user if admin else user.name
+    query = JobQuery(
+        users=[scope] if scope is not None else None, created_from=req.since, exclude_batch_containers=True
+    )
+    every = await deps.store.count_jobs(query)
+    originals = await deps.store.count_jobs(replace(query, originals_only=True))
+    attempts = {s: every.get(s, 0) - originals.get(s, 0) for s in JobStatus}
+    return JobStats(scope, req.since, {s: every.get(s, 0) for s in JobStatus}, attempts)
