@@ -7,11 +7,10 @@ terminal state, and whichever of the poller and the runner's callback arrives fi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ee_retry import constants
+from ee_retry import constants, runner
 from ee_retry.domain.model import ACTIVE_STATUSES, ErrorCode, Job, JobStatus, TerminatedCode
 from ee_retry.ports import ProcState, SchedulerProc, Transition
 
@@ -67,16 +66,9 @@ def from_proc(job: Job, proc: SchedulerProc, now: float) -> Transition | None:
 
 def job_output(stdout: str) -> Any:
     """A job's output: its last stdout line when that is a JSON object (a KBase SDK result), else the
-    tail of stdout. The HTCondor runner sends the same shape through finish_job."""
-    lines = stdout.strip().splitlines()
-    if lines:
-        try:
-            last = json.loads(lines[-1])
-        except ValueError:
-            last = None
-        if isinstance(last, dict):
-            return last
-    return {"stdout_tail": _tail(stdout)}
+    tail of stdout. The rule lives in the stdlib-only runner, which ships alone to execute nodes and
+    sends the same shape through finish_job; both schedulers use this one definition."""
+    return runner.job_output(_tail(stdout))
 
 
 def completed(job_id: str, proc: SchedulerProc, now: float) -> Transition:
