@@ -4,7 +4,7 @@
 MAX_BODY_BYTES = 1_048_576  # 1 MiB; a larger request body is refused before it is parsed
 MAX_JOB_IDS_PER_CALL = 1_000  # ids in one check_jobs / retry_jobs call; bounds one request's store work
 MAX_BATCH_JOBS = 1_000  # children in one run_job_batch; one scheduler transaction stays reasonable
-IDEMPOTENCY_KEY_MAX_LEN = 255  # as in the issue contract
+IDEMPOTENCY_KEY_MAX_LEN = 255  # as in the retry contract (spec/)
 IDEMPOTENCY_TTL_S = 86_400  # a key replays its first answer for at least 24 h
 IDEMPOTENCY_WAIT_S = 30.0  # a concurrent caller with the same key waits this long for the first answer
 
