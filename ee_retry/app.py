@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -20,7 +21,9 @@ from ee_retry.rpc.context import Call
 from ee_retry.rpc.methods import METHODS
 from ee_retry.rpc.protocol import decode, error_body, peek_id, result_body
 from ee_retry.service.deps import Deps
+from ee_retry.service.loops import every
 from ee_retry.service.poller import Poller
+from ee_retry.service.reaper import reap_in_service
 from ee_retry.service.status_sync import StatusFeed
 
 log = logging.getLogger(__name__)
@@ -101,11 +104,15 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
                 deps.scheduler, "kill_leftovers", lambda ids: []
             )
             await recover_local(deps, kill)
-        task = asyncio.create_task(poller.run_forever()) if poll else None
+        tasks = [asyncio.create_task(poller.run_forever())] if poll else []
+        reap_every = deps.settings.effective_reaper_interval_s
+        if poll and reap_every > 0:
+            step = functools.partial(reap_in_service, deps, f"service-{poller.instance_id}")
+            tasks.append(asyncio.create_task(every(reap_every, step, "reaper pass")))
         try:
             yield {"deps": deps, "feed": feed, "poller": poller}
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -32,6 +32,7 @@ class Settings:
     catalog_file: Path | None = None
     service_url: str | None = None  # URL jobs call back to; defaults to http://host:port/
     poll_interval_s: float | None = None
+    reaper_interval_s: float | None = None  # the service's own reaper pass; 0: off
     local_max_parallel: int = 0  # 0: one per CPU
     schedd_name: str | None = None  # HTCondor schedd to use; None: the local one from condor config
     condor_runner: str = "/usr/local/bin/ee-retry-runner"  # executable HTCondor jobs run
@@ -46,6 +47,14 @@ class Settings:
         if self.poll_interval_s is not None:
             return self.poll_interval_s
         return constants.LOCAL_POLL_INTERVAL_S if self.scheduler == "local" else constants.POLL_INTERVAL_S
+
+    @property
+    def effective_reaper_interval_s(self) -> float:
+        """How often the service reaps on its own: by default only with the local executor, whose procs
+        no other process can see; with HTCondor the reaper runs from cron."""
+        if self.reaper_interval_s is not None:
+            return self.reaper_interval_s
+        return constants.LOCAL_REAPER_INTERVAL_S if self.scheduler == "local" else 0.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -63,6 +72,7 @@ class Settings:
         if scheduler not in ("local", "htcondor"):
             raise ValueError(f"EE_RETRY_SCHEDULER must be 'local' or 'htcondor', not {scheduler!r}")
         poll = opt("EE_RETRY_POLL_INTERVAL_S")
+        reap_every = opt("EE_RETRY_REAPER_INTERVAL_S")
         return cls(
             host=opt("EE_RETRY_HOST") or "127.0.0.1",
             port=int(opt("EE_RETRY_PORT") or 5000),
@@ -78,6 +88,7 @@ class Settings:
             catalog_file=opt_path("EE_RETRY_CATALOG_FILE"),
             service_url=opt("EE_RETRY_SERVICE_URL"),
             poll_interval_s=float(poll) if poll else None,
+            reaper_interval_s=float(reap_every) if reap_every else None,
             local_max_parallel=int(opt("EE_RETRY_LOCAL_MAX_PARALLEL") or 0),
             schedd_name=opt("EE_RETRY_SCHEDD"),
             condor_runner=opt("EE_RETRY_CONDOR_RUNNER") or "/usr/local/bin/ee-retry-runner",

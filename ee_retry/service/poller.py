@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
 from ee_retry import constants
 from ee_retry.domain.ids import new_id
-from ee_retry.errors import EERetryError
 from ee_retry.service.deps import Deps
+from ee_retry.service.loops import every
 from ee_retry.service.status_sync import apply_procs
-
-log = logging.getLogger(__name__)
 
 LEASE_NAME = "status-poller"
 
@@ -36,16 +31,14 @@ class Poller:
         return len(changed)
 
     async def run_forever(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except EERetryError as exc:
-                log.warning("status poll failed: %s", exc.message)
-            except Exception:
-                log.exception("status poll failed")
+        await every(self._interval_s, self._pass, "status poll")
+
+    async def _pass(self) -> None:
+        try:
+            await self.run_once()
+        finally:
             if self.last_pass is not None:
                 self._deps.metrics.poller_lag.set(self._deps.clock.now() - self.last_pass)
-            await asyncio.sleep(self._interval_s)
 
     async def stop(self) -> None:
         await self._deps.store.release_lease(LEASE_NAME, self.instance_id)

@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 LEASE_NAME = "reaper"
 LOCAL_NOTE = (
     "reconcile, the created-job and running-job checks and orphan removal were skipped: the local "
-    "executor's procs live in the service process, whose start-up recovery covers them"
+    "executor's procs live in the service process, which runs these rules itself "
+    "(EE_RETRY_REAPER_INTERVAL_S) and on start-up"
 )
 
 
@@ -53,6 +54,17 @@ class ReapOptions:
 
 
 Rule = Callable[[Deps, ReapOptions], Awaitable[list[ReapAction]]]
+
+
+async def reap_in_service(deps: Deps, holder: str) -> ReapReport:
+    """A pass run by the service itself, which sees its own scheduler's procs (the local executor's
+    live only there); what it did goes to the service log, one line per action."""
+    report = await reap(deps, ReapOptions(holder=holder))
+    for action in report.actions:
+        log.log(logging.INFO if action.ok else logging.WARNING, "%s", action.line())
+    if report.actions:
+        log.info("%s", report.summary())
+    return report
 
 
 async def reap(deps: Deps, options: ReapOptions) -> ReapReport:
