@@ -1,0 +1,79 @@
+"""MongoJobStore writes ee2's document layout, reads ee2's own jobs and makes one round trip a call."""
+
+from __future__ import annotations
+
+from bson import ObjectId
+
+from ee_retry.adapters.mongo_store import MongoJobStore
+from ee_retry.domain.model import JobStatus
+from ee_retry.ports import JobQuery, Transition
+from ee_retry.testing.mongo import AsyncMongomockClient
+from tests.adapters.store_helpers import T0, full_job, make_job, make_op
+
+
+async def test_mongo_documents_keep_ee2_types_and_never_store_a_null_guard(
+    mongo_store: MongoJobStore,
+) -> None:
+    """ObjectId _id; lineage ids as strings; retry_active and idem absent (not null) when unset."""
+    job, plain = full_job(), make_job()
+    await mongo_store.insert_jobs([job, plain])
+    await mongo_store.insert_operation(make_op(idempotency_key=None))
+    jobs = mongo_store.database["ee2_jobs"]
+    stored = await jobs.find_one({"_id": ObjectId(job.id)})
+    assert stored is not None
+    assert all(isinstance(stored[f], str) for f in ("batch_id", "retry_parent", "retry_active"))
+    assert all(isinstance(i, str) for i in [*stored["child_jobs"], *stored["retry_ids"]])
+    assert "retry_active" not in await jobs.find_one({"_id": ObjectId(plain.id)})
+    await mongo_store.transition([Transition(job.id, frozenset(JobStatus), JobStatus.TERMINATED)])
+    assert "retry_active" not in await jobs.find_one({"_id": ObjectId(job.id)})
+    assert "idem" not in await mongo_store.database["ee_retry_operations"].find_one({})
+
+
+async def test_a_job_written_by_ee2_reads_with_its_creation_time_from_its_id(
+    mongo_store: MongoJobStore,
+) -> None:
+    oid = ObjectId()
+    legacy = {
+        "_id": oid,
+        "user": "alice",
+        "authstrat": "kbaseworkspace",
+        "wsid": 7,
+        "status": "error",
+        "updated": T0,
+        "job_input": {"method": "Mod.run", "service_ver": "c0ffee", "params": [], "wsid": 7},
+    }
+    await mongo_store.database["ee2_jobs"].insert_one(legacy)
+    job = (await mongo_store.get_jobs([str(oid)]))[str(oid)]
+    assert job.created == oid.generation_time.timestamp()
+    assert (job.status, job.retry_ids, job.retry_active, job.retry_parent) == (
+        JobStatus.ERROR,
+        (),
+        None,
+        None,
+    )
+
+
+async def test_each_mongo_store_call_is_one_round_trip_whatever_the_number_of_jobs() -> None:
+    client = AsyncMongomockClient()
+    store = MongoJobStore(client["ee2"], client=client)
+    await store.setup()
+    original = make_job(status=JobStatus.ERROR)
+    jobs = [make_job(retry_parent=original.id) for _ in range(100)]
+    ids = [j.id for j in jobs]
+    created = frozenset({JobStatus.CREATED})
+    calls = [
+        store.insert_jobs([original, *jobs]),
+        store.get_jobs(ids),
+        store.find_jobs(JobQuery(ids=ids)),
+        store.count_jobs(JobQuery(ids=ids)),
+        store.set_fields({i: {"scheduler_id": f"1.{n}"} for n, i in enumerate(ids)}),
+        store.link({original.id: ids}, {}, ids),
+        store.transition([Transition(i, created, JobStatus.QUEUED) for i in ids]),
+        store.transition([Transition(i, created, JobStatus.QUEUED) for i in ids]),
+        store.delete_created(ids),
+    ]
+    for call in calls:
+        before = client.round_trips
+        await call
+        assert client.round_trips - before == 1
+    await store.close()

@@ -1,0 +1,137 @@
+"""The runner's callbacks, job logs, job params and the admin status override; the first report wins."""
+
+from __future__ import annotations
+
+import pytest
+
+from ee_retry.service.deps import Deps
+from ee_retry.service.poller import Poller
+from ee_retry.testing.clock import FakeClock
+from ee_retry.testing.harness import ADMIN_TOKEN
+from ee_retry.testing.scheduler import FakeScheduler
+from tests.rpc.method_helpers import BETA_COMMIT, T0_MS, Api, failed, ok
+
+
+def test_start_and_finish_job_move_a_job_to_running_then_completed(api: Api, clock: FakeClock) -> None:
+    job_id = api.run()
+    clock.advance(1)
+
+    status, body = api.call("start_job", [{"job_id": job_id}])
+    assert status == 200 and body["result"] == [None]
+    assert api.state(job_id)["status"] == "running"
+    assert api.state(job_id)["running"] == T0_MS + 1_000
+
+    clock.advance(1)
+    ok(api.call("finish_job", [{"job_id": job_id, "job_output": {"result": [42]}}]))
+
+    state = api.state(job_id)
+    assert state["status"] == "completed"
+    assert state["job_output"] == {"result": [42]}
+    assert state["finished"] == T0_MS + 2_000
+
+
+def test_finish_job_with_an_error_message_records_the_error(api: Api) -> None:
+    job_id = api.run()
+    ok(api.call("start_job", [{"job_id": job_id}]))
+
+    ok(api.call("finish_job", [{"job_id": job_id, "error_message": "boom", "error_code": 1}]))
+
+    state = api.state(job_id)
+    assert state["status"] == "error"
+    assert state["errormsg"] == "boom"
+    assert state["error_code"] == 1
+
+
+async def test_a_runner_callback_first_then_a_scheduler_report_keeps_the_callbacks_outcome(
+    api: Api, sched: FakeScheduler
+) -> None:
+    job_id = api.run()
+    ok(api.call("start_job", [{"job_id": job_id}]))
+    ok(api.call("finish_job", [{"job_id": job_id, "job_output": {"ok": 1}}]))
+
+    await sched.complete(job_id, exit_code=1, error="lost the race")
+
+    state = api.state(job_id)
+    assert state["status"] == "completed"
+    assert state["errormsg"] is None
+    assert state["job_output"] == {"ok": 1}
+
+
+async def test_a_scheduler_report_first_then_a_runner_callback_keeps_the_reports_outcome(
+    api: Api, sched: FakeScheduler
+) -> None:
+    job_id = api.run()
+    await sched.start(job_id)
+    await sched.complete(job_id, exit_code=1, error="segfault")
+
+    message = failed(api.call("finish_job", [{"job_id": job_id, "job_output": {"ok": 1}}]), -32004)
+
+    assert "error" in message
+    state = api.state(job_id)
+    assert state["status"] == "error"
+    assert "segfault" in state["errormsg"]
+    assert state["job_output"] is None
+
+
+@pytest.mark.parametrize("callback_first", [True, False], ids=["callback-first", "poller-first"])
+async def test_between_the_runner_callback_and_the_status_poller_the_first_wins(
+    api: Api, deps: Deps, sched: FakeScheduler, callback_first: bool
+) -> None:
+    job_id = api.run()
+    sched.set_listener(None)  # the scheduler's report reaches the service only through the poller
+    await sched.complete(job_id, exit_code=1, error="crashed")
+    poller = Poller(deps, interval_s=1.0)
+
+    if callback_first:
+        ok(api.call("finish_job", [{"job_id": job_id, "job_output": {"ok": 1}}]))
+        await poller.run_once()
+    else:
+        await poller.run_once()
+        failed(api.call("finish_job", [{"job_id": job_id, "job_output": {"ok": 1}}]), -32004)
+
+    assert api.state(job_id)["status"] == ("completed" if callback_first else "error")
+
+
+def test_update_job_status_is_an_admin_override_returning_the_job_id(api: Api) -> None:
+    job_id = api.run()
+
+    result = ok(
+        api.call("update_job_status", [{"job_id": job_id, "status": "running", "as_admin": 1}], ADMIN_TOKEN)
+    )
+
+    assert result == job_id
+    assert api.state(job_id)["status"] == "running"
+    failed(api.call("update_job_status", [{"job_id": job_id, "status": "completed", "as_admin": 1}]), -32002)
+    assert api.state(job_id)["status"] == "running"
+
+
+def test_add_job_logs_counts_lines_and_get_job_logs_pages_through_them(api: Api) -> None:
+    job_id = api.run()
+    first = [{"line": "one", "is_error": 0}, {"line": "two", "is_error": 1, "ts": T0_MS + 5}]
+
+    assert ok(api.call("add_job_logs", [{"job_id": job_id}, first])) == {"success": True, "line_number": 2}
+    added = ok(api.call("add_job_logs", [{"job_id": job_id}, [{"line": "three", "is_error": False}]]))
+    assert added == {"success": True, "line_number": 3}
+
+    page = ok(api.call("get_job_logs", [{"job_id": job_id, "limit": 2}]))
+    assert [ln["line"] for ln in page["lines"]] == ["one", "two"]
+    assert [ln["is_error"] for ln in page["lines"]] == [False, True]
+    assert page["lines"][1]["ts"] == T0_MS + 5
+    assert page["count"] == 3
+    rest = ok(api.call("get_job_logs", [{"job_id": job_id, "skip_lines": page["last_line_number"]}]))
+    assert [ln["line"] for ln in rest["lines"]] == ["three"]
+    assert rest["last_line_number"] == 3
+    offset = ok(api.call("get_job_logs", [{"job_id": job_id, "offset": 1}]))
+    assert [ln["line"] for ln in offset["lines"]] == ["two", "three"]
+
+
+def test_get_job_params_returns_what_the_runner_needs(api: Api) -> None:
+    job_id = api.run(params=[{"file": "x"}], app_id="Demo/succeed", service_ver="beta")
+
+    params = ok(api.call("get_job_params", [{"job_id": job_id}]))
+
+    assert params["method"] == "Demo.succeed"
+    assert params["params"] == [{"file": "x"}]
+    assert params["service_ver"] == BETA_COMMIT
+    assert params["app_id"] == "Demo/succeed"
+    assert params["wsid"] == 1

@@ -1,0 +1,34 @@
+"""retry_job and retry_jobs answers as ee2 shapes them."""
+
+from __future__ import annotations
+
+from ee_retry.testing.scheduler import FakeScheduler
+from tests.rpc.method_helpers import BETA_COMMIT, Api, ok
+
+
+async def test_retry_job_returns_the_original_and_the_new_attempt(api: Api, sched: FakeScheduler) -> None:
+    job_id = api.run(service_ver="beta")
+    await sched.complete(job_id, exit_code=1)
+
+    result = ok(api.call("retry_job", [{"job_id": job_id}]))
+
+    assert set(result) == {"job_id", "retry_id"}
+    assert result["job_id"] == job_id
+    original, attempt = api.state(job_id), api.state(result["retry_id"])
+    assert original["retry_ids"] == [result["retry_id"]]
+    assert original["retry_count"] == 1
+    assert attempt["retry_parent"] == job_id
+    assert attempt["job_input"]["service_ver"] == BETA_COMMIT
+
+
+async def test_retry_jobs_answers_each_item_with_a_retry_id_or_an_error(
+    api: Api, sched: FakeScheduler
+) -> None:
+    bad, good = api.run(), api.run()
+    await sched.complete(bad, exit_code=1)
+    await sched.complete(good, exit_code=0)
+
+    result = ok(api.call("retry_jobs", [{"job_ids": [bad, good]}]))
+
+    assert result[0]["job_id"] == bad and len(result[0]["retry_id"]) == 24 and "error" not in result[0]
+    assert result[1]["job_id"] == good and result[1]["error"] and "retry_id" not in result[1]
