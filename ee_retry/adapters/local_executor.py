@@ -16,19 +16,17 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
-import json
 import logging
 import os
-import re
 import signal
 import time
 from collections import deque
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from ee_retry.constants import OUTPUT_TAIL_CHARS
+from ee_retry.adapters import local_procs as lp
 from ee_retry.errors import SchedulerUnavailable
 from ee_retry.ports import ProcState, SchedulerProc, StatusListener, SubmitSpec
 
@@ -37,14 +35,7 @@ logger = logging.getLogger(__name__)
 KILL_GRACE_S = 5.0  # a removed job has this long after SIGTERM to clean up before its group gets SIGKILL
 HISTORY_MAX_PROCS = 10_000  # finished procs kept for poll/procs_for_*; bounds a long-lived service's memory
 NOTIFY_DRAIN_S = 5.0  # close() waits this long for the listener to take the last state changes
-EXIT_NOT_FOUND = 127  # shell convention: the command could not be found
-EXIT_NOT_EXECUTABLE = 126  # shell convention: found, but could not be executed
-PID_FILE = "pid"  # in the job folder: the job's process id, which is also its process group id
-STDOUT_FILE = "stdout"
-STDERR_FILE = "stderr"
-TAIL_MAX_BYTES_PER_CHAR = 4  # UTF-8: read this many bytes per wanted char from a file's end
 
-_SAFE_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a job id is used as one folder name
 _FINISHED = frozenset({ProcState.COMPLETED, ProcState.REMOVED})
 
 
@@ -119,7 +110,7 @@ class LocalExecutor:
         """Record every spec at once (held, or queued to run), or none if any spec is unusable."""
         if self._closed:
             raise SchedulerUnavailable("The local executor is stopped; no job was submitted.")
-        reason = _refusal(specs)
+        reason = lp.refusal(specs)
         if reason is not None:
             raise SchedulerUnavailable(
                 f"The local executor refused the submission: {reason}. Nothing was submitted."
@@ -189,12 +180,12 @@ class LocalExecutor:
         """
         wanted: dict[int, str] = {}
         for job_id in job_ids:
-            if _SAFE_JOB_ID.fullmatch(job_id):
-                pid = _read_pid(self._jobs_dir / job_id / PID_FILE)
+            if lp.SAFE_JOB_ID.fullmatch(job_id):
+                pid = lp.read_pid(self._jobs_dir / job_id / lp.PID_FILE)
                 if pid is not None and pid != os.getpgrp():
                     wanted[pid] = job_id
         killed: list[str] = []
-        for pgid in _marked_groups(wanted):
+        for pgid in lp.marked_groups(wanted):
             try:
                 os.killpg(pgid, signal.SIGKILL)
             except ProcessLookupError:
@@ -233,7 +224,7 @@ class LocalExecutor:
                 await self._stop_group(entry.process)
             if entry.view.in_queue:
                 self._finish(
-                    entry, EXIT_NOT_FOUND, err_tail="the local executor could not run it; see its log"
+                    entry, lp.EXIT_NOT_FOUND, err_tail="the local executor could not run it; see its log"
                 )
         finally:
             entry.live = False
@@ -243,10 +234,10 @@ class LocalExecutor:
     async def _execute(self, entry: _Entry) -> None:
         job_dir = self._jobs_dir / entry.spec.job_id
         try:
-            out, err = await asyncio.to_thread(_open_outputs, job_dir)
+            out, err = await asyncio.to_thread(lp.open_outputs, job_dir)
         except OSError as exc:
             self._finish(
-                entry, _start_exit_code(exc), err_tail=f"cannot prepare the job folder: {exc.strerror}"
+                entry, lp.start_exit_code(exc), err_tail=f"cannot prepare the job folder: {exc.strerror}"
             )
             return
         process: asyncio.subprocess.Process | None = None
@@ -256,7 +247,7 @@ class LocalExecutor:
                 process = await asyncio.create_subprocess_exec(
                     *entry.spec.command,
                     cwd=job_dir,
-                    env=_job_env(entry.spec),
+                    env=lp.job_env(entry.spec),
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=out,
                     stderr=err,
@@ -269,11 +260,11 @@ class LocalExecutor:
             if failure is None
             else f"cannot start {entry.spec.command[0]!r}: {failure.strerror or failure}"
         )
-        await asyncio.to_thread(_close_all, out, err, last_line=reason)
+        await asyncio.to_thread(lp.close_all, out, err, last_line=reason)
         if process is not None:
             await self._watch(entry, process, job_dir)
         elif failure is not None:
-            self._finish(entry, _start_exit_code(failure), out_tail="", err_tail=reason)
+            self._finish(entry, lp.start_exit_code(failure), out_tail="", err_tail=reason)
         elif entry.view.state is ProcState.REMOVED:
             self._finish(entry)
 
@@ -284,19 +275,19 @@ class LocalExecutor:
         else:
             self._set(entry, state=ProcState.RUNNING, started=time.time())
         try:
-            await asyncio.to_thread((job_dir / PID_FILE).write_text, f"{process.pid}\n")
+            await asyncio.to_thread((job_dir / lp.PID_FILE).write_text, f"{process.pid}\n")
         except OSError as exc:
             logger.warning("cannot record the pid of local job %s: %s", entry.view.job_id, exc)
         returncode = await process.wait()
-        _signal_group(process.pid, signal.SIGKILL)  # the job is over: so are any processes it left behind
-        self._finish(entry, returncode, *await asyncio.to_thread(_tails, job_dir))
+        lp.signal_group(process.pid, signal.SIGKILL)  # the job is over: so are any processes it left behind
+        self._finish(entry, returncode, *await asyncio.to_thread(lp.tails, job_dir))
 
     async def _stop_group(self, process: asyncio.subprocess.Process) -> None:
         """SIGTERM the job's process group; SIGKILL what is left once it exits or the grace is over."""
-        _signal_group(process.pid, signal.SIGTERM)
+        lp.signal_group(process.pid, signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(process.wait(), self._grace_s)
-        _signal_group(process.pid, signal.SIGKILL)
+        lp.signal_group(process.pid, signal.SIGKILL)
 
     def _finish(
         self,
@@ -348,113 +339,3 @@ class LocalExecutor:
                 logger.exception("status listener failed on %s -> %s", proc.scheduler_id, proc.state.value)
             finally:
                 self._events.task_done()
-
-
-# ---------------------------------------------------------------- helpers (no event loop state)
-
-
-def _refusal(specs: Sequence[SubmitSpec]) -> str | None:
-    """Why these specs cannot be submitted, or None when all of them can."""
-    seen: set[str] = set()
-    for spec in specs:
-        if not _SAFE_JOB_ID.fullmatch(spec.job_id):
-            return f"job id {spec.job_id!r} cannot name a job folder"
-        if spec.job_id in seen:
-            return f"job {spec.job_id} appears twice"
-        seen.add(spec.job_id)
-        if not spec.command or not all(isinstance(arg, str) and arg for arg in spec.command):
-            return f"job {spec.job_id} has no command to run (the catalog gave none)"
-        try:
-            json.dumps(spec.params)
-        except (TypeError, ValueError):
-            return f"the params of job {spec.job_id} are not JSON"
-    return None
-
-
-def _job_env(spec: SubmitSpec) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        EE_RETRY_JOB_ID=spec.job_id,
-        EE_RETRY_METHOD=spec.method,
-        EE_RETRY_PARAMS=json.dumps(spec.params),
-        EE_RETRY_SERVICE_VER=spec.service_ver,
-    )
-    return env
-
-
-def _start_exit_code(exc: OSError) -> int:
-    return EXIT_NOT_EXECUTABLE if isinstance(exc, PermissionError) else EXIT_NOT_FOUND
-
-
-def _open_outputs(job_dir: Path) -> tuple[IO[bytes], IO[bytes]]:
-    job_dir.mkdir(parents=True, exist_ok=True)
-    out = (job_dir / STDOUT_FILE).open("wb")
-    try:
-        err = (job_dir / STDERR_FILE).open("wb")
-    except OSError:
-        out.close()
-        raise
-    return out, err
-
-
-def _close_all(*files: IO[bytes], last_line: str | None = None) -> None:
-    """Close the job's output files, first adding `last_line` to the last one."""
-    if last_line is not None:
-        files[-1].write(last_line.encode() + b"\n")
-    for f in files:
-        f.close()
-
-
-def _tails(job_dir: Path) -> tuple[str, str]:
-    return _tail(job_dir / STDOUT_FILE), _tail(job_dir / STDERR_FILE)
-
-
-def _tail(path: Path) -> str:
-    """The last OUTPUT_TAIL_CHARS characters of a file, reading only its end."""
-    try:
-        with path.open("rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            f.seek(max(0, size - OUTPUT_TAIL_CHARS * TAIL_MAX_BYTES_PER_CHAR))
-            data = f.read()
-    except OSError:
-        return ""
-    return data.decode("utf-8", errors="replace")[-OUTPUT_TAIL_CHARS:]
-
-
-def _signal_group(pgid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signum)
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        pid = int(path.read_text(encoding="utf-8").strip())
-    except (OSError, ValueError):
-        return None
-    return pid if pid > 1 else None
-
-
-def _marked_groups(wanted: Mapping[int, str]) -> list[int]:
-    """The pgids in `wanted` that some live process in that group proves to belong to its job."""
-    found: list[int] = []
-    try:
-        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()] if wanted else []
-    except OSError:
-        return []
-    for pid in pids:
-        try:
-            pgid = os.getpgid(pid)
-        except (ProcessLookupError, PermissionError):
-            continue
-        if pgid in wanted and pgid not in found and _has_marker(pid, wanted[pgid]):
-            found.append(pgid)
-    return found
-
-
-def _has_marker(pid: int, job_id: str) -> bool:
-    marker = f"EE_RETRY_JOB_ID={job_id}".encode()
-    try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return False
-    return marker in environ.split(b"\0")

@@ -17,17 +17,16 @@ than `TX_MARKS_KEPT` further transitions of the same job land between our write 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bson import ObjectId
 from pymongo import AsyncMongoClient, ReturnDocument, UpdateMany, UpdateOne
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from ee_retry.adapters import mongo_docs as md
 from ee_retry.adapters import store_common as sc
 from ee_retry.domain.model import Job, JobStatus, Operation, OperationState
-from ee_retry.errors import IdempotencyConflict, RetryInFlight, StoreUnavailable
+from ee_retry.errors import IdempotencyConflict, RetryInFlight
 from ee_retry.ports import InsertOutcome, JobQuery, Transition
 
 JOBS = "ee2_jobs"  # ee2's collection
@@ -35,20 +34,8 @@ OPERATIONS = "ee_retry_operations"
 LOGS = "ee_retry_logs"
 LEASES = "ee_retry_leases"
 
-DUPLICATE_KEY = 11000  # MongoDB's error code for a unique index violation
 TX_MARKS_FIELD = "retry_tx_marks"  # recent transition tokens on a job document (see module docstring)
 TX_MARKS_KEPT = 16  # tokens kept per job; a job sees a handful of status changes in its life
-_STRING = {"$type": "string"}
-
-
-@contextmanager
-def _store_errors() -> Iterator[None]:
-    """Report any driver failure as StoreUnavailable (the driver's text stays in the chained cause)."""
-    try:
-        yield
-    except PyMongoError as exc:
-        raise StoreUnavailable(f"The job store failed ({type(exc).__name__}); try again shortly.") from exc
-
 
 _JOB_INDEXES: tuple[str | list[tuple[str, int]], ...] = (
     "status",
@@ -66,83 +53,6 @@ _OPERATION_INDEXES: tuple[str | list[tuple[str, int]], ...] = (
     [("user", 1), ("idempotency_key", 1)],  # also serves queries by user alone
     "created",
 )
-_INDEX_OPTIONS_CONFLICT = 85  # an index on the same keys exists under another name
-
-
-async def _ensure_unique(collection: Any, field: str) -> None:
-    """A unique index that only covers documents where the field is a string (null never collides)."""
-    await collection.create_index(field, unique=True, partialFilterExpression={field: _STRING})
-
-
-async def _ensure_index(collection: Any, key: str | list[tuple[str, int]]) -> None:
-    """A plain index; an equivalent one under another name is accepted."""
-    try:
-        await collection.create_index(key)
-    except OperationFailure as exc:
-        if exc.code != _INDEX_OPTIONS_CONFLICT:
-            raise
-
-
-def _oid(job_id: str) -> ObjectId:
-    return ObjectId(job_id)
-
-
-def _oids(ids: Sequence[str]) -> list[ObjectId]:
-    return [_oid(i) for i in sc.valid_ids(ids)]
-
-
-def _to_mongo(doc: dict[str, Any]) -> dict[str, Any]:
-    out = dict(doc)
-    out["_id"] = _oid(doc["_id"])
-    return out
-
-
-def _job(doc: dict[str, Any]) -> Job:
-    """A job from its document; one written by ee2 has no `created`, so it is its ObjectId's time."""
-    if doc.get("created") is None and isinstance(doc["_id"], ObjectId):
-        doc["created"] = doc["_id"].generation_time.timestamp()
-    return Job.from_doc(doc)
-
-
-def _duplicate_indexes(details: Mapping[str, Any]) -> list[int]:
-    """Indexes of the ops a bulk write refused for a unique index; any other failure is raised."""
-    errors = details.get("writeErrors") or []
-    if details.get("writeConcernErrors") or any(e.get("code") != DUPLICATE_KEY for e in errors):
-        raise StoreUnavailable("The job store refused a write; try again shortly.")
-    return [int(e["index"]) for e in errors]
-
-
-def _update(fields: Mapping[str, Any], never_null: frozenset[str]) -> dict[str, Any]:
-    to_set, to_unset = sc.split_fields(fields, never_null)
-    update: dict[str, Any] = {}
-    if to_set:
-        update["$set"] = to_set
-    if to_unset:
-        update["$unset"] = dict.fromkeys(to_unset, "")
-    return update
-
-
-def _render(term: sc.Term) -> dict[str, Any]:
-    value = [_oid(i) for i in term.value] if term.field == "_id" else term.value
-    condition: Any = {
-        "in": {"$in": value},
-        "eq": value,
-        "lt": {"$lt": value},
-        "gte": {"$gte": value},
-        "is_null": None,
-        "not_true": {"$ne": True},
-    }[term.op]
-    if term.alt is not None:
-        return {"$or": [{term.field: condition}, _render(term.alt)]}
-    return {term.field: condition}
-
-
-def job_filter(q: JobQuery) -> dict[str, Any]:
-    """The MongoDB filter for a JobQuery."""
-    clauses = [_render(t) for t in sc.query_terms(q)]
-    if not clauses:
-        return {}
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
 class MongoJobStore:
@@ -170,12 +80,12 @@ class MongoJobStore:
     async def setup(self) -> None:
         """Create the indexes, one at a time (an equivalent plain index under another name, as an
         operator may have made by hand on ee2's collection, is accepted; the unique ones must be ours)."""
-        with _store_errors():
+        with md.store_errors():
             for collection, keys in ((self._jobs, _JOB_INDEXES), (self._ops, _OPERATION_INDEXES)):
                 for key in keys:
-                    await _ensure_index(collection, key)
-            await _ensure_unique(self._jobs, "retry_active")
-            await _ensure_unique(self._ops, "idem")
+                    await md.ensure_index(collection, key)
+            await md.ensure_unique(self._jobs, "retry_active")
+            await md.ensure_unique(self._ops, "idem")
 
     async def close(self) -> None:
         if self._client is not None:
@@ -188,44 +98,44 @@ class MongoJobStore:
             return sc.insert_outcome(jobs, [], {})
         sc.require_job_ids(j.id for j in jobs)
         failed: list[int] = []
-        with _store_errors():
+        with md.store_errors():
             try:
-                await self._jobs.insert_many([_to_mongo(sc.job_doc(j)) for j in jobs], ordered=False)
+                await self._jobs.insert_many([md.to_mongo(sc.job_doc(j)) for j in jobs], ordered=False)
             except BulkWriteError as exc:
-                failed = _duplicate_indexes(exc.details)
+                failed = md.duplicate_indexes(exc.details)
             lost = [jobs[i] for i in sorted(set(failed))]
             active = await self.active_attempts(sc.guarded_originals(lost)) if lost else {}
         return sc.insert_outcome(jobs, lost, active)
 
     async def get_jobs(self, ids: Sequence[str]) -> dict[str, Job]:
-        oids = _oids(ids)
+        oids = md.oids(ids)
         if not oids:
             return {}
-        with _store_errors():
+        with md.store_errors():
             docs = await self._jobs.find({"_id": {"$in": oids}}).to_list(None)
-        return {str(d["_id"]): _job(d) for d in docs}
+        return {str(d["_id"]): md.job(d) for d in docs}
 
     async def find_jobs(self, query: JobQuery) -> list[Job]:
         direction = 1 if query.ascending else -1
-        with _store_errors():
-            cursor = self._jobs.find(job_filter(query)).sort([("created", direction), ("_id", direction)])
+        with md.store_errors():
+            cursor = self._jobs.find(md.job_filter(query)).sort([("created", direction), ("_id", direction)])
             if query.offset > 0:
                 cursor = cursor.skip(query.offset)
             if query.limit > 0:
                 cursor = cursor.limit(query.limit)
             docs = await cursor.to_list(None)
-        return [_job(d) for d in docs]
+        return [md.job(d) for d in docs]
 
     async def count_jobs(self, query: JobQuery) -> dict[JobStatus, int]:
-        pipeline = [{"$match": job_filter(query)}, {"$group": {"_id": "$status", "n": {"$sum": 1}}}]
-        with _store_errors():
+        pipeline = [{"$match": md.job_filter(query)}, {"$group": {"_id": "$status", "n": {"$sum": 1}}}]
+        with md.store_errors():
             rows = await (await self._jobs.aggregate(pipeline)).to_list(None)
         return sc.status_counts((r["_id"], r["n"]) for r in rows)
 
     async def active_attempts(self, original_ids: Sequence[str]) -> dict[str, str]:
         if not original_ids:
             return {}
-        with _store_errors():
+        with md.store_errors():
             docs = await self._jobs.find(
                 {"retry_active": {"$in": list(original_ids)}}, {"retry_active": 1}
             ).to_list(None)
@@ -237,7 +147,7 @@ class MongoJobStore:
             return set()
         token = os.urandom(8).hex()
         ops = [self._transition_op(c, token) for c in changes]
-        with _store_errors():
+        with md.store_errors():
             ids = {c.job_id for c in changes}
             try:
                 matched = (await self._jobs.bulk_write(ops, ordered=False)).matched_count
@@ -246,9 +156,9 @@ class MongoJobStore:
                 if matched == len(changes) == len(ids):
                     return ids
             except BulkWriteError as exc:
-                _duplicate_indexes(exc.details)  # a refused op did not change its job; read the rest
+                md.duplicate_indexes(exc.details)  # a refused op did not change its job; read the rest
             docs = await self._jobs.find(
-                {"_id": {"$in": _oids(list(ids))}, TX_MARKS_FIELD: token}, {"_id": 1}
+                {"_id": {"$in": md.oids(list(ids))}, TX_MARKS_FIELD: token}, {"_id": 1}
             ).to_list(None)
         return {str(d["_id"]) for d in docs}
 
@@ -258,24 +168,24 @@ class MongoJobStore:
         fields["status"] = change.new
         if change.new.terminal:
             fields["retry_active"] = None
-        update = _update(fields, sc.NEVER_NULL_JOB_FIELDS)
+        update = md.update(fields, sc.NEVER_NULL_JOB_FIELDS)
         update["$push"] = {TX_MARKS_FIELD: {"$each": [token], "$slice": -TX_MARKS_KEPT}}
         expected = [JobStatus(s).value for s in change.expected]
-        return UpdateOne({"_id": _oid(change.job_id), "status": {"$in": expected}}, update)
+        return UpdateOne({"_id": md.oid(change.job_id), "status": {"$in": expected}}, update)
 
     async def set_fields(self, updates: Mapping[str, Mapping[str, Any]]) -> None:
         ops = [
-            UpdateOne({"_id": _oid(job_id)}, update)
+            UpdateOne({"_id": md.oid(job_id)}, update)
             for job_id, fields in updates.items()
-            if sc.valid_ids([job_id]) and (update := _update(fields, sc.NEVER_NULL_JOB_FIELDS))
+            if sc.valid_ids([job_id]) and (update := md.update(fields, sc.NEVER_NULL_JOB_FIELDS))
         ]
         if not ops:
             return
-        with _store_errors():
+        with md.store_errors():
             try:
                 await self._jobs.bulk_write(ops, ordered=False)
             except BulkWriteError as exc:
-                if _duplicate_indexes(exc.details):
+                if md.duplicate_indexes(exc.details):
                     raise RetryInFlight("Another attempt of this job is already in flight.") from None
 
     async def link(
@@ -287,22 +197,22 @@ class MongoJobStore:
         ops: list[UpdateOne | UpdateMany] = []
         for field, targets in (("retry_ids", retry_ids), ("child_jobs", child_jobs)):
             ops.extend(
-                UpdateOne({"_id": _oid(owner)}, {"$addToSet": {field: {"$each": [str(i) for i in new]}}})
+                UpdateOne({"_id": md.oid(owner)}, {"$addToSet": {field: {"$each": [str(i) for i in new]}}})
                 for owner, new in targets.items()
                 if new and sc.valid_ids([owner])
             )
-        if saved_oids := _oids(saved):
+        if saved_oids := md.oids(saved):
             ops.append(UpdateMany({"_id": {"$in": saved_oids}}, {"$set": {"retry_saved_toggle": True}}))
         if not ops:
             return
-        with _store_errors():
+        with md.store_errors():
             await self._jobs.bulk_write(ops, ordered=False)
 
     async def delete_created(self, ids: Sequence[str]) -> int:
-        oids = _oids(ids)
+        oids = md.oids(ids)
         if not oids:
             return 0
-        with _store_errors():
+        with md.store_errors():
             result = await self._jobs.delete_many(
                 {"_id": {"$in": oids}, "status": JobStatus.CREATED.value, "scheduler_id": None}
             )
@@ -313,7 +223,7 @@ class MongoJobStore:
     async def insert_operation(self, op: Operation) -> Operation | None:
         doc = sc.operation_doc(op)
         slot = doc.get("idem")
-        with _store_errors():
+        with md.store_errors():
             for attempt in range(2):
                 try:
                     await self._ops.insert_one(dict(doc))
@@ -334,7 +244,7 @@ class MongoJobStore:
         raise IdempotencyConflict("This idempotency key is busy; try again shortly.")
 
     async def get_operation(self, op_id: str) -> Operation | None:
-        with _store_errors():
+        with md.store_errors():
             doc = await self._ops.find_one({"_id": op_id})
         return None if doc is None else Operation.from_doc(doc)
 
@@ -342,15 +252,15 @@ class MongoJobStore:
         self, op_id: str, expected: frozenset[OperationState], fields: Mapping[str, Any]
     ) -> bool:
         selector = {"_id": op_id, "state": {"$in": [OperationState(s).value for s in expected]}}
-        update = _update(fields, sc.NEVER_NULL_OPERATION_FIELDS)
-        with _store_errors():
+        update = md.update(fields, sc.NEVER_NULL_OPERATION_FIELDS)
+        with md.store_errors():
             if not update:
                 return await self._ops.find_one(selector, {"_id": 1}) is not None
             result = await self._ops.update_one(selector, update)
         return bool(result.matched_count)
 
     async def release_idempotency(self, op_id: str) -> None:
-        with _store_errors():
+        with md.store_errors():
             await self._ops.update_one({"_id": op_id}, {"$unset": {"idem": ""}})
 
     async def find_operations(
@@ -370,7 +280,7 @@ class MongoJobStore:
             selector["user"] = user
         if idempotency_key is not None:
             selector["idempotency_key"] = idempotency_key
-        with _store_errors():
+        with md.store_errors():
             cursor = self._ops.find(selector).sort([("created", 1), ("_id", 1)])
             if limit > 0:
                 cursor = cursor.limit(limit)
@@ -380,7 +290,7 @@ class MongoJobStore:
     # ------------------------------------------------------------ logs
 
     async def add_logs(self, job_id: str, lines: Sequence[Mapping[str, Any]]) -> int:
-        with _store_errors():
+        with md.store_errors():
             if not lines:
                 doc = await self._logs.find_one({"_id": job_id}, {"count": 1})
                 return 0 if doc is None else int(doc["count"])
@@ -408,7 +318,7 @@ class MongoJobStore:
         projection: dict[str, Any] = (
             {"count": 1, "lines": {"$slice": [skip, limit]}} if limit > 0 else {"count": 1}
         )
-        with _store_errors():
+        with md.store_errors():
             doc = await self._logs.find_one({"_id": job_id}, projection)
         if doc is None:
             return [], 0
@@ -418,7 +328,7 @@ class MongoJobStore:
 
     async def acquire_lease(self, name: str, holder: str, ttl_s: float, now: float) -> bool:
         selector = {"_id": name, "$or": [{"holder": holder}, {"expires": {"$lte": now}}]}
-        with _store_errors():
+        with md.store_errors():
             try:
                 await self._leases.update_one(
                     selector, {"$set": {"holder": holder, "expires": now + ttl_s}}, upsert=True
@@ -428,5 +338,5 @@ class MongoJobStore:
         return True
 
     async def release_lease(self, name: str, holder: str) -> None:
-        with _store_errors():
+        with md.store_errors():
             await self._leases.delete_one({"_id": name, "holder": holder})

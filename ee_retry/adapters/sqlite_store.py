@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ee_retry.adapters import sqlite_sql as sq
 from ee_retry.adapters import store_common as sc
 from ee_retry.domain.model import Job, JobStatus, Operation, OperationState
 from ee_retry.errors import RetryInFlight, StoreUnavailable
@@ -64,31 +65,8 @@ CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, 
 COMMIT;
 """
 
-# Stored fields with a column of their own (besides id and doc); dotted ones are named by their leaf.
-# fmt: off
-_JOB_FIELDS = (
-    "user", "status", "wsid", "batch_id", "retry_parent", "retry_active", "operation_id", "created",
-    "updated", "job_input.method", "job_input.app_id", "error_code", "batch_job", "scheduler_id",
-)
-# fmt: on
-_OP_FIELDS = ("user", "state", "idem", "idempotency_key", "created", "updated")
-
-
-def _column(field: str) -> str:
-    return "id" if field == "_id" else field.rsplit(".", 1)[-1]
-
-
-def _insert_sql(table: str, fields: Sequence[str]) -> str:
-    names = ", ".join(["id", *map(_column, fields), "doc"])
-    return f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * (len(fields) + 2))})"  # noqa: S608
-
-
-def _update_sql(table: str, fields: Sequence[str]) -> str:
-    return f"UPDATE {table} SET {', '.join(f'{_column(f)} = ?' for f in (*fields, 'doc'))} WHERE id = ?"  # noqa: S608
-
-
-_INSERT_JOB, _UPDATE_JOB = _insert_sql("jobs", _JOB_FIELDS), _update_sql("jobs", _JOB_FIELDS)
-_INSERT_OP, _UPDATE_OP = _insert_sql("operations", _OP_FIELDS), _update_sql("operations", _OP_FIELDS)
+_INSERT_JOB, _UPDATE_JOB = sq.insert_sql("jobs", sq.JOB_FIELDS), sq.update_sql("jobs", sq.JOB_FIELDS)
+_INSERT_OP, _UPDATE_OP = sq.insert_sql("operations", sq.OP_FIELDS), sq.update_sql("operations", sq.OP_FIELDS)
 _JOBS_BY_ID = "SELECT doc FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
 _ACTIVE = "SELECT retry_active, id FROM jobs WHERE retry_active IN (SELECT value FROM json_each(?))"
 _DELETE_CREATED = (
@@ -96,38 +74,6 @@ _DELETE_CREATED = (
 )
 _OP_BY_ID = "SELECT doc FROM operations WHERE id = ?"
 _OP_BY_SLOT = "SELECT doc FROM operations WHERE idem = ?"
-
-
-def _row(doc: Mapping[str, Any], fields: Sequence[str]) -> tuple[Any, ...]:
-    """id, the column values, and the document as JSON."""
-    return (doc["_id"], *(sc.get_path(doc, f) for f in fields), sc.dumps(doc))
-
-
-_SQL = {
-    "in": "{} IN (SELECT value FROM json_each(?))",
-    "eq": "{} = ?",
-    "lt": "{} < ?",
-    "gte": "{} >= ?",
-    "is_null": "{} IS NULL",
-    "not_true": "{} = 0",
-}
-
-
-def _render(term: sc.Term, params: list[Any]) -> str:
-    column = _column(term.field)
-    if term.op == "in":
-        params.append(sc.dumps(term.value))
-    elif term.op in ("eq", "lt", "gte"):
-        params.append(term.value)
-    clause = _SQL[term.op].format(column)
-    return clause if term.alt is None else f"({clause} OR {_render(term.alt, params)})"
-
-
-def job_where(q: JobQuery) -> tuple[str, list[Any]]:
-    """The SQL condition and its parameters for a JobQuery (column names come from a fixed map)."""
-    params: list[Any] = []
-    clauses = [_render(t, params) for t in sc.query_terms(q)]
-    return (" AND ".join(clauses) or "1"), params
 
 
 class SqliteJobStore:
@@ -209,7 +155,7 @@ class SqliteJobStore:
     @staticmethod
     def _save_job(conn: sqlite3.Connection, doc: Mapping[str, Any]) -> bool:
         """Write a changed document back; False when a unique column (retry_active) refused it."""
-        row = _row(doc, _JOB_FIELDS)
+        row = sq.row(doc, sq.JOB_FIELDS)
         try:
             conn.execute(_UPDATE_JOB, (*row[1:], row[0]))
         except sqlite3.IntegrityError:
@@ -218,7 +164,7 @@ class SqliteJobStore:
 
     async def insert_jobs(self, jobs: Sequence[Job]) -> InsertOutcome:
         sc.require_job_ids(j.id for j in jobs)
-        rows = [_row(sc.job_doc(j), _JOB_FIELDS) for j in jobs]
+        rows = [sq.row(sc.job_doc(j), sq.JOB_FIELDS) for j in jobs]
 
         def run(conn: sqlite3.Connection) -> InsertOutcome:
             lost: list[Job] = []
@@ -236,7 +182,7 @@ class SqliteJobStore:
         return {job_id: Job.from_doc(doc) for job_id, doc in docs.items()}
 
     async def find_jobs(self, query: JobQuery) -> list[Job]:
-        where, params = job_where(query)
+        where, params = sq.job_where(query)
         order = "ASC" if query.ascending else "DESC"
         sql = f"SELECT doc FROM jobs WHERE {where} ORDER BY created {order}, id {order} LIMIT ? OFFSET ?"  # noqa: S608
         params += [query.limit if query.limit > 0 else -1, max(query.offset, 0)]
@@ -244,7 +190,7 @@ class SqliteJobStore:
         return [Job.from_doc(json.loads(r[0])) for r in rows]
 
     async def count_jobs(self, query: JobQuery) -> dict[JobStatus, int]:
-        where, params = job_where(query)
+        where, params = sq.job_where(query)
         sql = f"SELECT status, COUNT(*) FROM jobs WHERE {where} GROUP BY status"  # noqa: S608
         rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
         return sc.status_counts((r[0], r[1]) for r in rows)
@@ -327,7 +273,7 @@ class SqliteJobStore:
     @staticmethod
     def _save_op(conn: sqlite3.Connection, doc: Mapping[str, Any], insert: bool = False) -> None:
         """Write an operation row and its job index (the jobs it created)."""
-        row = _row(doc, _OP_FIELDS)
+        row = sq.row(doc, sq.OP_FIELDS)
         if insert:
             conn.execute(_INSERT_OP, row)
         else:
