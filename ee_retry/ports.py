@@ -115,9 +115,14 @@ class JobStore(Protocol):
     async def get_operation(self, op_id: str) -> Operation | None: ...
 
     async def update_operation(
-        self, op_id: str, expected: frozenset[OperationState], fields: Mapping[str, Any]
+        self,
+        op_id: str,
+        expected: frozenset[OperationState],
+        fields: Mapping[str, Any],
+        updated_was: float | None = None,
     ) -> bool:
-        """Set stored fields (e.g. state, result, scheduler_ids, updated) if the state is expected."""
+        """Set stored fields (e.g. state, result, scheduler_ids, updated) if the state is expected
+        and, when `updated_was` is given, the stored `updated` time is still that value."""
 
     async def release_idempotency(self, op_id: str) -> None:
         """Free the operation's (user, key) slot so the key may be used again (expiry or rollback)."""
@@ -204,6 +209,9 @@ class Scheduler(Protocol):
     """HTCondor (htcondor2 in a worker process) or the local subprocess executor."""
 
     scheduler_type: str  # stored in job records: "condor" or "local"
+    # True when a job needs its owner's token to run (HTCondor passes it in the job's environment);
+    # such jobs cannot be submitted later by reconcile, which never has the token.
+    runs_with_owner_token: bool
 
     async def start(self) -> None: ...
 

@@ -53,6 +53,7 @@ class LocalExecutor:
     """A Scheduler that runs jobs as subprocesses of this host, for the embedded default setup."""
 
     scheduler_type = "local"
+    runs_with_owner_token = False  # the local command needs no token
 
     def __init__(
         self,

@@ -249,9 +249,18 @@ class MongoJobStore:
         return None if doc is None else Operation.from_doc(doc)
 
     async def update_operation(
-        self, op_id: str, expected: frozenset[OperationState], fields: Mapping[str, Any]
+        self,
+        op_id: str,
+        expected: frozenset[OperationState],
+        fields: Mapping[str, Any],
+        updated_was: float | None = None,
     ) -> bool:
-        selector = {"_id": op_id, "state": {"$in": [OperationState(s).value for s in expected]}}
+        selector: dict[str, Any] = {
+            "_id": op_id,
+            "state": {"$in": [OperationState(s).value for s in expected]},
+        }
+        if updated_was is not None:
+            selector["updated"] = updated_was
         update = md.update(fields, sc.NEVER_NULL_OPERATION_FIELDS)
         with md.store_errors():
             if not update:

@@ -308,11 +308,17 @@ class SqliteJobStore:
         return None if doc is None else Operation.from_doc(doc)
 
     async def update_operation(
-        self, op_id: str, expected: frozenset[OperationState], fields: Mapping[str, Any]
+        self,
+        op_id: str,
+        expected: frozenset[OperationState],
+        fields: Mapping[str, Any],
+        updated_was: float | None = None,
     ) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
             doc = self._load_op(conn, _OP_BY_ID, op_id)
             if doc is None or doc["state"] not in {OperationState(s).value for s in expected}:
+                return False
+            if updated_was is not None and doc.get("updated") != updated_was:
                 return False
             sc.apply_fields(doc, fields, sc.NEVER_NULL_OPERATION_FIELDS)
             self._save_op(conn, doc)

@@ -6,7 +6,9 @@
                unfinished operation owns
     queued     cancel `queued` jobs that have waited longer than a limit (14 days by default)
     running    mark `error` the `running` jobs the scheduler knows nothing of (queue nor history)
-    orphans    remove scheduler procs whose job has no record
+    orphans    remove scheduler procs whose job has no record, and strays: procs still queued for a
+               job that finished (a cancel whose remove failed) or that duplicate the job's recorded
+               proc (two submissions raced)
 
 Reads are bulk (one query per rule, one scheduler query per rule), writes are bulk (one transition
 write, one scheduler call per rule). Every step is conditional or idempotent, so a second run right
@@ -28,8 +30,9 @@ from ee_retry.ports import JobQuery, Transition
 from ee_retry.service import reaper_rules as rules
 from ee_retry.service.deps import Deps
 from ee_retry.service.reaper_report import ReapAction, ReapReport
-from ee_retry.service.reconcile import INCOMPLETE, ReconcileAction, reconcile
+from ee_retry.service.reconcile import ReconcileAction, reconcile
 from ee_retry.service.status_sync import refresh_containers
+from ee_retry.service.submission import INCOMPLETE
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +126,12 @@ async def _reconcile(deps: Deps, options: ReapOptions) -> list[ReapAction]:
 
 
 def _from_reconcile(a: ReconcileAction) -> ReapAction:
-    verb = "rollback-operation" if a.state == "reserving" else "finish-operation"
+    if a.action == "skipped":
+        verb = "skip-operation"
+    elif a.action in ("rolled_back", "would roll back") or (a.action == "failed" and a.state == "reserving"):
+        verb = "rollback-operation"
+    else:
+        verb = "finish-operation"
     action = f"would-{verb}" if a.action.startswith("would") else verb
     what = f"{a.kind} operation in state {a.state} with {a.jobs} jobs"
     if a.action == "failed":
@@ -208,13 +216,15 @@ async def _orphans(deps: Deps, options: ReapOptions) -> list[ReapAction]:
     procs = await deps.scheduler.poll()
     if not procs:
         return []
-    known = set(await deps.store.get_jobs(sorted({p.job_id for p in procs})))
-    found = rules.orphans(procs, known)
+    jobs = await deps.store.get_jobs(sorted({p.job_id for p in procs}))
+    cutoff = deps.clock.now() - options.grace_s
+    found = [(p, f"proc of job {p.job_id}, which has no record") for p in rules.orphans(procs, set(jobs))]
+    found += rules.strays(procs, jobs, cutoff)
     action = _named("remove-orphan", options)
-    out = [ReapAction(action, p.scheduler_id, f"proc of job {p.job_id}, which has no record") for p in found]
+    out = [ReapAction(action, p.scheduler_id, why) for p, why in found]
     if found and not options.dry_run:
         failed = await _remove(
-            deps, [p.scheduler_id for p in found], "no ee-retry job record; removed by the reaper"
+            deps, [p.scheduler_id for p, _ in found], "not a live ee-retry job; removed by the reaper"
         )
         if failed is not None:
             out = [a.failed(failed) for a in out]

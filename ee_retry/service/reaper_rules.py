@@ -7,7 +7,7 @@ was read (released, started, cancelled by its owner) is left alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from ee_retry.domain.model import ErrorCode, Job, JobStatus, TerminatedCode
@@ -66,6 +66,23 @@ def lost_running(jobs: Iterable[Job], procs: Iterable[SchedulerProc]) -> list[Jo
 def orphans(procs: Iterable[SchedulerProc], known_jobs: set[str]) -> list[SchedulerProc]:
     """Procs still in the queue whose job has no record (finished ones are history, left alone)."""
     return [p for p in procs if p.job_id not in known_jobs and p.in_queue and p.state not in _FINISHED_PROCS]
+
+
+def strays(
+    procs: Iterable[SchedulerProc], jobs: Mapping[str, Job], cutoff: float
+) -> list[tuple[SchedulerProc, str]]:
+    """Procs still queued for a job that finished before `cutoff`, or that are not the job's recorded
+    proc (a duplicate submission); each with why it goes."""
+    out: list[tuple[SchedulerProc, str]] = []
+    for p in procs:
+        job = jobs.get(p.job_id)
+        if job is None or not p.in_queue or p.state in _FINISHED_PROCS:
+            continue
+        if job.status.terminal and job.finished is not None and job.finished < cutoff:
+            out.append((p, f"proc of job {job.id}, which is already {job.status.value}"))
+        elif job.scheduler_id is not None and job.scheduler_id != p.scheduler_id:
+            out.append((p, f"duplicate proc of job {job.id}, whose proc is {job.scheduler_id}"))
+    return out
 
 
 def cancel_by_reaper(job: Job, reason: str, now: float) -> Transition:

@@ -4,9 +4,15 @@
                   free the idempotency key, mark the operation rolled_back.
     RESERVED / LINKED -> finish: ask the scheduler what it holds for the operation, submit only what
                   is missing (held), record ids, link, release, mark queued, mark done.
+                  Roll back instead when jobs are missing from the scheduler and it runs jobs with
+                  their owner's token (HTCondor: the token was only ever in the request's memory), or
+                  when finishing fails for good (a commit the catalog no longer knows, a value the
+                  scheduler refuses): held procs are removed, so nothing of the operation ever ran.
 
-Operations younger than the grace period are left alone: their request may still be running. Every
-step is idempotent, so a second pass right after the first writes nothing.
+Operations younger than the grace period are left alone: their request may still be running. A
+pass claims an operation before acting on it (a conditional write of its `updated` time), so two
+passes at once never both submit it, and the claim keeps other passes away for the grace period.
+Every step is idempotent, so a second pass right after the first writes nothing.
 """
 
 from __future__ import annotations
@@ -15,15 +21,14 @@ import logging
 from dataclasses import dataclass
 
 from ee_retry import constants
-from ee_retry.domain.model import Operation, OperationState
+from ee_retry.domain.model import Job, JobStatus, Operation, OperationState
 from ee_retry.errors import EERetryError
+from ee_retry.ports import SchedulerProc
 from ee_retry.service.deps import Deps
 from ee_retry.service.specs import specs_builder
-from ee_retry.service.submission import advance
+from ee_retry.service.submission import INCOMPLETE, TRANSIENT, advance, roll_back
 
 log = logging.getLogger(__name__)
-
-INCOMPLETE = (OperationState.RESERVING, OperationState.RESERVED, OperationState.LINKED)
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,7 @@ class ReconcileAction:
     op_id: str
     kind: str
     state: str
-    action: str  # "finished", "rolled_back", "failed", or "would finish" / "would roll back"
+    action: str  # "finished", "rolled_back", "failed", "skipped", or "would finish" / "would roll back"
     jobs: int
     detail: str = ""
 
@@ -59,20 +64,47 @@ async def reconcile_one(deps: Deps, op: Operation, dry_run: bool = False) -> Rec
     if op.state is OperationState.RESERVING:
         if dry_run:
             return _action(op, "would roll back")
-        await deps.store.delete_created(op.job_ids)
-        await deps.store.update_operation(
-            op.id,
-            frozenset({OperationState.RESERVING}),
-            {"state": OperationState.ROLLED_BACK.value, "updated": deps.clock.now()},
-        )
-        await deps.store.release_idempotency(op.id)
+        if not await _claim(deps, op):
+            return _action(op, "skipped", "another reconcile pass took this operation")
+        await roll_back(deps, op, "the request stopped before its jobs were recorded", procs=())
         return _action(op, "rolled_back", "never acknowledged; reserved jobs removed")
     jobs = list((await deps.store.get_jobs(op.job_ids)).values())
+    held = await deps.scheduler.procs_for_operation(op.id)
+    missing = _missing(jobs, held)
+    token_gone = bool(missing) and deps.scheduler.runs_with_owner_token
     if dry_run:
-        held = await deps.scheduler.procs_for_operation(op.id)
-        return _action(op, "would finish", f"scheduler holds {len(held)} of {len(jobs)} jobs")
-    await advance(deps, op, jobs, specs_builder(deps, token=None), fresh=False)
+        would = "would roll back" if token_gone else "would finish"
+        return _action(op, would, f"scheduler holds {len(jobs) - len(missing)} of {len(jobs)} jobs")
+    if not await _claim(deps, op):
+        return _action(op, "skipped", "another reconcile pass took this operation")
+    if token_gone:
+        reason = (
+            f"the scheduler never received {len(missing)} of its jobs, and they cannot be submitted "
+            "without their owner's token; run or retry them again"
+        )
+        await roll_back(deps, op, reason, procs=held)
+        return _action(op, "rolled_back", reason)
+    try:
+        await advance(deps, op, jobs, specs_builder(deps, token=None), fresh=False)
+    except TRANSIENT:
+        raise
+    except EERetryError as exc:
+        await roll_back(deps, op, f"its jobs cannot be submitted: {exc.message}")
+        return _action(op, "rolled_back", f"cannot be submitted: {exc.message}")
     return _action(op, "finished", f"{len(jobs)} jobs submitted, linked and released")
+
+
+def _missing(jobs: list[Job], held: list[SchedulerProc]) -> list[str]:
+    """Runnable jobs still `created` that no proc of the operation carries."""
+    carried = {p.job_id for p in held}
+    return [j.id for j in jobs if not j.batch_job and j.status is JobStatus.CREATED and j.id not in carried]
+
+
+async def _claim(deps: Deps, op: Operation) -> bool:
+    """Take the operation for this pass: its `updated` time moves only if no one else moved it."""
+    return await deps.store.update_operation(
+        op.id, frozenset({op.state}), {"updated": deps.clock.now()}, updated_was=op.updated
+    )
 
 
 def _action(op: Operation, action: str, detail: str = "") -> ReconcileAction:

@@ -30,7 +30,7 @@ from ee_retry.service.deps import Deps
 from ee_retry.service.requests import RetryRequest
 from ee_retry.service.retry_plan import RetryPlan, conflicts_by_original, plan_retry
 from ee_retry.service.specs import specs_builder
-from ee_retry.service.submission import advance, reserve
+from ee_retry.service.submission import reserve, submit_reserved
 
 
 async def retry(
@@ -57,7 +57,7 @@ async def retry(
     if reservation.op.id != op.id:  # a concurrent call with the same key got there first
         return list(await idempotency.replay(deps, reservation.op, req_hash))
     if reservation.jobs:
-        await advance(deps, reservation.op, reservation.jobs, specs_builder(deps, user.token), fresh=True)
+        await submit_reserved(deps, reservation, specs_builder(deps, user.token))
     else:
         await deps.store.update_operation(
             op.id, frozenset({OperationState.RESERVED}), {"state": OperationState.DONE.value}

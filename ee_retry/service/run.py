@@ -17,7 +17,7 @@ from ee_retry.ports import User
 from ee_retry.service.deps import Deps
 from ee_retry.service.requests import RunRequest
 from ee_retry.service.specs import specs_builder
-from ee_retry.service.submission import advance, reserve
+from ee_retry.service.submission import reserve, submit_reserved
 
 _METHOD = re.compile(r"[A-Za-z][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*")
 
@@ -38,7 +38,7 @@ async def run_job(deps: Deps, user: User, req: RunRequest) -> str:
         op_id, OperationKind.RUN, user, now, [job], {"method": "run_job", "as_admin": req.as_admin}
     )
     reservation = await reserve(deps, op, [job], answer=job.id)
-    await advance(deps, reservation.op, reservation.jobs, specs_builder(deps, user.token), fresh=True)
+    await submit_reserved(deps, reservation, specs_builder(deps, user.token))
     return job.id
 
 
@@ -62,7 +62,7 @@ async def run_job_batch(
         op_id, OperationKind.BATCH, user, now, jobs, {"method": "run_job_batch", "as_admin": as_admin}
     )
     reservation = await reserve(deps, op, jobs, answer=answer)
-    await advance(deps, reservation.op, reservation.jobs, specs_builder(deps, user.token), fresh=True)
+    await submit_reserved(deps, reservation, specs_builder(deps, user.token))
     return answer
 
 

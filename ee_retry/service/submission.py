@@ -8,6 +8,12 @@
 
 `advance` is also what reconcile runs after a crash: it asks the scheduler what it already holds for
 the operation, submits only what is missing, and every later step is idempotent.
+
+    roll_back: for an operation none of whose jobs ran: remove what the scheduler holds for it (held,
+              so never started), delete its `created` jobs, free its idempotency key, mark it
+              rolled_back with the reason. A request whose submission fails for good (a value the
+              scheduler refuses, a commit the catalog no longer knows) is rolled back at once; one
+              whose scheduler did not answer is left to reconcile, which finishes or rolls it back.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ee_retry.domain.model import Job, JobStatus, Operation, OperationState
-from ee_retry.errors import SchedulerUnavailable
+from ee_retry.errors import DependencyUnavailable, EERetryError, SchedulerUnavailable, StoreUnavailable
 from ee_retry.ports import ProcState, SchedulerProc, SubmitSpec, Transition
 from ee_retry.service.deps import Deps
 
@@ -36,6 +42,10 @@ class Reservation:
     jobs: list[Job]
     conflicts: Mapping[str, str | None]  # refused new job id -> attempt already in flight
 
+
+# Failures after which the reservation is kept for reconcile: the call may yet succeed, or already has.
+TRANSIENT: tuple[type[EERetryError], ...] = (SchedulerUnavailable, StoreUnavailable, DependencyUnavailable)
+INCOMPLETE = frozenset({OperationState.RESERVING, OperationState.RESERVED, OperationState.LINKED})
 
 AnswerFor = Callable[[Mapping[str, str | None]], Any]
 
@@ -66,6 +76,36 @@ async def reserve(
     await deps.store.update_operation(op.id, frozenset({OperationState.RESERVING}), fields)
     reserved = replace(op, state=OperationState.RESERVED, job_ids=tuple(fields["job_ids"]), result=answer)
     return Reservation(reserved, kept, outcome.conflicts)
+
+
+async def submit_reserved(deps: Deps, reservation: Reservation, specs_for: SpecsFor) -> None:
+    """`advance` a reservation just made; a failure that cannot pass rolls it back before it is raised."""
+    try:
+        await advance(deps, reservation.op, reservation.jobs, specs_for, fresh=True)
+    except TRANSIENT:
+        raise
+    except EERetryError as exc:
+        await roll_back(deps, reservation.op, exc.message)
+        raise
+
+
+async def roll_back(
+    deps: Deps, op: Operation, reason: str, procs: Sequence[SchedulerProc] | None = None
+) -> None:
+    """Abandon an operation whose jobs never ran (see the module docstring). `procs`: what the
+    scheduler holds for it, when already known."""
+    held = await deps.scheduler.procs_for_operation(op.id) if procs is None else procs
+    in_queue = [p.scheduler_id for p in held if p.in_queue]
+    if in_queue:
+        await deps.scheduler.remove(in_queue, f"ee-retry rolled back the submission: {reason}")
+    await deps.store.delete_created(op.job_ids)
+    await deps.store.update_operation(
+        op.id,
+        INCOMPLETE,
+        {"state": OperationState.ROLLED_BACK.value, "updated": deps.clock.now(), "error": reason},
+    )
+    await deps.store.release_idempotency(op.id)
+    log.warning("operation %s rolled back: %s", op.id, reason)
 
 
 async def advance(deps: Deps, op: Operation, jobs: Sequence[Job], specs_for: SpecsFor, fresh: bool) -> None:
@@ -109,13 +149,26 @@ async def _submit(
         await deps.store.update_operation(
             op.id, frozenset({OperationState.RESERVED}), {"error": exc.message, "updated": deps.clock.now()}
         )
-        raise
+        raise SchedulerUnavailable(f"{exc.message} {_kept_for_reconcile(deps, op)}") from exc
     finally:
         deps.metrics.submit_latency.observe(time.perf_counter() - started)
     return {
         job_id: SchedulerProc(job_id, op.id, sid, ProcState.HELD, held_by_us=True)
         for job_id, sid in ids.items()
     }
+
+
+def _kept_for_reconcile(deps: Deps, op: Operation) -> str:
+    """What happens next to a request whose submission got no answer, for the caller's error."""
+    if deps.scheduler.runs_with_owner_token:
+        return (
+            f"The request is recorded as operation {op.id}: the next reconcile pass finishes it if the "
+            "scheduler did receive it, and otherwise rolls it back so that it can be sent again."
+        )
+    return (
+        f"Nothing is lost: the request is recorded as operation {op.id}, and the next reconcile "
+        "pass submits it."
+    )
 
 
 async def _lookup(deps: Deps, op_id: str) -> list[SchedulerProc]:

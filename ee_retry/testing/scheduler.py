@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from enum import Enum
 from typing import Any
 
-from ee_retry.errors import SchedulerUnavailable
+from ee_retry.errors import InvalidParams, SchedulerUnavailable
 from ee_retry.ports import Clock, ProcState, SchedulerProc, StatusListener, SubmitSpec
 
 logger = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class _SubmitFault(Enum):
     LOSE_ANSWER = "lose_answer"  # accepted, then the answer is lost
     HANG_LANDS = "hang_lands"  # no answer in time, but the transaction landed
     HANG_LOST = "hang_lost"  # no answer in time, and nothing landed
+    REJECT = "reject"  # refused for good (a value the scheduler will never take): nothing recorded
 
 
 class FakeScheduler:
@@ -52,6 +53,7 @@ class FakeScheduler:
         self.latency_s = latency_s  # awaited once per call: models the scheduler's round trip
         self.hang_s = hang_s  # how long a hung submit takes before it fails
         self.unavailable = False  # while set, every call raises SchedulerUnavailable
+        self.runs_with_owner_token = False  # True: behave like HTCondor for reconcile
         self.submit_calls = 0
         self.release_calls = 0
         self.remove_calls = 0
@@ -79,6 +81,10 @@ class FakeScheduler:
         """The next submit raises SchedulerUnavailable and records nothing."""
         self._submit_faults.append(_SubmitFault.FAIL)
 
+    def reject_next_submit(self) -> None:
+        """The next submit raises InvalidParams, as a refused submit value does, and records nothing."""
+        self._submit_faults.append(_SubmitFault.REJECT)
+
     def lose_next_answer(self) -> None:
         """The next submit records its procs, then raises SchedulerUnavailable (accepted, answer lost)."""
         self._submit_faults.append(_SubmitFault.LOSE_ANSWER)
@@ -105,6 +111,8 @@ class FakeScheduler:
         fault = self._submit_faults.popleft() if self._submit_faults else None
         if fault is _SubmitFault.FAIL:
             raise SchedulerUnavailable("Fake scheduler: submit refused; nothing was recorded.")
+        if fault is _SubmitFault.REJECT:
+            raise InvalidParams("Fake scheduler: a submit value was refused; nothing was recorded.")
         if fault in (_SubmitFault.HANG_LANDS, _SubmitFault.HANG_LOST):
             await asyncio.sleep(self.hang_s)
         ids = {} if fault is _SubmitFault.HANG_LOST else self._record(operation_id, specs, hold)
@@ -226,6 +234,10 @@ class FakeScheduler:
         """What was submitted for the latest proc of this job."""
         proc = self.proc(job_id)
         return None if proc is None else self._specs.get(proc.scheduler_id)
+
+    def specs(self) -> list[SubmitSpec]:
+        """What was submitted for every proc still known, in submission order."""
+        return list(self._specs.values())
 
     # ------------------------------------------------------------ internals
 

@@ -94,3 +94,15 @@ async def test_find_operations_by_state_job_user_and_key_oldest_first(store: Job
     assert await store.find_operations(user="alice", idempotency_key="k") == [a]
     assert await store.find_operations(user="bob", idempotency_key="k") == []
     assert await store.find_operations(limit=2) == [b, a]
+
+
+async def test_update_operation_with_updated_was_is_a_compare_and_set(store: JobStore) -> None:
+    """Two reconcile passes claim one operation: only the one that saw the current time wins."""
+    op = make_op(state=OperationState.RESERVED)
+    await store.insert_operation(op)
+    reserved = frozenset({OperationState.RESERVED})
+    assert await store.update_operation(op.id, reserved, {"updated": T0 + 5}, updated_was=op.updated)
+    assert not await store.update_operation(op.id, reserved, {"updated": T0 + 6}, updated_was=op.updated)
+    stored = await store.get_operation(op.id)
+    assert stored is not None
+    assert stored.updated == T0 + 5

@@ -219,6 +219,36 @@ async def test_a_failed_orphan_removal_is_retried_by_the_next_run(env: Env) -> N
     assert second.exit_code == EXIT_OK
 
 
+async def test_a_queued_cancel_whose_remove_failed_is_removed_by_a_later_run(env: Env) -> None:
+    """The job is terminated at once; its proc, left queued, goes once the grace period has passed."""
+    job_id = await env.run()
+    env.clock.advance(14 * DAY_S + 1)
+    env.sched.fail_next_remove()
+    assert (await reap(env.deps, ReapOptions())).exit_code == EXIT_ACTION_FAILED
+    assert state_of(env, job_id) is ProcState.IDLE
+    assert (await reap(env.deps, ReapOptions())).actions == []  # within the grace period
+    env.clock.advance(constants.SUBMIT_GRACE_S + 1)
+    report = await reap(env.deps, ReapOptions())
+    [action] = report.actions
+    assert action.action == "remove-orphan" and "already terminated" in action.detail
+    assert report.exit_code == EXIT_OK
+    assert state_of(env, job_id) is ProcState.REMOVED
+    await reap_again_changes_nothing(env)
+
+
+async def test_a_duplicate_proc_of_a_job_is_removed_and_its_recorded_proc_kept(env: Env) -> None:
+    job_id = await env.run()
+    job = await env.job(job_id)
+    assert job.operation_id is not None and job.scheduler_id is not None
+    duplicate = env.sched.add_orphan(job_id, job.operation_id, ProcState.IDLE)
+    report = await reap(env.deps, ReapOptions())
+    assert actions(report) == [("remove-orphan", duplicate)]
+    states = {p.scheduler_id: p.state for p in env.sched.procs()}
+    assert states[duplicate] is ProcState.REMOVED
+    assert states[job.scheduler_id] is ProcState.IDLE
+    await reap_again_changes_nothing(env)
+
+
 # ---------------------------------------------------------------- reconcile after a crash
 
 # (port, method, nth call): the retry lifecycle in order; a crash right after each step.

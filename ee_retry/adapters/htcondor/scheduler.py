@@ -40,6 +40,7 @@ class HTCondorScheduler:
     """Scheduler port over an HTCondor schedd (or, in tests, a fake one via `schedd_factory`)."""
 
     scheduler_type = "condor"
+    runs_with_owner_token = True  # the job runner calls back and reads the workspace as its owner
 
     def __init__(
         self,
