@@ -58,6 +58,8 @@ class InvalidRequest(EERetryError):
 class RequestTooLarge(InvalidRequest):
     """The request body is larger than 1 MiB; split the request."""
 
+    name = "Request too large"
+
 
 class MethodNotFound(EERetryError):
     """No such method."""
@@ -76,9 +78,13 @@ class InvalidParams(EERetryError):
 class TooManyIds(InvalidParams):
     """Too many ids in one call; split the call."""
 
+    name = "Too many ids"
+
 
 class InvalidJobId(InvalidParams):
     """A job id must be a string of 24 hexadecimal characters."""
+
+    name = "Invalid job id"
 
 
 class AuthenticationError(EERetryError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -35,6 +36,11 @@ class TerminatedCode(int, Enum):
     TERMINATED_BY_USER = 0
     TERMINATED_BY_ADMIN = 1
     TERMINATED_BY_AUTOMATION = 2
+
+
+# A client group names a set of execute nodes (HTCondor's CLIENTGROUP); it goes into a ClassAd
+# expression, so it is a plain identifier.
+CLIENT_GROUP_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
 
 
 class ErrorCode(int, Enum):

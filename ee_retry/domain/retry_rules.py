@@ -80,6 +80,20 @@ def original_is_present(item: RetryItem) -> EERetryError | None:
     return None
 
 
+def caller_may_write_original(item: RetryItem) -> EERetryError | None:
+    """Naming an attempt retries its original, so the caller must be allowed to write that too (as in
+    ee2, whose retry of an attempt is a retry of its parent)."""
+    named, original = item.named, item.original
+    if named is None or original is None or original.id == named.id:
+        return None
+    if not may_access(item.user, original, item.perms, Access.WRITE, item.as_admin):
+        return RetryNotAllowed(
+            f"Job {named.id} is an attempt of job {original.id}, which you may not write; "
+            "retrying an attempt retries its original and needs write access to it"
+        )
+    return None
+
+
 def caller_may_write_container(item: RetryItem) -> EERetryError | None:
     named = item.named
     if named is None or named.batch_id is None:
@@ -112,6 +126,7 @@ CHECKS: tuple[Check, ...] = (
     not_a_batch_container,
     status_is_retryable,
     original_is_present,
+    caller_may_write_original,
     caller_may_write_container,
     no_attempt_in_flight,
 )
@@ -137,6 +152,11 @@ def in_flight_message(original_id: str, attempt_id: str | None) -> str:
 
 def same_original_message(named_id: str, original_id: str, attempt_id: str) -> str:
     """Two items of one request resolve to one original: the second names the first's attempt."""
+    if named_id == original_id:
+        return (
+            f"Job {original_id} is already retried by this request as {attempt_id}; "
+            "one new attempt per original per request"
+        )
     return (
         f"Job {named_id} is an attempt of {original_id}, which this request already retries as {attempt_id}; "
         "one new attempt per original per request"

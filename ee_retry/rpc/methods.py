@@ -39,7 +39,7 @@ async def status(call: Call, params: list[Any]) -> dict[str, Any]:
 def _run_request(d: dict[str, Any], as_admin: bool | None = None) -> RunRequest:
     return RunRequest(
         method=p.req_str(d, "method"),
-        params=d.get("params"),
+        params=p.job_params(d),
         service_ver=p.opt_str(d, "service_ver"),
         app_id=p.opt_str(d, "app_id"),
         source_ws_objects=tuple(p.str_list(d, "source_ws_objects")),

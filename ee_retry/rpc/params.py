@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from ee_retry.domain.model import CLIENT_GROUP_RE
 from ee_retry.errors import InvalidParams
 from ee_retry.service.requests import RequirementsOverride
 
@@ -38,6 +39,9 @@ def req_str(d: Mapping[str, Any], key: str) -> str:
     return value
 
 
+MAX_INT = 2**63 - 1  # what MongoDB and SQLite store as an integer
+
+
 def opt_int(d: Mapping[str, Any], key: str, minimum: int | None = None) -> int | None:
     value = d.get(key)
     if value is None:
@@ -49,7 +53,17 @@ def opt_int(d: Mapping[str, Any], key: str, minimum: int | None = None) -> int |
             raise InvalidParams(f"'{key}' must be an integer")
     if minimum is not None and value < minimum:
         raise InvalidParams(f"'{key}' must be at least {minimum}")
+    if abs(value) > MAX_INT:
+        raise InvalidParams(f"'{key}' is too large: at most {MAX_INT}")
     return int(value)
+
+
+def job_params(d: Mapping[str, Any]) -> list[Any] | None:
+    """run_job's params: a list, as in ee2's spec (an SDK method's positional arguments)."""
+    value = d.get("params")
+    if value is not None and not isinstance(value, list):
+        raise InvalidParams("'params' must be a list (a method's arguments; wrap one object as [{...}])")
+    return value
 
 
 def flag(d: Mapping[str, Any], key: str) -> bool:
@@ -94,13 +108,17 @@ def opt_dict(d: Mapping[str, Any], key: str) -> dict[str, Any] | None:
 def requirements(d: Mapping[str, Any]) -> RequirementsOverride | None:
     """ee2's job_requirements: request_cpus, request_memory (MB), request_disk (GB), client_group."""
     raw = opt_dict(d, "job_requirements")
-    if not raw:
+    if raw is None:
         return None
     allowed = {"request_cpus", "request_memory", "request_disk", "client_group"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise InvalidParams(f"Unsupported job_requirements keys {unknown}; supported: {sorted(allowed)}")
     group = opt_str(raw, "client_group")
+    if group is not None and not CLIENT_GROUP_RE.fullmatch(group):
+        raise InvalidParams(
+            f"Invalid client_group {group!r}: 1 to 64 letters, digits, '_' or '-', not starting with '-'"
+        )
     return RequirementsOverride(
         cpus=opt_int(raw, "request_cpus", 1),
         memory_mb=opt_int(raw, "request_memory", 1),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,13 +27,28 @@ def peek_id(body: Any) -> tuple[Any, bool]:
     return None, False
 
 
+def _no_constant(name: str) -> Any:
+    raise ParseError(f"The request body holds {name}, which is not valid JSON; send numbers only")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ParseError(f"The number {text[:40]} is too large to store; send a smaller number")
+    return value
+
+
 def decode(raw: bytes) -> tuple[Any, RpcRequest]:
     """Parse a body into a request; raises ParseError / InvalidRequest with what to fix."""
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ParseError(
             f"The request body is not valid JSON ({exc.__class__.__name__}); send a JSON object"
+        ) from None
+    except RecursionError:
+        raise ParseError(
+            "The request body is nested too deeply to parse; send a flatter JSON object"
         ) from None
     if isinstance(body, list):
         raise InvalidRequest("Batch requests are not supported; send one JSON-RPC request object per call")

@@ -23,10 +23,18 @@ from ee_retry.service.status_sync import refresh_containers
 _STARTABLE = frozenset({JobStatus.CREATED, JobStatus.ESTIMATING, JobStatus.QUEUED})
 
 
-async def _apply(deps: Deps, job: Job, change: Transition, verb: str) -> None:
+async def _apply(
+    deps: Deps, job: Job, change: Transition, verb: str, already: JobStatus | None = None
+) -> None:
+    """Apply one callback transition. `already`: a status that means someone (the poller) got there
+    first, so the call succeeds without a write."""
+    if job.status is already:
+        return
     changed = await deps.store.transition([change])
     if job.id not in changed:
         current = (await deps.store.get_jobs([job.id])).get(job.id)
+        if current is not None and current.status is already:
+            return
         now_status = current.status.value if current else "gone"
         raise InvalidStatusTransition(f"Cannot {verb} job {job.id}: it is {now_status}")
     if job.retry_parent and change.new is JobStatus.ERROR:
@@ -40,7 +48,9 @@ async def start_job(deps: Deps, user: User, job_id: object, as_admin: bool) -> N
     fields: dict[str, Any] = {"running": now, "updated": now}
     if job.queued is None:
         fields["queued"] = now
-    await _apply(deps, job, Transition(job.id, _STARTABLE, JobStatus.RUNNING, fields), "start")
+    # The status poller may have seen the proc start before the runner called in: that is a start.
+    change = Transition(job.id, _STARTABLE, JobStatus.RUNNING, fields)
+    await _apply(deps, job, change, "start", already=JobStatus.RUNNING)
 
 
 async def finish_job(
@@ -53,11 +63,17 @@ async def finish_job(
     error: Mapping[str, Any] | None,
     job_output: Any,
 ) -> None:
-    """Completed with job_output, or error when error_message is given."""
+    """As ee2: error when error_message is given (error_code defaults to job_crashed), error with
+    job_missing_output when there is neither a message nor job_output, else completed."""
     job = await load_one(deps, user, job_id, Access.WRITE, as_admin)
     now = deps.clock.now()
-    if error_message:
-        change = rules.failed(job.id, error_message, error_code or ErrorCode.UNKNOWN_ERROR, now)
+    if error_message or job_output is None:
+        if error_message:
+            code = ErrorCode.JOB_CRASHED if error_code is None else error_code
+        else:
+            error_message = "Missing job output required in order to successfully finish the job"
+            code = ErrorCode.JOB_MISSING_OUTPUT if error_code is None else error_code
+        change = rules.failed(job.id, error_message, code, now)
         if error is not None:
             change = Transition(
                 change.job_id, change.expected, change.new, {**change.fields, "error": dict(error)}

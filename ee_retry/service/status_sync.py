@@ -19,7 +19,7 @@ from ee_retry.service.deps import Deps
 
 log = logging.getLogger(__name__)
 
-_ALL = frozenset(JobStatus)
+_REFRESH_ROUNDS = 3
 
 
 async def apply_procs(deps: Deps, procs: Sequence[SchedulerProc]) -> set[str]:
@@ -31,10 +31,16 @@ async def apply_procs(deps: Deps, procs: Sequence[SchedulerProc]) -> set[str]:
     now = deps.clock.now()
     changes = [t for j in jobs.values() if (t := rules.from_proc(j, by_job[j.id], now)) is not None]
     changed = await deps.store.transition(changes) if changes else set()
+    # A proc the scheduler held on its own is removed once its job is over: marked error by this
+    # pass, or already finished (the runner reported before its non-zero exit put the proc on hold).
     held = [
-        by_job[j].scheduler_id
-        for j in changed
-        if by_job[j].state is ProcState.HELD and not by_job[j].held_by_us and by_job[j].in_queue
+        p.scheduler_id
+        for j, p in by_job.items()
+        if p.state is ProcState.HELD
+        and not p.held_by_us
+        and p.in_queue
+        and j in jobs
+        and (j in changed or jobs[j].status.terminal)
     ]
     if held:
         await deps.scheduler.remove(held, "held job marked error by ee-retry")
@@ -51,10 +57,22 @@ def _new_status(changes: Sequence[Transition], job_id: str) -> JobStatus | None:
 
 
 async def refresh_containers(deps: Deps, batch_ids: set[str | None]) -> None:
-    """Set each container's status from the latest attempt of each child."""
+    """Set each container's status from the latest attempt of each child.
+
+    Each write expects the status it read, so a concurrent cancel or refresh is never overwritten;
+    a container whose write lost is read again and recomputed (a few rounds at most).
+    """
     ids = sorted(b for b in batch_ids if b)
-    if not ids:
-        return
+    for _ in range(_REFRESH_ROUNDS):
+        if not ids:
+            return
+        ids = await _refresh_once(deps, ids)
+    if ids:
+        log.warning("batch status of %s kept changing under refresh; left for the next report", ids)
+
+
+async def _refresh_once(deps: Deps, ids: list[str]) -> list[str]:
+    """One read-compute-write round; returns the containers whose conditional write lost."""
     containers = await deps.store.get_jobs(ids)
     child_ids = sorted({c for b in containers.values() for c in b.child_jobs})
     children = await deps.store.get_jobs(child_ids)
@@ -67,9 +85,11 @@ async def refresh_containers(deps: Deps, batch_ids: set[str | None]) -> None:
         fields: dict[str, object] = {"updated": now}
         if status in TERMINAL_STATUSES:
             fields["finished"] = now
-        changes.append(Transition(container.id, _ALL - {status}, status, fields))
-    if changes:
-        await deps.store.transition(changes)
+        changes.append(Transition(container.id, frozenset({container.status}), status, fields))
+    if not changes:
+        return []
+    changed = await deps.store.transition(changes)
+    return sorted(t.job_id for t in changes if t.job_id not in changed)
 
 
 class StatusFeed:

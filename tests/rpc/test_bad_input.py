@@ -72,6 +72,33 @@ async def test_malformed_json_is_a_parse_error(
 
 
 @pytest.mark.parametrize(
+    ("raw", "phrase"),
+    [
+        (b'{"x": NaN}', "NaN"),
+        (b'{"x": Infinity}', "Infinity"),
+        (b'{"x": -Infinity}', "-Infinity"),
+        (b'{"x": 1e999}', "too large"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ],
+    ids=["nan", "infinity", "minus-infinity", "overflowing-float", "deep-nesting"],
+)
+async def test_json_that_could_not_be_stored_or_parsed_is_a_parse_error(
+    client: TestClient, deps: Deps, sched: FakeScheduler, job_id: str, raw: bytes, phrase: str
+) -> None:
+    """Python's json module accepts NaN and Infinity; stored, they would break every later read."""
+    before = await snapshot(deps, sched, job_id)
+    body = raw
+    if raw.startswith(b'{"x"'):
+        body = json.dumps(call_body("run_job", [{"method": "Demo.succeed", "params": ["X"]}])).encode()
+        body = body.replace(b'"X"', raw[6:-1])
+
+    status, answer = post_raw(client, body)
+
+    assert_error(status, answer, -32700, phrase)
+    assert await snapshot(deps, sched, job_id) == before
+
+
+@pytest.mark.parametrize(
     "raw", [b'"run_job"', b"42", b"null", b"true"], ids=["string", "number", "null", "bool"]
 )
 async def test_a_body_that_is_not_an_object_is_an_invalid_request(
@@ -183,6 +210,19 @@ WRONG_TYPES = [
         "epoch milliseconds or an ISO 8601 date",
     ),
     ("retry_job", [{"job_id": "JOB", "idempotency_key": {"k": 1}}], "idempotency_key must be"),
+    (
+        "retry_job",
+        [{"job_id": "JOB", "as_admin": True, "job_requirements": {"client_group": "njs && true"}}],
+        "Invalid client_group",
+    ),
+    ("run_job", [{"method": "Demo.succeed", "params": "notalist"}], "'params' must be a list"),
+    ("run_job", [{"method": "Demo.succeed", "params": {"x": 1}}], "'params' must be a list"),
+    ("get_job_logs", [{"job_id": "JOB", "skip_lines": 10**30}], "'skip_lines' is too large"),
+    (
+        "check_jobs_date_range_for_user",
+        [{"start_time": 0, "end_time": 1_700_000_000_000, "offset": 10**30}],
+        "'offset' is too large",
+    ),
 ]
 
 

@@ -135,3 +135,46 @@ def test_get_job_params_returns_what_the_runner_needs(api: Api) -> None:
     assert params["service_ver"] == BETA_COMMIT
     assert params["app_id"] == "Demo/succeed"
     assert params["wsid"] == 1
+
+
+async def test_start_job_after_the_poller_saw_the_proc_start_succeeds_and_keeps_the_start_time(
+    api: Api, sched: FakeScheduler, clock: FakeClock
+) -> None:
+    """The poller often sees a proc running before its runner calls in; the runner must go on."""
+    job_id = api.run()
+    await sched.start(job_id)
+    assert api.state(job_id)["status"] == "running"
+    started = api.state(job_id)["running"]
+    clock.advance(5)
+
+    ok(api.call("start_job", [{"job_id": job_id}]))
+
+    assert api.state(job_id)["status"] == "running"
+    assert api.state(job_id)["running"] == started
+
+
+def test_start_job_of_a_finished_job_is_still_refused(api: Api) -> None:
+    job_id = api.run()
+    ok(api.call("cancel_job", [{"job_id": job_id}]))
+    message = failed(api.call("start_job", [{"job_id": job_id}]), -32004)
+    assert "terminated" in message
+
+
+@pytest.mark.parametrize(
+    ("params", "code", "message"),
+    [
+        ({"error_message": "boom"}, 1, "boom"),  # ee2: error_code defaults to job_crashed
+        ({}, 4, "Missing job output"),  # ee2: neither output nor message is job_missing_output
+        ({"job_output": None}, 4, "Missing job output"),
+    ],
+)
+def test_finish_job_without_output_or_code_follows_ee2(
+    api: Api, params: dict[str, object], code: int, message: str
+) -> None:
+    job_id = api.run()
+    ok(api.call("start_job", [{"job_id": job_id}]))
+    ok(api.call("finish_job", [{"job_id": job_id, **params}]))
+    state = api.state(job_id)
+    assert state["status"] == "error"
+    assert state["error_code"] == code
+    assert message in state["errormsg"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ee_retry.testing.scheduler import FakeScheduler
-from tests.rpc.method_helpers import BETA_COMMIT, Api, ok
+from tests.rpc.method_helpers import BETA_COMMIT, Api, failed, ok
 
 
 async def test_retry_job_returns_the_original_and_the_new_attempt(api: Api, sched: FakeScheduler) -> None:
@@ -32,3 +32,13 @@ async def test_retry_jobs_answers_each_item_with_a_retry_id_or_an_error(
 
     assert result[0]["job_id"] == bad and len(result[0]["retry_id"]) == 24 and "error" not in result[0]
     assert result[1]["job_id"] == good and result[1]["error"] and "retry_id" not in result[1]
+
+
+async def test_empty_job_requirements_from_a_non_admin_are_refused_like_any_others(
+    api: Api, sched: FakeScheduler
+) -> None:
+    job_id = api.run()
+    await sched.complete(job_id, exit_code=1)
+    message = failed(api.call("retry_job", [{"job_id": job_id, "job_requirements": {}}]), -32002)
+    assert "EE2_ADMIN with as_admin" in message
+    assert api.state(job_id)["retry_ids"] == []

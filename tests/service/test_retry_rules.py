@@ -275,3 +275,31 @@ async def test_retrying_a_batch_child_needs_write_access_to_its_batch(env: Env, 
     await env.sched.complete(child, exit_code=1)
     [item] = await env.retry(child, user=env.bob)
     assert "you may not write" in item["error"] and "needs write access to its batch" in item["error"]
+
+
+async def test_naming_an_own_attempt_does_not_retry_an_original_the_caller_may_no_longer_write(
+    env: Env, tmp_path: Path
+) -> None:
+    """bob retried alice's job while he could write its workspace; now he can only read it. Naming his
+    own failed attempt retries alice's original, so it is refused like naming the original is."""
+    use_workspaces(env, tmp_path, {"1": {"alice": "a", "bob": "w"}})
+    original = await env.failed_job()
+    [first] = await env.retry(original, user=env.bob)
+    await env.sched.complete(first["retry_id"], exit_code=1)
+    use_workspaces(env, tmp_path, {"1": {"alice": "a", "bob": "r"}})
+
+    [via_original] = await env.retry(original, user=env.bob)
+    [via_attempt] = await env.retry(first["retry_id"], user=env.bob)
+
+    assert "No job with id" in via_original["error"]
+    assert "may not write" in via_attempt["error"] and original in via_attempt["error"]
+    assert (await env.job(original)).retry_ids == (first["retry_id"],)
+
+
+async def test_naming_a_job_after_its_own_attempt_says_the_job_is_already_retried(env: Env) -> None:
+    job_id = await env.failed_job()
+    [first] = await env.retry(job_id)
+    await env.sched.complete(first["retry_id"], exit_code=1)
+    attempt_item, original_item = await env.retry(first["retry_id"], job_id)
+    assert original_item["error"].startswith(f"Job {job_id} is already retried by this request as ")
+    assert attempt_item["retry_id"] in original_item["error"]

@@ -1,0 +1,58 @@
+"""Status sync: a proc the scheduler held on its own leaves the queue once its job is over."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ee_retry.domain.model import JobStatus
+from ee_retry.ports import ProcState, Transition
+from ee_retry.service.callbacks import finish_job, start_job
+from ee_retry.service.jobs import cancel_job
+from ee_retry.service.requests import RunRequest
+from ee_retry.service.run import run_job_batch
+from tests.service.support import Env
+
+
+async def test_a_scheduler_hold_marks_an_active_job_error_and_removes_its_proc(env: Env) -> None:
+    job_id = await env.run()
+    await env.sched.hold(job_id, "memory limit exceeded")
+    job = await env.job(job_id)
+    assert job.status is JobStatus.ERROR
+    assert job.errormsg is not None and "memory limit exceeded" in job.errormsg
+    assert env.sched.proc(job_id).state is ProcState.REMOVED  # type: ignore[union-attr]
+
+
+async def test_the_held_proc_of_a_job_its_runner_already_finished_is_removed(env: Env) -> None:
+    """The runner reports the failure, then exits non-zero and on_exit_hold holds the proc: the job
+    keeps the runner's message and the proc does not sit in the queue for ever (as it did in ee2)."""
+    job_id = await env.run()
+    await env.sched.start(job_id)
+    await start_job(env.deps, env.alice, job_id, False)
+    await finish_job(env.deps, env.alice, job_id, False, "input file missing", 1, None, None)
+    await env.sched.hold(job_id, "OnExitHold evaluated to TRUE")
+    job = await env.job(job_id)
+    assert job.status is JobStatus.ERROR
+    assert job.errormsg == "input file missing"
+    assert env.sched.proc(job_id).state is ProcState.REMOVED  # type: ignore[union-attr]
+
+
+async def test_a_batch_refresh_never_overwrites_a_cancel_that_lands_during_it(env: Env) -> None:
+    """The refresh read the batch as queued; the owner's cancel lands before its write."""
+    answer = await run_job_batch(env.deps, env.alice, [RunRequest("Demo.succeed")] * 2, 1, False)
+    batch_id, first = answer["batch_id"], answer["child_job_ids"][0]
+    store = env.deps.store
+    write = store.transition
+    raced: list[bool] = []
+
+    async def cancel_first(changes: Sequence[Transition]) -> set[str]:
+        if not raced and any(t.job_id == batch_id for t in changes):
+            raced.append(True)
+            await cancel_job(env.deps, env.alice, batch_id, False)
+        return set(await write(changes))
+
+    store.transition = cancel_first  # type: ignore[method-assign]
+    await env.sched.start(first)  # the child runs: the batch would follow it to running
+
+    assert raced
+    assert (await env.job(batch_id)).status is JobStatus.TERMINATED
+    assert (await env.job(first)).status is JobStatus.TERMINATED
