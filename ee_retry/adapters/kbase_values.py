@@ -17,7 +17,6 @@ from ee_retry.errors import UnknownModule
 from ee_retry.ports import Permission
 
 _RANK = {Permission.NONE: 0, Permission.READ: 1, Permission.WRITE: 2, Permission.ADMIN: 3}
-_COMMIT = re.compile(r"[0-9a-fA-F]{40}")
 _MODULE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,99}")
 _SHOWN_CHARS = 80  # user-supplied text quoted in an error message is cut to this length
 
@@ -35,11 +34,6 @@ def shown(value: object) -> str:
     """A short, quoted rendering of user-supplied text for error messages."""
     text = repr(value)
     return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
-
-
-def is_commit_hash(value: str) -> bool:
-    """True for a full 40-hex-digit git commit hash."""
-    return _COMMIT.fullmatch(value) is not None
 
 
 def is_module_name(value: str) -> bool:

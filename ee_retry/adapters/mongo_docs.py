@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -93,7 +94,15 @@ def _render(term: sc.Term) -> dict[str, Any]:
     }[term.op]
     if term.alt is not None:
         return {"$or": [{term.field: condition}, _render(term.alt)]}
+    if term.field == "created" and term.op in ("lt", "gte"):
+        return {"$or": [{"created": condition}, _legacy_created(term.op, term.value)]}
     return {term.field: condition}
+
+
+def _legacy_created(op: str, when: float) -> dict[str, Any]:
+    """A time bound on a job written by ee2, which has no `created`: its ObjectId holds the time."""
+    bound = ObjectId.from_datetime(dt.datetime.fromtimestamp(when, dt.UTC))
+    return {"created": {"$exists": False}, "_id": {"$lt" if op == "lt" else "$gte": bound}}
 
 
 def job_filter(q: JobQuery) -> dict[str, Any]:

@@ -29,13 +29,13 @@ from ee_retry.adapters.kbase_values import (
     REJECTED_LOGIN_MESSAGE,
     RELEASE_TAG,
     best_permission,
-    is_commit_hash,
     is_module_name,
     parse_requirements,
     shown,
     token_key,
     unknown_module,
 )
+from ee_retry.domain.ids import is_commit_hash
 from ee_retry.domain.model import JobRequirements
 from ee_retry.errors import AuthenticationError
 from ee_retry.ports import Permission, ResolvedVersion, User

@@ -1,4 +1,5 @@
-"""Job and operation ids: 24 lowercase hex characters, laid out like a MongoDB ObjectId."""
+"""Job and operation ids: 24 lowercase hex characters, laid out like a MongoDB ObjectId; and the
+git commit hashes that pin an app's version."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import threading
 import time
 
 _HEX24 = re.compile(r"[0-9a-f]{24}")
+_COMMIT = re.compile(r"[0-9a-fA-F]{40}")
 _counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
 _lock = threading.Lock()
 _PROCESS_RANDOM = os.urandom(5)
@@ -17,6 +19,11 @@ _PROCESS_RANDOM = os.urandom(5)
 def is_job_id(value: object) -> bool:
     """True for a str of exactly 24 lowercase hex characters (ObjectId's string form)."""
     return isinstance(value, str) and _HEX24.fullmatch(value) is not None
+
+
+def is_commit_hash(value: object) -> bool:
+    """True for a full 40-hex-digit git commit hash."""
+    return isinstance(value, str) and _COMMIT.fullmatch(value) is not None
 
 
 def new_id(now: float | None = None) -> str:

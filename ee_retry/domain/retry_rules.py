@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ee_retry.domain.access import Access, denial, may_access
-from ee_retry.domain.ids import is_job_id
+from ee_retry.domain.ids import is_commit_hash, is_job_id
 from ee_retry.domain.model import RETRYABLE_STATUSES, Job
 from ee_retry.errors import EERetryError, InvalidJobId, RetryInFlight, RetryNotAllowed
 from ee_retry.ports import Permission, User
@@ -80,6 +80,19 @@ def original_is_present(item: RetryItem) -> EERetryError | None:
     return None
 
 
+def commit_is_pinned(item: RetryItem) -> EERetryError | None:
+    """A retry runs the commit the original ran; an original that records none cannot be retried
+    (resolving a tag now could run different code)."""
+    original = item.original
+    ji = None if original is None else original.job_input
+    if original is None or ji is None or is_commit_hash(ji.service_ver):
+        return None
+    return RetryNotAllowed(
+        f"Cannot retry job {original.id}: it records no pinned commit (service_ver {ji.service_ver!r}), "
+        "so the code it ran cannot be reproduced; start it again with run_job"
+    )
+
+
 def caller_may_write_original(item: RetryItem) -> EERetryError | None:
     """Naming an attempt retries its original, so the caller must be allowed to write that too (as in
     ee2, whose retry of an attempt is a retry of its parent)."""
@@ -128,6 +141,7 @@ CHECKS: tuple[Check, ...] = (
     original_is_present,
     caller_may_write_original,
     caller_may_write_container,
+    commit_is_pinned,
     no_attempt_in_flight,
 )
 

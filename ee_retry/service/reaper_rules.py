@@ -58,9 +58,18 @@ def stale_queued(jobs: Iterable[Job], cutoff: float) -> list[Job]:
 
 
 def lost_running(jobs: Iterable[Job], procs: Iterable[SchedulerProc]) -> list[Job]:
-    """`running` jobs the scheduler knows nothing of, in its queue or its history."""
+    """`running` jobs the scheduler knows nothing of, in its queue or its history. Only jobs this
+    service submitted (they carry an operation id): a job ee2 submitted has a proc without
+    `ee_job_id`, which the scheduler query cannot find, so it would look lost while it runs."""
     known = {p.job_id for p in procs}
-    return [j for j in jobs if j.status is JobStatus.RUNNING and not j.batch_job and j.id not in known]
+    return [
+        j
+        for j in jobs
+        if j.status is JobStatus.RUNNING
+        and not j.batch_job
+        and j.operation_id is not None
+        and j.id not in known
+    ]
 
 
 def orphans(procs: Iterable[SchedulerProc], known_jobs: set[str]) -> list[SchedulerProc]:

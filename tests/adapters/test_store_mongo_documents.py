@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from bson import ObjectId
 
 from ee_retry.adapters.mongo_store import MongoJobStore
@@ -51,6 +53,25 @@ async def test_a_job_written_by_ee2_reads_with_its_creation_time_from_its_id(
         None,
         None,
     )
+
+
+async def test_time_bounds_select_jobs_written_by_ee2_by_their_id_time(mongo_store: MongoJobStore) -> None:
+    """ee2 never stored `created`; the reaper's age rules and date filters must still see its jobs."""
+    twenty_days_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=20)
+    oid = ObjectId.from_datetime(twenty_days_ago)
+    legacy = {"_id": oid, "user": "alice", "status": "queued", "updated": twenty_days_ago.timestamp()}
+    await mongo_store.database["ee2_jobs"].insert_one(legacy)
+    fresh = make_job(status=JobStatus.QUEUED, created=dt.datetime.now(dt.UTC).timestamp())
+    await mongo_store.insert_jobs([fresh])
+    fourteen_days_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(days=14)).timestamp()
+
+    older = await mongo_store.find_jobs(JobQuery(created_to=fourteen_days_ago))
+    newer = await mongo_store.find_jobs(JobQuery(created_from=fourteen_days_ago))
+    counts = await mongo_store.count_jobs(JobQuery(created_from=twenty_days_ago.timestamp() - 60))
+
+    assert [j.id for j in older] == [str(oid)]
+    assert [j.id for j in newer] == [fresh.id]
+    assert counts[JobStatus.QUEUED] == 2
 
 
 async def test_each_mongo_store_call_is_one_round_trip_whatever_the_number_of_jobs() -> None:

@@ -182,6 +182,14 @@ async def test_a_running_job_found_only_in_scheduler_history_is_left_alone(env: 
     assert (await env.job(job_id)).status is JobStatus.RUNNING
 
 
+async def test_a_running_job_that_ee2_submitted_is_not_marked_lost(env: Env) -> None:
+    """ee2's procs carry no ee_job_id, so the scheduler query cannot see them; such a job is not lost."""
+    legacy = await insert_job(env, JobStatus.RUNNING, age_s=HOUR_S)
+    assert legacy.operation_id is None
+    assert (await reap(env.deps, ReapOptions())).actions == []
+    assert (await env.job(legacy.id)).status is JobStatus.RUNNING
+
+
 async def test_an_unreachable_scheduler_fails_the_run_and_changes_nothing(env: Env) -> None:
     job_id = await env.run()
     await env.sched.start(job_id)

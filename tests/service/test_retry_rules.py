@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from ee_retry.adapters.static import FileCatalog, FileWorkspace
-from ee_retry.domain.model import JobStatus
+from ee_retry.domain.ids import new_id
+from ee_retry.domain.model import Job, JobInput, JobStatus
 from ee_retry.errors import InvalidParams, PermissionDenied, TooManyIds
 from ee_retry.service.jobs import cancel_job
 from ee_retry.service.requests import RequirementsOverride
@@ -303,3 +304,22 @@ async def test_naming_a_job_after_its_own_attempt_says_the_job_is_already_retrie
     attempt_item, original_item = await env.retry(first["retry_id"], job_id)
     assert original_item["error"].startswith(f"Job {job_id} is already retried by this request as ")
     assert attempt_item["retry_id"] in original_item["error"]
+
+
+async def test_an_original_that_records_no_pinned_commit_is_refused_not_re_resolved(env: Env) -> None:
+    """A record with a tag in service_ver (as an old writer might leave) would run whatever 'release'
+    is now; the retry is refused instead, and nothing is written."""
+    created = env.clock.now()
+    legacy = Job(
+        new_id(created),
+        "alice",
+        JobStatus.ERROR,
+        JobInput(method="Demo.fail", service_ver="release", wsid=1),
+        created,
+        created,
+        wsid=1,
+    )
+    await env.deps.store.insert_jobs([legacy])
+    [item] = await env.retry(legacy.id)
+    assert "records no pinned commit" in item["error"] and "'release'" in item["error"]
+    assert (await env.job(legacy.id)).retry_ids == ()
