@@ -83,11 +83,23 @@ async def reap(deps: Deps, options: ReapOptions) -> ReapReport:
         if not options.scheduler_visible:
             report.notes.append(LOCAL_NOTE)
         for name, rule in _rules(options):
+            if not options.dry_run and not await _renew(deps, holder):
+                report.actions.append(
+                    ReapAction(name, "-", "not run", ok=False).failed(
+                        "the reaper lease expired and another reaper took it; this run stopped"
+                    )
+                )
+                break
             report.actions.extend(await _guarded(name, rule, deps, options))
     finally:
         if not options.dry_run:
             await deps.store.release_lease(LEASE_NAME, holder)
     return report
+
+
+async def _renew(deps: Deps, holder: str) -> bool:
+    """Extend this run's lease before each rule, so a long run keeps it; False if it was lost."""
+    return await deps.store.acquire_lease(LEASE_NAME, holder, constants.REAPER_LEASE_TTL_S, deps.clock.now())
 
 
 def _rules(options: ReapOptions) -> list[tuple[str, Rule]]:

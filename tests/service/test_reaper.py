@@ -411,6 +411,30 @@ async def test_the_lease_is_taken_over_once_its_holder_stops_renewing_it(env: En
     assert actions(report) == [("cancel-created", job.id)]
 
 
+async def test_a_run_renews_its_lease_and_stops_once_another_reaper_took_it(env: Env) -> None:
+    """Each rule renews the lease; a run so slow that its lease lapsed and was taken stops there."""
+    job = await insert_job(env, JobStatus.CREATED, 2 * HOUR_S)
+    store = env.deps.store
+    take = store.acquire_lease
+    holders: list[str] = []
+
+    async def lapsing(name: str, holder: str, ttl_s: float, now: float) -> bool:
+        holders.append(holder)
+        if len(holders) == 3:  # before the second rule: the lease lapsed and another reaper took it
+            env.clock.advance(ttl_s + 1)
+            assert await take(name, "second", ttl_s, env.clock.now())
+        return bool(await take(name, holder, ttl_s, env.clock.now()))
+
+    store.acquire_lease = lapsing  # type: ignore[method-assign]
+    report = await reap(env.deps, ReapOptions(holder="first"))
+
+    assert holders[:3] == ["first"] * 3
+    assert report.exit_code == EXIT_ACTION_FAILED
+    assert any("another reaper took it" in a.detail for a in report.actions)
+    assert (await env.job(job.id)).status is JobStatus.CREATED  # the created rule never ran
+    assert not await take(LEASE_NAME, "third", 60, env.clock.now())  # still the second reaper's
+
+
 async def test_a_run_releases_its_lease_when_it_ends(env: Env) -> None:
     await reap(env.deps, ReapOptions(holder="first"))
     assert await env.deps.store.acquire_lease(LEASE_NAME, "second", 60, env.clock.now())
