@@ -1,6 +1,7 @@
 """Plan a retry request: load what it names, run the preflight pipeline, choose one attempt per original.
 
-Reads only: two job reads (named jobs, then originals and batch containers not yet loaded), one
+Reads only: two job reads (named jobs, then originals, batch containers and each original's latest
+attempt not yet loaded; a third only when a named attempt's original had to be read first), one
 workspace call, and one catalog lookup per distinct pinned commit.
 """
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ee_retry.domain.ids import is_job_id, new_id
 from ee_retry.domain.jobs import new_attempt
-from ee_retry.domain.model import Job, JobRequirements
+from ee_retry.domain.model import ACTIVE_STATUSES, Job, JobRequirements
 from ee_retry.domain.retry_rules import RetryItem, preflight
 from ee_retry.errors import EERetryError, UnknownModule
 from ee_retry.ports import User
@@ -43,11 +44,14 @@ async def plan_retry(deps: Deps, user: User, req: RetryRequest) -> RetryPlan:
     """Everything decided before any write."""
     jobs = await _load(deps, req)
     perms = await permissions_for(deps, user, jobs.values(), req.as_admin)
+    active = _latest_in_flight(jobs)
     now = deps.clock.now()
     plan = RetryPlan(items=[], op_id=new_id(now), now=now)
     first_for: dict[str, int] = {}
     for index, named_id in enumerate(req.job_ids):
-        item = RetryItem(named_id=named_id, user=user, as_admin=req.as_admin, jobs=jobs, perms=perms)
+        item = RetryItem(
+            named_id=named_id, user=user, as_admin=req.as_admin, jobs=jobs, perms=perms, active=active
+        )
         entry = ItemPlan(named_id=named_id, error=preflight(item))
         original = item.original
         if entry.error is None and original is not None:
@@ -70,16 +74,36 @@ def _reqs(job: Job) -> JobRequirements:
 
 
 async def _load(deps: Deps, req: RetryRequest) -> dict[str, Job]:
-    """Named jobs, then any originals and batch containers they point to (at most two reads)."""
+    """Named jobs, then the originals, batch containers and latest attempts they point to."""
     ids = [str(i) for i in req.job_ids if is_job_id(i)]
     jobs = await deps.store.get_jobs(ids) if ids else {}
-    more = {j.retry_parent for j in jobs.values() if j.retry_parent} | {
-        j.batch_id for j in jobs.values() if j.batch_id
-    }
-    missing = [m for m in more if m is not None and m not in jobs]
-    if missing:
-        jobs.update(await deps.store.get_jobs(sorted(missing)))
+    for _ in range(2):  # the second round only for originals first read in the first
+        missing = sorted(_referenced(jobs) - set(jobs))
+        if not missing:
+            break
+        jobs.update(await deps.store.get_jobs(missing))
     return jobs
+
+
+def _referenced(jobs: Mapping[str, Job]) -> set[str]:
+    """Originals and batch containers of the loaded jobs, and the latest attempt of each original."""
+    refs: set[str] = set()
+    for job in jobs.values():
+        refs.update(r for r in (job.retry_parent, job.batch_id) if r is not None)
+        if job.retry_parent is None and job.retry_ids:
+            refs.add(job.retry_ids[-1])
+    return refs
+
+
+def _latest_in_flight(jobs: Mapping[str, Job]) -> dict[str, str]:
+    """original id -> its latest linked attempt, when that one is not finished. The store's guard
+    catches this service's own attempts anyway; this also catches ones another writer (ee2) made."""
+    out: dict[str, str] = {}
+    for job in jobs.values():
+        latest = jobs.get(job.retry_ids[-1]) if job.retry_parent is None and job.retry_ids else None
+        if latest is not None and latest.status in ACTIVE_STATUSES:
+            out[job.id] = latest.id
+    return out
 
 
 async def _check_commits(deps: Deps, plan: RetryPlan) -> None:

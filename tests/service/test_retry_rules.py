@@ -323,3 +323,27 @@ async def test_an_original_that_records_no_pinned_commit_is_refused_not_re_resol
     [item] = await env.retry(legacy.id)
     assert "records no pinned commit" in item["error"] and "'release'" in item["error"]
     assert (await env.job(legacy.id)).retry_ids == ()
+
+
+async def test_an_attempt_in_flight_that_another_writer_made_blocks_a_retry(env: Env) -> None:
+    """ee2 retried the job before this service took over; its attempt is still queued and carries
+    none of this service's in-flight marker. The latest linked attempt is checked before writing."""
+    job_id = await env.failed_job()
+    created = env.clock.now()
+    ee2_attempt = Job(
+        new_id(created),
+        "alice",
+        JobStatus.QUEUED,
+        (await env.job(job_id)).job_input,
+        created,
+        created,
+        wsid=1,
+        retry_parent=job_id,
+    )
+    await env.deps.store.insert_jobs([ee2_attempt])
+    await env.deps.store.link({job_id: [ee2_attempt.id]}, {}, [ee2_attempt.id])
+    assert (await env.job(ee2_attempt.id)).retry_active is None
+
+    [via_original] = await env.retry(job_id)
+    assert ee2_attempt.id in via_original["error"] and via_original["code"] == -32006
+    assert (await env.job(job_id)).retry_ids == (ee2_attempt.id,)
