@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ee_retry.constants import MAX_BODY_BYTES
+from ee_retry.domain.model import JobStatus
 from ee_retry.errors import EERetryError, InternalError, MethodNotFound, RequestTooLarge
 from ee_retry.rpc.context import Call
 from ee_retry.rpc.methods import METHODS
@@ -27,6 +28,9 @@ from ee_retry.service.reaper import reap_in_service
 from ee_retry.service.status_sync import StatusFeed
 
 log = logging.getLogger(__name__)
+
+# A job whose proc may still start: not running, not finished, not cancelled by anyone.
+_STARTABLE = frozenset({JobStatus.CREATED, JobStatus.ESTIMATING, JobStatus.QUEUED})
 
 
 async def _read_body(request: Request) -> bytes:
@@ -48,6 +52,24 @@ async def _read_body(request: Request) -> bytes:
 
 def _json(body: dict[str, Any], status: int) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type="application/json")
+
+
+async def may_start(deps: Deps, job_id: str) -> bool:
+    """The local executor's start gate: start a waiting proc only if its job still waits for it.
+
+    Another process (the `ee-retry-reaper` cron command, another service instance) may have cancelled
+    or finished the job in the store while its proc waited for a slot in this process's executor.
+    """
+    try:
+        job = (await deps.store.get_jobs([job_id])).get(job_id)
+    except Exception as exc:
+        # Fail open. Refusing drops the proc as removed, and that report cancels the job once the store
+        # answers again, so a store outage would cancel every job that reached a slot during it. A
+        # start that should not have happened costs one run whose report cannot change a job that is
+        # already finished or cancelled (every status change is conditional).
+        log.warning("cannot read job %s before starting it; starting it anyway: %s", job_id, exc)
+        return True
+    return job is not None and job.status in _STARTABLE
 
 
 class RpcEndpoint:
@@ -96,6 +118,9 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
         set_listener = getattr(deps.scheduler, "set_listener", None)
         if set_listener is not None:
             set_listener(feed.push)
+        set_start_gate = getattr(deps.scheduler, "set_start_gate", None)
+        if set_start_gate is not None:
+            set_start_gate(functools.partial(may_start, deps))
         await deps.scheduler.start()
         if do_recover:
             from ee_retry.service.recovery import recover_local
@@ -127,8 +152,7 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
             await deps.store.close()
 
     async def metrics(request: Request) -> Response:
-        if poller.last_pass is not None:
-            deps.metrics.poller_lag.set(deps.clock.now() - poller.last_pass)
+        poller.export_metrics()
         return Response(deps.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def index(request: Request) -> Response:

@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 
 class Metrics:
-    """Requests, errors, retries, scheduler submissions and poller lag."""
+    """Requests, errors, retries, scheduler submissions, poller lag and poller leadership."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -43,7 +43,13 @@ class Metrics:
         )
         self.poller_lag = Gauge(
             "ee_retry_poller_lag_seconds",
-            "Seconds since the status poller last completed a pass",
+            "On the instance holding the poller lease: seconds since its last completed pass, or since it"
+            " took the lease when none has completed; 0 elsewhere (see ee_retry_poller_leader)",
+            registry=self.registry,
+        )
+        self.poller_leader = Gauge(
+            "ee_retry_poller_leader",
+            "1 on the instance that holds the status poller lease, else 0",
             registry=self.registry,
         )
         self.poller_last_pass = Gauge(

@@ -3,7 +3,9 @@
 Each proc runs `spec.command` in `<data_dir>/jobs/<job_id>/`, in its own process group, with stdout
 and stderr in files there and the job's id, method, params and commit in its environment (never the
 caller's token). At most `max_parallel` procs run at once; the others wait as IDLE. A registered
-listener is awaited, in order and from one task, for every state change.
+listener is awaited, in order and from one task, for every state change. A registered start gate is
+awaited right before a waiting proc would start: when it says no (its job was cancelled or finished
+by another process meanwhile), the proc is dropped as REMOVED without starting.
 
 The executor's memory is its queue: procs live only in this process. After a restart it holds
 nothing, so `poll` and `procs_for_*` know nothing of jobs submitted before it; the service marks such
@@ -21,7 +23,7 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,8 @@ from typing import Any
 from ee_retry.adapters import local_procs as lp
 from ee_retry.errors import SchedulerUnavailable
 from ee_retry.ports import ProcState, SchedulerProc, StatusListener, SubmitSpec
+
+StartGate = Callable[[str], Awaitable[bool]]  # job id -> may its proc start now?
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +72,7 @@ class LocalExecutor:
         self._jobs_dir = Path(data_dir) / "jobs"
         self._limit = max_parallel or os.cpu_count() or 1
         self._listener = listener
+        self._gate: StartGate | None = None
         self._grace_s = kill_grace_s
         self._entries: dict[str, _Entry] = {}
         self._pending: deque[str] = deque()
@@ -83,6 +88,15 @@ class LocalExecutor:
     def set_listener(self, listener: StatusListener | None) -> None:
         """Register (or clear) the callable awaited on every state change."""
         self._listener = listener
+
+    def set_start_gate(self, gate: StartGate | None) -> None:
+        """Register (or clear) the callable asked, with the job's id, whether a waiting proc may start.
+
+        It is awaited once per proc, right before its process would be spawned, while the proc holds
+        a slot. False drops the proc as REMOVED (reported like any removal); an exception lets it
+        start, so a failing gate never strands a job.
+        """
+        self._gate = gate
 
     async def start(self) -> None:
         await asyncio.to_thread(self._jobs_dir.mkdir, parents=True, exist_ok=True)
@@ -233,6 +247,14 @@ class LocalExecutor:
             self._dispatch()
 
     async def _execute(self, entry: _Entry) -> None:
+        if not await self._may_start(entry):
+            logger.info(
+                "local job %s (%s) not started: its start gate refused",
+                entry.view.job_id,
+                entry.view.scheduler_id,
+            )
+            self._finish(entry, removed=True)
+            return
         job_dir = self._jobs_dir / entry.spec.job_id
         try:
             out, err = await asyncio.to_thread(lp.open_outputs, job_dir)
@@ -268,6 +290,20 @@ class LocalExecutor:
             self._finish(entry, lp.start_exit_code(failure), out_tail="", err_tail=reason)
         elif entry.view.state is ProcState.REMOVED:
             self._finish(entry)
+
+    async def _may_start(self, entry: _Entry) -> bool:
+        """Ask the start gate, if any, about a proc that is still waiting to start."""
+        if self._gate is None or entry.view.state is not ProcState.IDLE or self._closed:
+            return True  # no gate, or removed or stopped meanwhile: the caller's checks handle it
+        try:
+            return await self._gate(entry.spec.job_id)
+        except Exception:
+            logger.exception(
+                "start gate failed on local job %s (%s); starting it",
+                entry.view.job_id,
+                entry.view.scheduler_id,
+            )
+            return True
 
     async def _watch(self, entry: _Entry, process: asyncio.subprocess.Process, job_dir: Path) -> None:
         entry.process = process

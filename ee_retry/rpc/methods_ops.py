@@ -33,7 +33,9 @@ def _statuses(value: object) -> tuple[JobStatus, ...]:
 
 
 def _opt_time(d: Mapping[str, Any], key: str) -> float | None:
-    return p.epoch_seconds(d, key) if d.get(key) is not None else None
+    """An optional time bound. Unlike ee2's date-range calls, whose clients may send small integers
+    such as 0, these new calls refuse an integer that is only plausible as seconds."""
+    return p.epoch_seconds(d, key, refuse_small_ints=True) if d.get(key) is not None else None
 
 
 def _filters(d: Mapping[str, Any]) -> operator.FailedJobFilters:
@@ -94,10 +96,11 @@ async def retry_failed_jobs(call: Call, params: list[Any]) -> dict[str, Any]:
 
 
 def _requested(op: Operation | None) -> dict[str, Any] | None:
-    """The audit record of the request that created a job."""
+    """The audit record of the request that created a job: who, when, how, and what it chose (an
+    admin's job_requirements override; retry_failed_jobs' filters and limit), when it chose it."""
     if op is None:
         return None
-    return {
+    record = {
         "by": op.user,
         "at": ms(op.created),
         "as_admin": bool(op.request.get("as_admin", False)),
@@ -105,6 +108,37 @@ def _requested(op: Operation | None) -> dict[str, Any] | None:
         "operation_id": op.id,
         "method": op.request.get("method"),
     }
+    if op.request.get("job_requirements") is not None:
+        record["job_requirements"] = _requirements_view(op.request["job_requirements"])
+    origin = op.request.get("origin")
+    if isinstance(origin, Mapping):
+        if origin.get("filters") is not None:
+            record["filters"] = _filters_view(origin["filters"])
+        if origin.get("limit") is not None:
+            record["limit"] = origin["limit"]
+    return record
+
+
+_REQUIREMENT_KEYS = {  # stored RequirementsOverride field -> ee2's job_requirements key
+    "cpus": "request_cpus",
+    "memory_mb": "request_memory",
+    "disk_gb": "request_disk",
+    "client_group": "client_group",
+}
+
+
+def _requirements_view(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored override in the shape it was asked for (ee2's job_requirements keys)."""
+    return {_REQUIREMENT_KEYS.get(k, k): v for k, v in doc.items()}
+
+
+def _filters_view(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """Stored filters in the shape retry_failed_jobs takes them: `status`, and times in epoch ms."""
+    view = {("status" if k == "statuses" else k): v for k, v in doc.items()}
+    for key in ("created_from", "created_to"):
+        if isinstance(view.get(key), int | float):
+            view[key] = ms(view[key])
+    return view
 
 
 def _member(entry: operator.LineageEntry) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -128,11 +129,14 @@ def requirements(d: Mapping[str, Any]) -> RequirementsOverride | None:
 
 
 _TIME_FORMS = "epoch seconds (a float), epoch milliseconds or an ISO 8601 date"
+MIN_EPOCH_MS = 100_000_000_000  # 1973-03-03 in epoch ms: a smaller integer is most likely epoch seconds
 
 
-def epoch_seconds(d: Mapping[str, Any], key: str) -> float:
+def epoch_seconds(d: Mapping[str, Any], key: str, *, refuse_small_ints: bool = False) -> float:
     """ee2's time bounds: an integer is epoch milliseconds, a float is epoch seconds (as numbers or as
-    numeric strings), anything else an ISO 8601 date."""
+    numeric strings), anything else an ISO 8601 date. With `refuse_small_ints`, an integer below
+    MIN_EPOCH_MS is refused: read as milliseconds it is a time in 1970 or 1971 (which would select
+    nothing), so it was almost surely meant as seconds."""
     value = d.get(key)
     if isinstance(value, str):
         text = value.strip()
@@ -145,7 +149,23 @@ def epoch_seconds(d: Mapping[str, Any], key: str) -> float:
                 return _iso_seconds(key, text)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidParams(f"'{key}' is required: {_TIME_FORMS}")
-    return float(value) / 1000.0 if isinstance(value, int) else float(value)
+    if not isinstance(value, int):
+        return _in_range(key, float(value))
+    if refuse_small_ints and value < MIN_EPOCH_MS:
+        raise InvalidParams(
+            f"'{key}' is {value}: integers are epoch milliseconds, so this is before 1973. "
+            f"For epoch seconds pass a float ({value}.0), or pass an ISO 8601 date"
+        )
+    return _in_range(key, value / 1000.0 if abs(value) <= MAX_INT else math.inf)
+
+
+MAX_EPOCH_S = 100_000_000_000.0  # the year 5138: anything beyond is a mistake, not a date
+
+
+def _in_range(key: str, seconds: float) -> float:
+    if not math.isfinite(seconds) or abs(seconds) > MAX_EPOCH_S:
+        raise InvalidParams(f"'{key}' is not a usable time: {_TIME_FORMS}")
+    return seconds
 
 
 def _iso_seconds(key: str, text: str) -> float:

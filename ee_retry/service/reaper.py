@@ -206,7 +206,7 @@ def _plan_queued(job: Job, now: float, limit: str, scheduler_visible: bool) -> t
     age = rules.duration(now - rules.queued_since(job))
     detail = f"queued {age} ago (limit {limit})"
     if not scheduler_visible:
-        detail += "; its local proc, if any, is left to the service"
+        detail += "; the service will not start its local proc if it is still waiting"
     why = f"the job waited in the scheduler queue for {age}"
     return job, rules.cancel_by_reaper(job, _reason(why, limit), now), detail
 

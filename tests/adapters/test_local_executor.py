@@ -294,6 +294,63 @@ async def test_removing_a_waiting_job_means_it_never_starts(executor: LocalExecu
     assert not (tmp_path / "jobs" / job.job_id / "started").exists()
 
 
+async def test_a_waiting_job_the_start_gate_refuses_never_starts_and_is_reported_removed(
+    tmp_path: Path,
+) -> None:
+    """The gate is asked when a slot frees, not at submit: a job cancelled while it waits never runs."""
+    cancelled: set[str] = set()
+    asked: list[str] = []
+    seen: list[tuple[str, ProcState]] = []
+
+    async def gate(job_id: str) -> bool:
+        asked.append(job_id)
+        return job_id not in cancelled
+
+    async def listener(proc: SchedulerProc) -> None:
+        seen.append((proc.job_id, proc.state))
+
+    ex = LocalExecutor(tmp_path, max_parallel=1, listener=listener)
+    ex.set_start_gate(gate)
+    try:
+        first, waiting = spec(py(WAIT_FOR_GO)), spec(py("open('started', 'w').close()"))
+        await ex.submit("op1", [first, waiting], hold=False)
+        await in_state(ex, first.job_id, ProcState.RUNNING)
+        assert (await proc_of(ex, waiting.job_id)).state is ProcState.IDLE
+        cancelled.add(waiting.job_id)
+
+        (tmp_path / "jobs" / first.job_id / "go").touch()
+        proc = await finished(ex, waiting.job_id)
+    finally:
+        await ex.close()
+
+    assert asked == [first.job_id, waiting.job_id]
+    assert proc.state is ProcState.REMOVED
+    assert proc.started is None
+    assert (await proc_of(ex, first.job_id)).state is ProcState.COMPLETED
+    assert [s for j, s in seen if j == waiting.job_id] == [ProcState.REMOVED]
+    assert not (tmp_path / "jobs" / waiting.job_id).exists()
+
+
+async def test_a_start_gate_that_fails_lets_the_job_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def gate(job_id: str) -> bool:
+        raise RuntimeError("store is down")
+
+    ex = LocalExecutor(tmp_path)
+    ex.set_start_gate(gate)
+    try:
+        job = spec(py("print('ran')"))
+        await ex.submit("op1", [job], hold=False)
+        proc = await finished(ex, job.job_id)
+    finally:
+        await ex.close()
+
+    assert proc.state is ProcState.COMPLETED
+    assert proc.output_tail == "ran\n"
+    assert "start gate failed" in caplog.text
+
+
 async def test_job_gets_its_identity_in_the_environment_but_never_the_token(
     executor: LocalExecutor, tmp_path: Path
 ) -> None:

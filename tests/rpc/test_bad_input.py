@@ -220,6 +220,16 @@ WRONG_TYPES = [
     ("get_job_logs", [{"job_id": "JOB", "skip_lines": 10**30}], "'skip_lines' is too large"),
     (
         "check_jobs_date_range_for_user",
+        [{"start_time": "nan", "end_time": 1_700_000_000_000}],
+        "'start_time' is not a usable time",
+    ),
+    (
+        "check_jobs_date_range_for_user",
+        [{"start_time": 0, "end_time": 10**400}],
+        "'end_time' is not a usable time",
+    ),
+    (
+        "check_jobs_date_range_for_user",
         [{"start_time": 0, "end_time": 1_700_000_000_000, "offset": 10**30}],
         "'offset' is too large",
     ),

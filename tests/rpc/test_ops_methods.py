@@ -125,6 +125,42 @@ def test_retry_failed_jobs_refuses_bad_params(
     assert error_code(client, rpc, "retry_failed_jobs", [params]) == code
 
 
+SECONDS_AS_INT = 1_795_881_700  # epoch seconds (2026); as epoch ms it would be 1970-01-21
+
+
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [
+        ("retry_failed_jobs", {"filters": {"created_from": SECONDS_AS_INT}}),
+        ("retry_failed_jobs", {"filters": {"created_to": str(SECONDS_AS_INT)}}),
+        ("retry_failed_jobs", {"filters": {"created_from": 0}}),
+        ("job_stats", {"since": SECONDS_AS_INT}),
+    ],
+    ids=["created_from", "created_to-as-string", "zero", "since"],
+)
+def test_operator_calls_refuse_an_integer_time_that_can_only_be_seconds(
+    client: TestClient, rpc: Rpc, method: str, params: dict[str, Any]
+) -> None:
+    status, body = rpc(client, method, [params], ALICE_TOKEN)
+    assert status == 500, body
+    assert body["error"]["code"] == InvalidParams.code
+    assert "integers are epoch milliseconds" in body["error"]["message"]
+    assert "pass a float" in body["error"]["message"]
+
+
+async def test_operator_calls_take_seconds_as_a_float_and_ee2_date_ranges_keep_small_integers(
+    client: TestClient, rpc: Rpc, sched: FakeScheduler
+) -> None:
+    await failed_job(client, rpc, sched)
+    t0_s = T0_MS / 1_000
+    assert call(client, rpc, "retry_failed_jobs", {"filters": {"created_from": t0_s}})["count"] == 1
+    assert call(client, rpc, "retry_failed_jobs", {"filters": {"created_from": T0_MS + 1}})["count"] == 0
+    assert call(client, rpc, "job_stats", {"since": t0_s})["total"] == 1
+    assert call(client, rpc, "job_stats", {"since": f"{t0_s + 1}"})["total"] == 0
+    everything = {"start_time": 0, "end_time": T0_MS + 1}
+    assert call(client, rpc, "check_jobs_date_range_for_user", everything)["count"] == 1
+
+
 async def test_an_admin_selects_any_users_jobs_with_as_admin(
     client: TestClient, rpc: Rpc, sched: FakeScheduler
 ) -> None:
@@ -157,6 +193,37 @@ async def test_get_job_lineage_answers_with_ms_times_and_the_audit_of_each_reque
             "operation_id": second["requested"]["operation_id"],
             "method": "retry_job",
         }
+
+
+async def test_get_job_lineage_audits_an_admins_requirements_and_the_selection_of_retry_failed_jobs(
+    client: TestClient, rpc: Rpc, sched: FakeScheduler
+) -> None:
+    original = await failed_job(client, rpc, sched)
+    override = {"request_cpus": 2, "request_memory": 1_024, "client_group": "bigmem"}
+    by_admin = {"job_id": original, "as_admin": True, "job_requirements": override}
+    first = call(client, rpc, "retry_job", by_admin, ADMIN_TOKEN)["retry_id"]
+    await sched.complete(first, exit_code=1)
+    selection = {"status": "error", "method": "Demo.fail", "created_from": T0_MS}
+    retried = call(client, rpc, "retry_failed_jobs", {"dry_run": False, "filters": selection, "limit": 5})
+    [second] = [r["retry_id"] for r in retried["results"]]
+
+    attempts = call(client, rpc, "get_job_lineage", {"job_id": original})["attempts"]
+
+    assert [a["job_id"] for a in attempts] == [original, first, second]
+    run, admin_retry, selected = (a["requested"] for a in attempts)
+    common = {"by", "at", "as_admin", "idempotency_key", "operation_id", "method"}
+    assert set(run) == common
+    assert set(admin_retry) == common | {"job_requirements"}
+    assert admin_retry["job_requirements"] == override
+    assert (admin_retry["by"], admin_retry["as_admin"], admin_retry["method"]) == (
+        "ee2admin",
+        True,
+        "retry_job",
+    )
+    assert set(selected) == common | {"filters", "limit"}
+    assert selected["method"] == "retry_failed_jobs" and selected["by"] == "alice"
+    assert selected["filters"] == {"status": ["error"], "method": "Demo.fail", "created_from": T0_MS}
+    assert selected["limit"] == 5
 
 
 async def test_get_job_lineage_needs_a_job_the_caller_may_read(
