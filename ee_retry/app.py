@@ -20,7 +20,7 @@ from ee_retry.domain.model import JobStatus
 from ee_retry.errors import EERetryError, InternalError, MethodNotFound, RequestTooLarge
 from ee_retry.rpc.context import Call
 from ee_retry.rpc.methods import METHODS
-from ee_retry.rpc.protocol import decode, error_body, peek_id, result_body
+from ee_retry.rpc.protocol import error_body, frame, parse, peek_id, result_body
 from ee_retry.service.deps import Deps
 from ee_retry.service.loops import every
 from ee_retry.service.poller import Poller
@@ -84,8 +84,9 @@ class RpcEndpoint:
         v2 = False
         label = "invalid"
         try:
-            body, rpc = decode(await _read_body(request))
+            body = parse(await _read_body(request))
             req_id, v2 = peek_id(body)
+            rpc = frame(body)
             handler = METHODS.get(rpc.method)
             if handler is None:
                 raise MethodNotFound(f"Unknown method {rpc.method!r}; see the service's spec for its methods")

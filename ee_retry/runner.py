@@ -4,17 +4,29 @@ It asks the service what to run (`get_job_params`), marks the job running (`star
 job's command with the same environment the local executor gives (`EE_RETRY_JOB_ID`, `_METHOD`,
 `_PARAMS`, `_SERVICE_VER`), streams its output lines back (`add_job_logs`, in chunks), reports the
 outcome (`finish_job`) and exits with the command's exit code. The token comes from `KB_AUTH_TOKEN`
-and is sent only in the Authorization header. Standard library only, and no ee_retry imports, so the
-file can be shipped on its own to execute nodes that have nothing but Python 3.
+and is sent only in the Authorization header; it is never printed. Standard library only, and no
+ee_retry imports, so the file can be shipped on its own to execute nodes that have nothing but Python 3.
 
 The command is `EE_RETRY_RUNNER_COMMAND` (split like a shell would), by default
 `<this python> -m ee_retry.demo.demo_app`. On success the job output is the last stdout line when it
 is a JSON object (an SDK-style result), else `{"stdout_tail": ...}`.
+
+A call the service does not answer (connection refused, timeout, 5xx without a JSON-RPC error) is
+retried with capped exponential backoff for `EE_RETRY_RUNNER_RETRY_S` seconds (default 600), so a
+service restart does not fail the jobs that call it meanwhile. A JSON-RPC error is final. When it
+gives up:
+- on `get_job_params` or `start_job`: the command is not run; exit RUNNER_FAILURE_EXIT (3);
+- on `add_job_logs`: the chunk is dropped and its line count is reported on stderr, later chunks get
+  one attempt each until one gets through (so an outage cannot stall the end of the job), and the
+  total of lines not sent is reported on stderr at the end;
+- on `finish_job`: exit with the command's own exit code, so the scheduler's exit status still
+  carries the outcome (the status poller maps exit 0 to completed, anything else to error).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import queue
 import shlex
@@ -30,8 +42,10 @@ from typing import IO, Any
 
 SERVICE = "execution_engine2"
 CALL_TIMEOUT_S = 60.0  # one JSON-RPC call to the service
-CALL_ATTEMPTS = 4  # a call is retried on connection errors and 5xx without a JSON-RPC error body
-RETRY_BACKOFF_S = 2.0  # first pause between attempts; doubles each time
+RETRY_ENV = "EE_RETRY_RUNNER_RETRY_S"
+RETRY_BUDGET_S = 600.0  # how long a call is retried: outlasts a service restart or a short outage
+RETRY_FIRST_PAUSE_S = 1.0  # first pause between attempts; doubles each time
+RETRY_MAX_PAUSE_S = 30.0  # cap on one pause, so a service that comes back is found within 30 s
 LOG_CHUNK_LINES = 500  # lines per add_job_logs call (the service accepts up to 10 000)
 LOG_FLUSH_S = 5.0  # send buffered lines at least this often while the job runs
 TAIL_CHARS = 4_000  # stdout tail kept as job output, stderr tail kept in the error message
@@ -43,19 +57,29 @@ class ServiceError(Exception):
     """The service answered with a JSON-RPC error, or could not be reached."""
 
 
+class ServiceUnreachable(ServiceError):
+    """The service did not answer within the retry budget."""
+
+
 class ServiceClient:
     """A minimal KBase JSON-RPC 1.1 client for the runner's callbacks."""
 
-    def __init__(self, url: str, token: str, timeout_s: float = CALL_TIMEOUT_S) -> None:
+    def __init__(
+        self, url: str, token: str, timeout_s: float = CALL_TIMEOUT_S, retry_s: float = RETRY_BUDGET_S
+    ) -> None:
         self.url = url
         self._token = token
         self._timeout_s = timeout_s
+        self.retry_s = retry_s
 
     def __repr__(self) -> str:
         return f"ServiceClient({self.url!r})"
 
-    def call(self, method: str, *params: Any) -> Any:
-        """Call `execution_engine2.<method>` and return the first result (None if there is none)."""
+    def call(self, method: str, *params: Any, retry_s: float | None = None) -> Any:
+        """Call `execution_engine2.<method>` and return the first result (None if there is none).
+
+        An unanswered call is retried until `retry_s` (default: the client's budget) has passed.
+        """
         body = json.dumps(
             {
                 "version": "1.1",
@@ -64,16 +88,18 @@ class ServiceClient:
                 "id": str(uuid.uuid4()),
             }
         ).encode()
-        pause = RETRY_BACKOFF_S
-        for attempt in range(1, CALL_ATTEMPTS + 1):
+        budget = self.retry_s if retry_s is None else retry_s
+        deadline = time.monotonic() + budget
+        pause = RETRY_FIRST_PAUSE_S
+        while True:
             try:
                 return self._post(method, body)
             except _Transient as exc:
-                if attempt == CALL_ATTEMPTS:
-                    raise ServiceError(f"{method}: {exc}") from None
-                time.sleep(pause)
-                pause *= 2
-        raise AssertionError("unreachable")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ServiceUnreachable(f"{method}: {exc} (no answer within {budget:g} s)") from None
+                time.sleep(min(pause, left))
+                pause = min(pause * 2, RETRY_MAX_PAUSE_S)
 
     def _post(self, method: str, body: bytes) -> Any:
         headers = {"Content-Type": "application/json"}
@@ -121,6 +147,8 @@ class LogShipper:
         self.stdout_tail = ""
         self.stderr_tail = ""
         self.failed_sends = 0
+        self.failed_lines = 0
+        self._unreachable = False  # the last chunk went unanswered: the next one gets a single attempt
 
     def reader(self, stream: IO[bytes], is_error: bool) -> threading.Thread:
         """A thread that feeds `stream`'s lines into the shipper, then a None when it ends."""
@@ -163,11 +191,16 @@ class LogShipper:
             self.stdout_tail = (self.stdout_tail + line + "\n")[-TAIL_CHARS:]
 
     def _send(self, batch: list[dict[str, Any]]) -> None:
+        retry_s = 0.0 if self._unreachable else None
         try:
-            self._client.call("add_job_logs", {"job_id": self._job_id}, batch)
+            self._client.call("add_job_logs", {"job_id": self._job_id}, batch, retry_s=retry_s)
         except ServiceError as exc:
+            self._unreachable = isinstance(exc, ServiceUnreachable)
             self.failed_sends += 1
+            self.failed_lines += len(batch)
             print(f"ee-retry-runner: could not send {len(batch)} log lines: {exc}", file=sys.stderr)
+        else:
+            self._unreachable = False
 
 
 def job_command(env: Mapping[str, str]) -> list[str]:
@@ -206,9 +239,27 @@ def job_output(stdout_tail: str) -> Any:
     return {"stdout_tail": stdout_tail}
 
 
+def retry_budget(env: Mapping[str, str]) -> float:
+    """EE_RETRY_RUNNER_RETRY_S: seconds an unanswered call is retried (RETRY_BUDGET_S when unset)."""
+    text = env.get(RETRY_ENV, "").strip()
+    if not text:
+        return RETRY_BUDGET_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        print(
+            f"ee-retry-runner: {RETRY_ENV} is not a number of seconds >= 0; using {RETRY_BUDGET_S:g}",
+            file=sys.stderr,
+        )
+        return RETRY_BUDGET_S
+    return value
+
+
 def run(job_id: str, service_url: str, env: Mapping[str, str]) -> int:
     """Run one job end to end; return the exit code the HTCondor job should end with."""
-    client = ServiceClient(service_url, env.get("KB_AUTH_TOKEN", ""))
+    client = ServiceClient(service_url, env.get("KB_AUTH_TOKEN", ""), retry_s=retry_budget(env))
     try:
         params = client.call("get_job_params", {"job_id": job_id})
         if not isinstance(params, dict) or "method" not in params:
@@ -218,6 +269,12 @@ def run(job_id: str, service_url: str, env: Mapping[str, str]) -> int:
         print(f"ee-retry-runner: {exc}", file=sys.stderr)
         return RUNNER_FAILURE_EXIT
     code, shipper = _execute(client, job_id, job_command(env), job_env(env, job_id, params))
+    if shipper.failed_lines:
+        print(
+            f"ee-retry-runner: {shipper.failed_lines} log lines in {shipper.failed_sends} chunks "
+            "could not be sent to the service",
+            file=sys.stderr,
+        )
     try:
         if code == 0:
             client.call("finish_job", {"job_id": job_id, "job_output": job_output(shipper.stdout_tail)})
@@ -225,8 +282,7 @@ def run(job_id: str, service_url: str, env: Mapping[str, str]) -> int:
             message = _failure_message(code, shipper.stderr_tail)
             client.call("finish_job", {"job_id": job_id, "error_message": message, "error_code": JOB_CRASHED})
     except ServiceError as exc:
-        print(f"ee-retry-runner: {exc}", file=sys.stderr)
-        return code or RUNNER_FAILURE_EXIT
+        print(f"ee-retry-runner: {exc}; exiting with the job's exit code {code}", file=sys.stderr)
     return code
 
 
@@ -239,13 +295,14 @@ def _execute(
     except OSError as exc:
         shipper.stderr_tail = f"could not start {argv[0]}: {exc.strerror}"
         return 127, shipper
-    assert process.stdout is not None
-    assert process.stderr is not None
-    readers = [shipper.reader(process.stdout, False), shipper.reader(process.stderr, True)]
-    for thread in readers:
-        thread.start()
-    shipper.pump(len(readers))
-    code = process.wait()
+    with process:  # closes both pipes once the process has exited
+        assert process.stdout is not None
+        assert process.stderr is not None
+        readers = [shipper.reader(process.stdout, False), shipper.reader(process.stderr, True)]
+        for thread in readers:
+            thread.start()
+        shipper.pump(len(readers))
+        code = process.wait()
     return (code if code >= 0 else 128 - code), shipper
 
 

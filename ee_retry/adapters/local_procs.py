@@ -44,8 +44,13 @@ def refusal(specs: Sequence[SubmitSpec]) -> str | None:
     return None
 
 
+# The service's own settings (a MongoDB URI may hold a password) and any token are never handed to
+# a job, which runs the app's code as whatever it is.
+_PRIVATE_ENV = ("EE_RETRY_", "KB_AUTH_TOKEN")
+
+
 def job_env(spec: SubmitSpec) -> dict[str, str]:
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE_ENV)}
     env.update(
         EE_RETRY_JOB_ID=spec.job_id,
         EE_RETRY_METHOD=spec.method,

@@ -21,9 +21,12 @@ class RpcRequest:
 
 
 def peek_id(body: Any) -> tuple[Any, bool]:
-    """The id and dialect of a body, as far as they can be read (for error answers)."""
+    """The id and dialect of a parsed body, as far as they can be read (for error answers); a batch
+    array of 2.0 requests is answered in 2.0 form."""
     if isinstance(body, dict):
         return body.get("id"), body.get("jsonrpc") == "2.0"
+    if isinstance(body, list) and body:
+        return None, all(isinstance(b, dict) and b.get("jsonrpc") == "2.0" for b in body)
     return None, False
 
 
@@ -38,8 +41,8 @@ def _finite(text: str) -> float:
     return value
 
 
-def decode(raw: bytes) -> tuple[Any, RpcRequest]:
-    """Parse a body into a request; raises ParseError / InvalidRequest with what to fix."""
+def parse(raw: bytes) -> Any:
+    """The body as JSON; raises ParseError with what to fix."""
     try:
         body = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -50,6 +53,11 @@ def decode(raw: bytes) -> tuple[Any, RpcRequest]:
         raise ParseError(
             "The request body is nested too deeply to parse; send a flatter JSON object"
         ) from None
+    return body
+
+
+def frame(body: Any) -> RpcRequest:
+    """A parsed body as one request; raises InvalidRequest with what to fix."""
     if isinstance(body, list):
         raise InvalidRequest("Batch requests are not supported; send one JSON-RPC request object per call")
     if not isinstance(body, dict):
@@ -63,7 +71,8 @@ def decode(raw: bytes) -> tuple[Any, RpcRequest]:
     if not isinstance(params, list):
         raise InvalidRequest('\'params\' must be a list holding one object, e.g. [{"job_id": "..."}]')
     name = method[len(SERVICE_PREFIX) :] if method.startswith(SERVICE_PREFIX) else method
-    return body, RpcRequest(name, params, body.get("id"), body.get("jsonrpc") == "2.0")
+    req_id, v2 = peek_id(body)
+    return RpcRequest(name, params, req_id, v2)
 
 
 def result_body(req_id: Any, result: Any, v2: bool) -> dict[str, Any]:

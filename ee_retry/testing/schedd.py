@@ -199,7 +199,8 @@ class FakeSchedd:
         self._update(scheduler_id, lambda ad: start_proc(ad, int(time.time())))
 
     def complete(self, scheduler_id: str, exit_code: int = 0, signal: int | None = None) -> None:
-        """The proc exits; its OnExitHold is evaluated as the schedd would (held, or to history)."""
+        """The proc exits; its OnExitHold is evaluated as the schedd would: held, with HoldReason and
+        HoldReasonSubCode from OnExitHoldReason / OnExitHoldSubCode, or else to the history."""
         self._update(scheduler_id, lambda ad: exit_proc(ad, exit_code, signal, int(time.time())))
 
     def hold(self, scheduler_id: str, reason: str, code: int = JOB_POLICY) -> None:

@@ -44,6 +44,8 @@ _COMMANDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "when_to_transfer_output": ("WhenToTransferOutput", str),
     "requirements": ("Requirements", classad2.ExprTree),
     "on_exit_hold": ("OnExitHold", classad2.ExprTree),
+    "on_exit_hold_reason": ("OnExitHoldReason", classad2.ExprTree),
+    "on_exit_hold_subcode": ("OnExitHoldSubCode", classad2.ExprTree),
     "periodic_hold": ("PeriodicHold", classad2.ExprTree),
     "request_cpus": ("RequestCpus", int),
     "request_memory": ("RequestMemory", lambda v: _size_kb(v, "M") // 1024),
@@ -219,19 +221,35 @@ def start_proc(ad: Any, now: int) -> None:
 
 
 def exit_proc(ad: Any, exit_code: int, signal: int | None, now: int) -> None:
+    """The process exits: held when OnExitHold is true (as the schedd does), else to the history."""
     if signal is None:
         set_attrs(ad, ExitBySignal=False, ExitCode=exit_code)
     else:
         set_attrs(ad, ExitBySignal=True, ExitSignal=signal)
     if "OnExitHold" in ad and ad.eval("OnExitHold") is True:
-        expr = str(ad.lookup("OnExitHold"))
         set_attrs(
             ad,
             JobStatus=5,
             HoldReasonCode=JOB_POLICY,
-            HoldReasonSubCode=0,
+            HoldReasonSubCode=_policy_subcode(ad, "OnExitHold"),
             EnteredCurrentStatus=now,
-            HoldReason=f"The job attribute OnExitHold expression '{expr}' evaluated to TRUE",
+            HoldReason=_policy_reason(ad, "OnExitHold"),
         )
         return
     set_attrs(ad, JobStatus=4, CompletionDate=now, EnteredCurrentStatus=now)
+
+
+def _policy_reason(ad: Any, policy: str) -> str:
+    """`<policy>Reason` evaluated in the ad; when it is not a non-empty string, the schedd's default."""
+    reason = ad.eval(f"{policy}Reason") if f"{policy}Reason" in ad else None
+    if isinstance(reason, str) and reason:
+        return reason
+    return f"The job attribute {policy} expression '{ad.lookup(policy)}' evaluated to TRUE"
+
+
+def _policy_subcode(ad: Any, policy: str) -> int:
+    """`<policy>SubCode` evaluated in the ad when it is a number, else 0 (the schedd's default)."""
+    subcode = ad.eval(f"{policy}SubCode") if f"{policy}SubCode" in ad else None
+    if isinstance(subcode, int | float) and not isinstance(subcode, bool):
+        return int(subcode)
+    return 0

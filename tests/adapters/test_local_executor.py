@@ -352,8 +352,10 @@ async def test_a_start_gate_that_fails_lets_the_job_start(
 
 
 async def test_job_gets_its_identity_in_the_environment_but_never_the_token(
-    executor: LocalExecutor, tmp_path: Path
+    executor: LocalExecutor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("EE_RETRY_MONGO_URI", "mongodb://ee2:hunter2@db.example:27017")
+    monkeypatch.setenv("KB_AUTH_TOKEN", "SERVICE-TOKEN-77a0")
     token = "SECRET-TOKEN-4f1e9c"
     params = [{"input_ref": "1/2/3", "n": 5}]
     job = spec(
@@ -369,6 +371,7 @@ async def test_job_gets_its_identity_in_the_environment_but_never_the_token(
     assert json.loads(env["EE_RETRY_PARAMS"]) == params
     assert env["PATH"] == os.environ["PATH"]
     assert all(token not in value for value in env.values())
+    assert "EE_RETRY_MONGO_URI" not in env and "KB_AUTH_TOKEN" not in env
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert token.encode() not in path.read_bytes(), path

@@ -109,6 +109,40 @@ def test_an_error_before_the_id_could_be_read_has_a_null_id(client: TestClient) 
     assert response.json()["id"] is None
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"jsonrpc": "2.0", "method": "execution_engine2.ver", "params": "x", "id": 7},
+        {"jsonrpc": "2.0", "params": [], "id": 7},
+        {"jsonrpc": "2.0", "method": 5, "params": [], "id": 7},
+    ],
+    ids=["params-a-string", "no-method", "method-not-a-string"],
+)
+def test_a_malformed_20_request_is_answered_in_20_form_with_its_id(
+    client: TestClient, body: dict[str, Any]
+) -> None:
+    response = client.post("/", json=body, headers={"Authorization": ALICE_TOKEN})
+
+    answer = response.json()
+    assert response.status_code == 500
+    assert answer["jsonrpc"] == "2.0" and "version" not in answer
+    assert answer["id"] == 7
+    assert answer["error"]["code"] == -32600
+
+
+def test_a_malformed_11_request_keeps_its_id(client: TestClient) -> None:
+    body = {"version": "1.1", "method": "execution_engine2.ver", "params": "x", "id": "1"}
+    answer = client.post("/", json=body, headers={"Authorization": ALICE_TOKEN}).json()
+    assert (answer["version"], answer["id"], answer["error"]["code"]) == ("1.1", "1", -32600)
+
+
+def test_a_batch_of_20_requests_is_refused_in_20_form(client: TestClient) -> None:
+    batch = [{"jsonrpc": "2.0", "method": "execution_engine2.ver", "params": [], "id": i} for i in (1, 2)]
+    answer = client.post("/", json=batch, headers={"Authorization": ALICE_TOKEN}).json()
+    assert answer["jsonrpc"] == "2.0" and answer["id"] is None
+    assert "Batch requests are not supported" in answer["error"]["message"]
+
+
 class LeakyStore:
     """A job store whose job reads fail with a message full of things callers must never see."""
 

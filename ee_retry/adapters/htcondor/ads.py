@@ -46,7 +46,8 @@ _STATES: dict[int, ProcState] = {
 # HoldReasonCode 15 (SubmittedOnHold) is the only hold that means "we held it" (hold=true at submit,
 # waiting for the release that ends the retry lifecycle). Any other hold (1 UserRequest from an
 # admin's condor_hold, 3 JobPolicy from on_exit_hold, ...) is the scheduler or a person stopping the
-# job: the status sync marks the job error with the HoldReason and removes the proc.
+# job: the status sync marks the job error with the HoldReason and removes the proc. An on_exit_hold's
+# HoldReason names the exit code or the signal (the submit description's on_exit_hold_reason).
 HELD_BY_US_CODES = frozenset({15})
 
 THIS_SERVICE = "ee_job_id isnt undefined"

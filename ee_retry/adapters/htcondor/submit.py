@@ -4,7 +4,9 @@ One operation is one cluster: the description holds what every proc shares (runn
 accounting, policy, the operation id); each row holds one job's values, substituted into `$(...)`
 references (proc i is row i). It follows ee2's submit (arguments, resources, client-group
 requirements, concurrency limit, `on_exit_hold`, environment, the `KB_*` ClassAd attributes, logs)
-and adds `ee_job_id` / `ee_op_id` so every proc can be found again by job or by operation.
+and adds `ee_job_id` / `ee_op_id` so every proc can be found again by job or by operation, and a hold
+reason that names the exit code or signal, so a failed job's errormsg says how its process ended even
+when the runner could not report it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,16 @@ from ee_retry.ports import SubmitSpec
 MAX_JOB_RUNTIME_S = 604_800  # as ee2: a job running longer than 7 days is held (then failed)
 JOB_LEASE_DURATION_S = 43_200  # as ee2: a job survives 12 h without contact from its shadow
 MAX_JOB_RETIREMENT_S = 43_200  # as ee2: a draining node lets a job finish for up to 12 h
+
+# As ee2, a process that exits non-zero or is killed by a signal (ExitCode is then undefined) is held.
+# The schedd evaluates the reason and subcode when it holds the job: HoldReason says how the process
+# ended (the default would only quote the expression) and HoldReasonSubCode is the code or signal.
+ON_EXIT_HOLD = "ExitCode =!= 0"
+ON_EXIT_HOLD_REASON = (
+    'ifThenElse(ExitBySignal, strcat("The job was killed by signal ", ExitSignal), '
+    'strcat("The job exited with code ", ExitCode))'
+)
+ON_EXIT_HOLD_SUBCODE = "ifThenElse(ExitBySignal, ExitSignal, ExitCode)"
 
 # Itemdata columns, in order; the job id comes first so no row line can start with '#' or be ')'.
 ROW_KEYS: tuple[str, ...] = (
@@ -110,7 +122,9 @@ def build_description(op_id: str, params: SubmitParams, hold: bool) -> dict[str,
         "concurrency_limits": "$(kb_user)",
         "accounting_group": params.accounting_prefix,
         "accounting_group_user": "$(kb_user)",
-        "on_exit_hold": "ExitCode =!= 0",
+        "on_exit_hold": ON_EXIT_HOLD,
+        "on_exit_hold_reason": ON_EXIT_HOLD_REASON,
+        "on_exit_hold_subcode": ON_EXIT_HOLD_SUBCODE,
         "periodic_hold": f"(RemoteWallClockTime > {MAX_JOB_RUNTIME_S})",
         "job_lease_duration": str(JOB_LEASE_DURATION_S),
         "max_job_retirement_time": str(MAX_JOB_RETIREMENT_S),

@@ -126,13 +126,36 @@ def test_a_string_job_spec_is_read_as_a_constraint_like_the_bindings(fake_schedd
     assert fake_schedd.calls("act")[0]["job_spec"] == {"not_a_list": "ProcId == 1"}
 
 
-def test_a_nonzero_exit_is_held_by_on_exit_hold(fake_schedd: FakeSchedd) -> None:
+def test_a_nonzero_exit_is_held_with_a_reason_naming_the_exit_code(fake_schedd: FakeSchedd) -> None:
     [sid] = _submit(fake_schedd, hold=False)
     fake_schedd.start(sid)
-    fake_schedd.complete(sid, exit_code=2)
+    fake_schedd.complete(sid, exit_code=7)
     [ad] = fake_schedd.ads()
-    assert (ad["JobStatus"], ad["HoldReasonCode"], ad["ExitCode"]) == (5, 3, 2)
-    assert "OnExitHold" in ad["HoldReason"]
+    assert (ad["JobStatus"], ad["HoldReasonCode"], ad["HoldReasonSubCode"], ad["ExitCode"]) == (5, 3, 7, 7)
+    assert ad["HoldReason"] == "The job exited with code 7"
+
+
+def test_a_process_killed_by_a_signal_is_held_with_a_reason_naming_the_signal(
+    fake_schedd: FakeSchedd,
+) -> None:
+    [sid] = _submit(fake_schedd, hold=False)
+    fake_schedd.start(sid)
+    fake_schedd.complete(sid, signal=9)
+    [ad] = fake_schedd.ads()
+    assert (ad["JobStatus"], ad["HoldReasonCode"], ad["HoldReasonSubCode"]) == (5, 3, 9)
+    assert ad["HoldReason"] == "The job was killed by signal 9"
+
+
+def test_without_an_on_exit_hold_reason_the_hold_reason_is_the_schedds_default(
+    fake_schedd: FakeSchedd,
+) -> None:
+    description, rows = build_submit([make_spec()], OP_ID, params(), hold=False)
+    del description["on_exit_hold_reason"], description["on_exit_hold_subcode"]
+    result = fake_schedd.submit(htcondor2.Submit(description), itemdata=iter(rows))
+    fake_schedd.complete(f"{result.cluster()}.0", exit_code=2)
+    [ad] = fake_schedd.ads()
+    assert (ad["HoldReasonCode"], ad["HoldReasonSubCode"]) == (3, 0)
+    assert ad["HoldReason"] == "The job attribute OnExitHold expression 'ExitCode isnt 0' evaluated to TRUE"
 
 
 def test_a_zero_exit_completes_into_the_history(fake_schedd: FakeSchedd) -> None:

@@ -12,7 +12,9 @@ from condor_helpers import FAKE_FACTORY, RUNNER, SERVICE_URL, make_spec
 
 from ee_retry.adapters.htcondor import HTCondorScheduler
 from ee_retry.adapters.htcondor.worker import _scrub
+from ee_retry.domain import status
 from ee_retry.domain.ids import new_id
+from ee_retry.domain.model import Job, JobStatus
 from ee_retry.errors import InvalidParams, SchedulerUnavailable
 from ee_retry.ports import ProcState
 from ee_retry.testing.clock import FakeClock
@@ -101,7 +103,28 @@ async def test_procs_for_jobs_reads_queue_and_history(
     assert (procs[done].state, procs[done].exit_code, procs[done].in_queue) == (ProcState.COMPLETED, 0, False)
     assert procs[failed].state is ProcState.HELD
     assert not procs[failed].held_by_us
-    assert "OnExitHold" in (procs[failed].hold_reason or "")
+    assert procs[failed].hold_reason == "The job exited with code 1"
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "signal", "expected"),
+    [(7, None, "The job exited with code 7"), (0, 9, "The job was killed by signal 9")],
+)
+async def test_a_failed_exit_reaches_the_jobs_errormsg_with_its_code_or_signal(
+    scheduler: HTCondorScheduler, fake_schedd: FakeSchedd, exit_code: int, signal: int | None, expected: str
+) -> None:
+    """Adapter and status mapping together, as the poller applies them: the proc's hold names how
+    it ended, and so does the errormsg of the job marked error."""
+    spec = make_spec()
+    [sid] = (await scheduler.submit(new_id(), [spec], hold=False)).values()
+    fake_schedd.start(sid)
+    fake_schedd.complete(sid, exit_code=exit_code, signal=signal)
+    [proc] = await scheduler.poll()
+    job = Job(spec.job_id, "alice", JobStatus.RUNNING, None, 1.0, 1.0, scheduler_id=sid)
+    change = status.from_proc(job, proc, 2.0)
+    assert change is not None
+    assert change.new is JobStatus.ERROR
+    assert change.fields["errormsg"] == f"Job was held by the scheduler: {expected}"
 
 
 async def test_poll_reads_history_back_to_its_previous_poll_only(

@@ -33,6 +33,11 @@ def _expected_commands(job_id: str, proc: int, hold: bool) -> dict[str, str]:
         "accounting_group": "ee2",
         "accounting_group_user": "alice",
         "on_exit_hold": "ExitCode =!= 0",
+        "on_exit_hold_reason": (
+            'ifThenElse(ExitBySignal, strcat("The job was killed by signal ", ExitSignal), '
+            'strcat("The job exited with code ", ExitCode))'
+        ),
+        "on_exit_hold_subcode": "ifThenElse(ExitBySignal, ExitSignal, ExitCode)",
         "periodic_hold": "(RemoteWallClockTime > 604800)",
         "job_lease_duration": "43200",
         "max_job_retirement_time": "43200",
@@ -68,6 +73,33 @@ def test_single_job_submit_carries_every_ee2_command_and_nothing_else() -> None:
     description, rows = build_submit([spec], OP_ID, params(), hold=True)
     [proc] = schedd_view(description, rows)
     assert proc == _expected_commands(spec.job_id, 0, hold=True)
+
+
+@pytest.mark.parametrize(
+    ("exit_attrs", "reason", "subcode"),
+    [
+        ({"ExitBySignal": False, "ExitCode": 7}, "The job exited with code 7", 7),
+        ({"ExitBySignal": True, "ExitSignal": 9}, "The job was killed by signal 9", 9),
+    ],
+)
+def test_the_hold_on_a_failed_exit_names_the_exit_code_or_the_signal(
+    exit_attrs: dict[str, object], reason: str, subcode: int
+) -> None:
+    """What the schedd evaluates in the exited job's ad when on_exit_hold fires."""
+    description, rows = build_submit([make_spec()], OP_ID, params(), hold=False)
+    [proc] = schedd_view(description, rows)
+    ad = classad2.ClassAd(exit_attrs)
+    for command, attribute in (
+        ("on_exit_hold", "OnExitHold"),
+        ("on_exit_hold_reason", "OnExitHoldReason"),
+        ("on_exit_hold_subcode", "OnExitHoldSubCode"),
+    ):
+        ad[attribute] = classad2.ExprTree(proc[command])
+    assert (ad.eval("OnExitHold"), ad.eval("OnExitHoldReason"), ad.eval("OnExitHoldSubCode")) == (
+        True,
+        reason,
+        subcode,
+    )
 
 
 def test_source_ws_objects_travel_as_one_classad_string() -> None:
