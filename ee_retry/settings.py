@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -71,11 +72,32 @@ class Settings:
         scheduler = opt("EE_RETRY_SCHEDULER") or "local"
         if scheduler not in ("local", "htcondor"):
             raise ValueError(f"EE_RETRY_SCHEDULER must be 'local' or 'htcondor', not {scheduler!r}")
-        poll = opt("EE_RETRY_POLL_INTERVAL_S")
-        reap_every = opt("EE_RETRY_REAPER_INTERVAL_S")
+
+        def number(
+            name: str, kind: type[int] | type[float], low: float, high: float | None = None
+        ) -> float | None:
+            """An optional number within [low, high]; a bad value is an error naming the variable."""
+            value = opt(name)
+            if value is None:
+                return None
+            try:
+                parsed = kind(value)
+            except ValueError:
+                raise ValueError(
+                    f"{name} must be {'an integer' if kind is int else 'a number'}, not {value!r}"
+                ) from None
+            if not math.isfinite(parsed) or parsed < low or (high is not None and parsed > high):
+                bounds = f"at least {low:g}" if high is None else f"between {low:g} and {high:g}"
+                raise ValueError(f"{name} must be {bounds}, not {value!r}")
+            return parsed
+
+        port = number("EE_RETRY_PORT", int, 1, 65_535)
+        poll = number("EE_RETRY_POLL_INTERVAL_S", float, 0.01)
+        reap_every = number("EE_RETRY_REAPER_INTERVAL_S", float, 0)
+        max_parallel = number("EE_RETRY_LOCAL_MAX_PARALLEL", int, 0)
         return cls(
             host=opt("EE_RETRY_HOST") or "127.0.0.1",
-            port=int(opt("EE_RETRY_PORT") or 5000),
+            port=int(port) if port is not None else 5000,
             data_dir=Path(opt("EE_RETRY_DATA_DIR") or ".ee_retry"),
             mongo_uri=opt("EE_RETRY_MONGO_URI"),
             mongo_db=opt("EE_RETRY_MONGO_DB") or "ee2",
@@ -87,9 +109,9 @@ class Settings:
             catalog_url=opt("EE_RETRY_CATALOG_URL"),
             catalog_file=opt_path("EE_RETRY_CATALOG_FILE"),
             service_url=opt("EE_RETRY_SERVICE_URL"),
-            poll_interval_s=float(poll) if poll else None,
-            reaper_interval_s=float(reap_every) if reap_every else None,
-            local_max_parallel=int(opt("EE_RETRY_LOCAL_MAX_PARALLEL") or 0),
+            poll_interval_s=poll,
+            reaper_interval_s=reap_every,
+            local_max_parallel=int(max_parallel or 0),
             schedd_name=opt("EE_RETRY_SCHEDD"),
             condor_runner=opt("EE_RETRY_CONDOR_RUNNER") or "/usr/local/bin/ee-retry-runner",
             condor_accounting_prefix=opt("EE_RETRY_CONDOR_ACCOUNTING_PREFIX") or "ee2",

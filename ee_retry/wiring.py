@@ -23,13 +23,7 @@ def build_scheduler(settings: Settings) -> Scheduler:
     if settings.scheduler == "htcondor":
         from ee_retry.adapters.htcondor.scheduler import HTCondorScheduler
 
-        return HTCondorScheduler(
-            runner=settings.condor_runner,
-            service_url=settings.url,
-            accounting_prefix=settings.condor_accounting_prefix,
-            schedd_name=settings.schedd_name,
-            log_dir=str(settings.data_dir / "condor_logs"),
-        )
+        return HTCondorScheduler.from_settings(settings)
     from ee_retry.adapters.local_executor import LocalExecutor
 
     return LocalExecutor(settings.data_dir, settings.local_max_parallel)
