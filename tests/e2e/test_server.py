@@ -70,3 +70,24 @@ def test_errors_are_json_rpc_errors_with_http_500(server: Server) -> None:
     assert status == 500
     assert body["error"]["code"] == -32602
     assert "24 hexadecimal" in body["error"]["message"]
+
+
+def test_no_token_is_written_to_the_log_the_store_or_a_job_folder(server: Server) -> None:
+    """Valid, rejected and admin tokens pass through every path: none of them lands on disk."""
+    rejected = "rejected-token-5b7e0c"
+    job_id = server.result("run_job", [{"method": "Demo.fail", "params": [{}], "wsid": 1}])
+    server.wait_status(job_id, {"error"})
+    server.result("retry_job", [{"job_id": job_id, "idempotency_key": "k-1"}])
+    server.result("check_job", [{"job_id": job_id, "as_admin": True}], token="admin-token")
+    status, _ = server.call("check_job", [{"job_id": job_id}], token=rejected)
+    assert status == 500
+    status, _ = server.call("cancel_job", [{"job_id": job_id}], token="bob-token")
+    assert status == 500
+    server.stop()
+
+    files = [p for p in server.data_dir.rglob("*") if p.is_file()]
+    assert server.log in files and any(p.suffix == ".sqlite3" for p in files)
+    for path in files:
+        content = path.read_bytes()
+        for token in ("alice-token", "admin-token", "bob-token", rejected):
+            assert token.encode() not in content, f"{token} found in {path.name}"
