@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 
 from ee_retry.domain import status as rules
-from ee_retry.domain.model import TERMINAL_STATUSES, JobStatus
+from ee_retry.domain.model import TERMINAL_STATUSES, Job, JobStatus
 from ee_retry.ports import ProcState, SchedulerProc, Transition
 from ee_retry.service.deps import Deps
 
@@ -24,10 +24,13 @@ _REFRESH_ROUNDS = 3
 
 async def apply_procs(deps: Deps, procs: Sequence[SchedulerProc]) -> set[str]:
     """Apply scheduler reports; returns the ids of jobs that changed."""
-    by_job = {p.job_id: p for p in procs}
-    if not by_job:
+    reported: dict[str, list[SchedulerProc]] = {}
+    for proc in procs:
+        reported.setdefault(proc.job_id, []).append(proc)
+    if not reported:
         return set()
-    jobs = await deps.store.get_jobs(sorted(by_job))
+    jobs = await deps.store.get_jobs(sorted(reported))
+    by_job = {j: _speaking(ps, jobs.get(j)) for j, ps in reported.items()}
     now = deps.clock.now()
     changes = [t for j in jobs.values() if (t := rules.from_proc(j, by_job[j.id], now)) is not None]
     changed = await deps.store.transition(changes) if changes else set()
@@ -50,6 +53,12 @@ async def apply_procs(deps: Deps, procs: Sequence[SchedulerProc]) -> set[str]:
     deps.metrics.retries_failed.inc(len(failed_retries))
     await refresh_containers(deps, {jobs[j].batch_id for j in changed if jobs[j].batch_id})
     return changed
+
+
+def _speaking(procs: Sequence[SchedulerProc], job: Job | None) -> SchedulerProc:
+    """The report that speaks for a job: its recorded proc's, not a duplicate's that came later."""
+    recorded = [p for p in procs if job is not None and p.scheduler_id == job.scheduler_id]
+    return (recorded or list(procs))[-1]
 
 
 def _new_status(changes: Sequence[Transition], job_id: str) -> JobStatus | None:

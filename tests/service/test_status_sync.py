@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ee_retry.domain.model import JobStatus
 from ee_retry.ports import ProcState, Transition
@@ -10,6 +11,7 @@ from ee_retry.service.callbacks import finish_job, start_job
 from ee_retry.service.jobs import cancel_job
 from ee_retry.service.requests import RunRequest
 from ee_retry.service.run import run_job_batch
+from ee_retry.service.status_sync import apply_procs
 from tests.service.support import Env
 
 
@@ -56,3 +58,17 @@ async def test_a_batch_refresh_never_overwrites_a_cancel_that_lands_during_it(en
     assert raced
     assert (await env.job(batch_id)).status is JobStatus.TERMINATED
     assert (await env.job(first)).status is JobStatus.TERMINATED
+
+
+async def test_a_removed_duplicate_reported_after_the_recorded_proc_does_not_hide_it(env: Env) -> None:
+    """Reports come in scheduler order; a duplicate proc (removed) listed last must not speak for the job."""
+    job_id = await env.run()
+    job = await env.job(job_id)
+    assert job.operation_id is not None
+    duplicate = env.sched.add_orphan(job_id, job.operation_id, ProcState.REMOVED)
+    await env.sched.start(job_id)  # the recorded proc runs; the duplicate is newer and removed
+    env.sched.set_listener(None)
+    recorded = next(p for p in env.sched.procs() if p.scheduler_id == job.scheduler_id)
+    gone = next(p for p in env.sched.procs() if p.scheduler_id == duplicate)
+    await apply_procs(env.deps, [replace(recorded, state=ProcState.COMPLETED, exit_code=0), gone])
+    assert (await env.job(job_id)).status is JobStatus.COMPLETED

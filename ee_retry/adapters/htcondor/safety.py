@@ -26,6 +26,7 @@ ACCOUNTING_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,99}")
 SCHEDULER_ID_RE = re.compile(r"\d{1,10}\.\d{1,10}")
 
 MAX_FREE_TEXT_CHARS = 512  # app ids are short; a longer value is not an app id
+MAX_LIST_TEXT_CHARS = 65_536  # a job's input object refs, comma-joined: thousands of refs, as ee2 allowed
 _UNSAFE_FREE_TEXT = re.compile(r"[\x00-\x1f\x7f$]")
 
 
@@ -36,10 +37,10 @@ def check_identifier(job_id: str, field: str, value: object, pattern: re.Pattern
     return value
 
 
-def check_free_text(job_id: str, field: str, value: object) -> str:
+def check_free_text(job_id: str, field: str, value: object, max_chars: int = MAX_FREE_TEXT_CHARS) -> str:
     """Return `value` if it can be quoted safely: a str without control characters or '$'."""
-    if not isinstance(value, str) or len(value) > MAX_FREE_TEXT_CHARS:
-        raise InvalidParams(f"job {job_id}: {field} must be a string of at most {MAX_FREE_TEXT_CHARS} chars")
+    if not isinstance(value, str) or len(value) > max_chars:
+        raise InvalidParams(f"job {job_id}: {field} must be a string of at most {max_chars} chars")
     if _UNSAFE_FREE_TEXT.search(value):
         raise InvalidParams(
             f"job {job_id}: {field} {_shown(value)} contains a control character or '$', "

@@ -179,7 +179,10 @@ def build_row(spec: SubmitSpec) -> dict[str, str]:
         "kb_parent_job_id": _quoted_id(job_id, "parent job id", parent),
         "kb_batch_id": _quoted_id(job_id, "batch id", spec.batch_id),
         "kb_source_ws_objects": _quoted_or_undefined(
-            job_id, "source_ws_objects", ",".join(spec.source_ws_objects) or None
+            job_id,
+            "source_ws_objects",
+            ",".join(spec.source_ws_objects) or None,
+            safety.MAX_LIST_TEXT_CHARS,
         ),
         "kb_token": safety.check_token(job_id, spec.token),
     }
@@ -204,10 +207,12 @@ def _app_module(app_id: str | None) -> str | None:
     return parts[0] if len(parts) == 2 and parts[0] else None
 
 
-def _quoted_or_undefined(job_id: str, field: str, value: str | None) -> str:
+def _quoted_or_undefined(
+    job_id: str, field: str, value: str | None, max_chars: int = safety.MAX_FREE_TEXT_CHARS
+) -> str:
     if value is None or value == "":
         return UNDEFINED
-    return str(classad2.quote(safety.check_free_text(job_id, field, value)))
+    return str(classad2.quote(safety.check_free_text(job_id, field, value, max_chars)))
 
 
 def _quoted_id(job_id: str, field: str, value: str | None) -> str:

@@ -109,6 +109,17 @@ def test_source_ws_objects_travel_as_one_classad_string() -> None:
     assert proc["MY.KB_SOURCE_WS_OBJECTS"] == '"1/2/3,4/5/6"'
 
 
+def test_a_job_with_a_thousand_input_objects_is_submitted_and_an_absurd_list_refused() -> None:
+    """ee2 accepted long input lists; only a list far beyond any narrative's is refused."""
+    refs = tuple(f"{ws}/{obj}/1" for ws in range(100) for obj in range(10))
+    description, rows = build_submit([replace(make_spec(), source_ws_objects=refs)], OP_ID, params(), False)
+    [proc] = schedd_view(description, rows)
+    assert proc["MY.KB_SOURCE_WS_OBJECTS"] == '"' + ",".join(refs) + '"'
+    too_many = tuple(f"{n}/1/1" for n in range(20_000))
+    with pytest.raises(InvalidParams, match="source_ws_objects must be a string of at most"):
+        build_submit([replace(make_spec(), source_ws_objects=too_many)], OP_ID, params(), False)
+
+
 def test_a_released_submission_has_no_hold_command() -> None:
     description, rows = build_submit([make_spec()], OP_ID, params(), hold=False)
     assert "hold" not in description
