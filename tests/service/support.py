@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from ee_retry.adapters.htcondor import HTCondorScheduler
 from ee_retry.domain.model import Job
 from ee_retry.ports import User
 from ee_retry.service.deps import Deps
@@ -79,3 +81,15 @@ class Env:
         store = sum(n for m, n in self.store.calls.items() if m in STORE_WRITES)
         sched = sum(n for m, n in self.sched_proxy.calls.items() if m in SCHEDULER_WRITES)
         return store + sched
+
+
+def condor_over_fake_schedd(state: Path, timeout_s: float) -> HTCondorScheduler:
+    """The real HTCondor adapter (worker processes) over the fake schedd keeping its state in `state`."""
+    return HTCondorScheduler(
+        "ee_retry.testing.schedd:FakeSchedd",
+        runner="/usr/local/bin/ee-retry-runner",
+        service_url="http://127.0.0.1:5000/",
+        log_dir=str(state / "logs"),
+        factory_kwargs={"state_dir": str(state)},
+        timeout_s=timeout_s,
+    )

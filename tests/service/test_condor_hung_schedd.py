@@ -15,7 +15,6 @@ import httpx2
 import pytest
 
 from ee_retry.adapters.clock import SystemClock
-from ee_retry.adapters.htcondor import HTCondorScheduler
 from ee_retry.app import create_app
 from ee_retry.ports import JobQuery
 from ee_retry.service.deps import Deps
@@ -23,6 +22,7 @@ from ee_retry.service.reconcile import reconcile
 from ee_retry.testing import harness
 from ee_retry.testing.mongo import open_test_store
 from ee_retry.testing.schedd import FakeSchedd
+from tests.service.support import condor_over_fake_schedd
 
 pytestmark = pytest.mark.slow
 
@@ -32,14 +32,7 @@ SUBMIT_TIMEOUT_S = 3.0
 @pytest.fixture
 async def service(tmp_path: Path) -> AsyncIterator[tuple[Deps, FakeSchedd, httpx2.AsyncClient]]:
     state = tmp_path / "schedd"
-    scheduler = HTCondorScheduler(
-        "ee_retry.testing.schedd:FakeSchedd",
-        runner="/usr/local/bin/ee-retry-runner",
-        service_url="http://127.0.0.1:5000/",
-        log_dir=str(state / "logs"),
-        factory_kwargs={"state_dir": str(state)},
-        timeout_s=SUBMIT_TIMEOUT_S,
-    )
+    scheduler = condor_over_fake_schedd(state, SUBMIT_TIMEOUT_S)
     async with open_test_store("sqlite", tmp_path) as store:
         deps = harness.service_deps(store, scheduler, SystemClock())
         await store.setup()

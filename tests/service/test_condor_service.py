@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from ee_retry.adapters.clock import SystemClock
-from ee_retry.adapters.htcondor import HTCondorScheduler
 from ee_retry.domain.model import JobStatus
 from ee_retry.ports import User
 from ee_retry.service.callbacks import finish_job
@@ -26,6 +25,7 @@ from ee_retry.service.run import run_job, run_job_batch
 from ee_retry.testing import harness
 from ee_retry.testing.mongo import open_test_store
 from ee_retry.testing.schedd import FakeSchedd
+from tests.service.support import condor_over_fake_schedd
 
 pytestmark = pytest.mark.slow
 
@@ -49,14 +49,7 @@ class Condor:
 @pytest.fixture
 async def condor(tmp_path: Path) -> AsyncIterator[Condor]:
     state = tmp_path / "schedd"
-    scheduler = HTCondorScheduler(
-        "ee_retry.testing.schedd:FakeSchedd",
-        runner="/usr/local/bin/ee-retry-runner",
-        service_url="http://127.0.0.1:5000/",
-        log_dir=str(state / "logs"),
-        factory_kwargs={"state_dir": str(state)},
-        timeout_s=10.0,
-    )
+    scheduler = condor_over_fake_schedd(state, 10.0)
     async with open_test_store("sqlite", tmp_path) as store:
         deps = harness.service_deps(store, scheduler, SystemClock())
         await store.setup()
