@@ -190,12 +190,14 @@ class LocalExecutor:
         """Kill the process groups of these jobs that a previous service instance left running.
 
         A group is killed only if its recorded pid still leads a process group one of whose members
-        carries `EE_RETRY_JOB_ID=<job_id>` in its environment, so a recycled pid is never killed.
-        Returns the ids of the jobs killed. Linux only (reads /proc); elsewhere it kills nothing.
+        carries `EE_RETRY_JOB_ID=<job_id>` in its environment, so a recycled pid is never killed; and
+        never a job this executor runs itself. Returns the ids of the jobs killed. Linux only (reads
+        /proc); elsewhere it kills nothing.
         """
+        own_jobs = {e.spec.job_id for e in self._entries.values() if e.live or e.process is not None}
         wanted: dict[int, str] = {}
         for job_id in job_ids:
-            if lp.SAFE_JOB_ID.fullmatch(job_id):
+            if lp.SAFE_JOB_ID.fullmatch(job_id) and job_id not in own_jobs:
                 pid = lp.read_pid(self._jobs_dir / job_id / lp.PID_FILE)
                 if pid is not None and pid != os.getpgrp():
                     wanted[pid] = job_id

@@ -507,3 +507,18 @@ def test_kill_leftovers_kills_orphaned_jobs_but_never_a_recycled_pid(tmp_path: P
         stranger.wait()
         with contextlib.suppress(OSError, ValueError):
             os.killpg(read_pid(orphan_dir / "pid"), signal.SIGKILL)
+
+
+async def test_kill_leftovers_never_kills_a_job_this_executor_runs(executor: LocalExecutor) -> None:
+    """Recovery meant for a dead instance's processes must not touch the live instance's own."""
+    job = spec(py(SLEEP_FOREVER))
+    await executor.submit("op1", [job], hold=False)
+
+    async def running() -> bool:
+        return (await proc_of(executor, job.job_id)).state is ProcState.RUNNING
+
+    await eventually(running, "the job to start")
+    assert executor.kill_leftovers([job.job_id]) == []
+    assert (await proc_of(executor, job.job_id)).state is ProcState.RUNNING
+    await executor.remove([(await proc_of(executor, job.job_id)).scheduler_id], "test over")
+    await finished(executor, job.job_id)
