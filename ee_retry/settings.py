@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -73,28 +73,10 @@ class Settings:
         if scheduler not in ("local", "htcondor"):
             raise ValueError(f"EE_RETRY_SCHEDULER must be 'local' or 'htcondor', not {scheduler!r}")
 
-        def number(
-            name: str, kind: type[int] | type[float], low: float, high: float | None = None
-        ) -> float | None:
-            """An optional number within [low, high]; a bad value is an error naming the variable."""
-            value = opt(name)
-            if value is None:
-                return None
-            try:
-                parsed = kind(value)
-            except ValueError:
-                raise ValueError(
-                    f"{name} must be {'an integer' if kind is int else 'a number'}, not {value!r}"
-                ) from None
-            if not math.isfinite(parsed) or parsed < low or (high is not None and parsed > high):
-                bounds = f"at least {low:g}" if high is None else f"between {low:g} and {high:g}"
-                raise ValueError(f"{name} must be {bounds}, not {value!r}")
-            return parsed
-
-        port = number("EE_RETRY_PORT", int, 1, 65_535)
-        poll = number("EE_RETRY_POLL_INTERVAL_S", float, 0.01)
-        reap_every = number("EE_RETRY_REAPER_INTERVAL_S", float, 0)
-        max_parallel = number("EE_RETRY_LOCAL_MAX_PARALLEL", int, 0)
+        port = _number(opt, "EE_RETRY_PORT", int, 1, 65_535)
+        poll = _number(opt, "EE_RETRY_POLL_INTERVAL_S", float, 0.01)
+        reap_every = _number(opt, "EE_RETRY_REAPER_INTERVAL_S", float, 0)
+        max_parallel = _number(opt, "EE_RETRY_LOCAL_MAX_PARALLEL", int, 0)
         return cls(
             host=opt("EE_RETRY_HOST") or "127.0.0.1",
             port=int(port) if port is not None else 5000,
@@ -116,3 +98,26 @@ class Settings:
             condor_runner=opt("EE_RETRY_CONDOR_RUNNER") or "/usr/local/bin/ee-retry-runner",
             condor_accounting_prefix=opt("EE_RETRY_CONDOR_ACCOUNTING_PREFIX") or "ee2",
         )
+
+
+def _number(
+    opt: Callable[[str], str | None],
+    name: str,
+    kind: type[int] | type[float],
+    low: float,
+    high: float | None = None,
+) -> float | None:
+    """An optional number within [low, high]; a bad value is an error naming the variable."""
+    value = opt(name)
+    if value is None:
+        return None
+    try:
+        parsed = kind(value)
+    except ValueError:
+        raise ValueError(
+            f"{name} must be {'an integer' if kind is int else 'a number'}, not {value!r}"
+        ) from None
+    if not math.isfinite(parsed) or parsed < low or (high is not None and parsed > high):
+        bounds = f"at least {low:g}" if high is None else f"between {low:g} and {high:g}"
+        raise ValueError(f"{name} must be {bounds}, not {value!r}")
+    return parsed
