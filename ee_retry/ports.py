@@ -286,6 +286,10 @@ class Workspace(Protocol):
     async def permissions(self, user: User, wsids: Sequence[int]) -> dict[int, Permission]:
         """The caller's permission on each workspace, in one call (get_permissions_mass)."""
 
+    async def writable_workspaces(self, user: User) -> list[int]:
+        """Ids of every workspace the caller may write ('a' or 'w'), in one call
+        (list_workspace_ids with perm 'w'); deleted workspaces are not listed."""
+
 
 @dataclass(frozen=True)
 class ResolvedVersion:

@@ -1,8 +1,10 @@
-"""Workspace permissions from KBase's Workspace service (`get_permissions_mass`), cached per user.
+"""Workspace permissions from KBase's Workspace service, cached per user.
 
-All uncached workspaces of one request go in one call. A workspace that is deleted or does not
-exist makes the Workspace fail the whole call; the client then records no access for the workspace
-the error names and asks again for the rest, so one deleted workspace does not hide the others.
+`get_permissions_mass` answers for named workspaces, all uncached workspaces of one request in one
+call. A workspace that is deleted or does not exist makes the Workspace fail the whole call; the
+client then records no access for the workspace the error names and asks again for the rest, so one
+deleted workspace does not hide the others. `list_workspace_ids` lists the workspaces the caller may
+write (the id-only form of `list_workspace_info`, which the Workspace answers faster).
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from ee_retry.ports import Clock, Permission, User
 
 _SERVICE = "workspace"
 _METHOD = "Workspace.get_permissions_mass"
+_LIST_METHOD = "Workspace.list_workspace_ids"
+# perm is a minimum, so 'w' also lists 'a'; above 'r' no world-readable workspace is listed, and
+# excludeGlobal says so explicitly. Deleted workspaces are never listed; there is no paging.
+_WRITABLE_PARAMS = {"perm": Permission.WRITE.value, "excludeGlobal": 1}
 WORKSPACES_PER_CALL = 1_000  # the Workspace service's own limit for get_permissions_mass
 MISSING_WORKSPACE_RETRIES = 5  # calls spent skipping deleted workspaces before denying the rest
 _MISSING = re.compile(r"no workspace with id|is deleted|has been deleted", re.IGNORECASE)
@@ -45,6 +51,15 @@ def _parse_perms(result: list[Any], count: int) -> list[dict[str, Any]]:
     return perms
 
 
+def _parse_ids(result: list[Any]) -> tuple[int, ...]:
+    """The `workspaces` ids of a list_workspace_ids result (`pub` is empty above perm 'r')."""
+    first = result[0] if result else None
+    ids = first.get("workspaces") if isinstance(first, dict) else None
+    if not isinstance(ids, list) or not all(type(w) is int and w > 0 for w in ids):
+        raise unavailable(_SERVICE)
+    return tuple(ids)
+
+
 class KBaseWorkspace:
     """The caller's permission on workspaces, from the KBase Workspace service."""
 
@@ -58,9 +73,9 @@ class KBaseWorkspace:
     ) -> None:
         self._url = url
         self._client = new_client(transport)
-        self._cache: TTLCache[tuple[str, int], Permission] = TTLCache(
-            cache_ttl_s, clock.now if clock else None
-        )
+        now = clock.now if clock else None
+        self._cache: TTLCache[tuple[str, int], Permission] = TTLCache(cache_ttl_s, now)
+        self._writable: TTLCache[str, tuple[int, ...]] = TTLCache(cache_ttl_s, now)
 
     async def permissions(self, user: User, wsids: Sequence[int]) -> dict[int, Permission]:
         """The caller's permission on each workspace: cached answers plus one call for the rest.
@@ -79,6 +94,19 @@ class KBaseWorkspace:
                 self._cache.put((user.name, wsid), permission)
             found.update(fetched)
         return found
+
+    async def writable_workspaces(self, user: User) -> list[int]:
+        """Ids of the workspaces the caller may write, cached per user; one call when not cached.
+        Raises DependencyUnavailable when the Workspace cannot answer."""
+        ids = self._writable.get(user.name)
+        if ids is None:
+            params = [dict(_WRITABLE_PARAMS)]
+            result = await call_jsonrpc(
+                self._client, self._url, _SERVICE, _LIST_METHOD, params, user.token or None
+            )
+            ids = _parse_ids(result)
+            self._writable.put(user.name, ids)
+        return list(ids)
 
     async def _fetch(self, user: User, wsids: list[int]) -> dict[int, Permission]:
         denied: dict[int, Permission] = {}

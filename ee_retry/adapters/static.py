@@ -171,6 +171,11 @@ class FileWorkspace:
         workspaces = self._file.current()
         return {int(w): best_permission(workspaces.get(int(w), {}), user.name) for w in wsids}
 
+    async def writable_workspaces(self, user: User) -> list[int]:
+        """The workspaces where that same letter is "a" or "w", in ascending id order."""
+        workspaces = self._file.current()
+        return sorted(w for w, perms in workspaces.items() if best_permission(perms, user.name).can_write)
+
 
 # ---------------------------------------------------------------- catalog
 

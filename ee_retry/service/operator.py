@@ -2,7 +2,9 @@
 
 retry_failed_jobs selects originals whose latest attempt failed and that have no attempt in flight,
 page by page (three reads and one workspace call a page), and hands the selection to the same retry
-path as retry_jobs. Lineage and stats are reads only.
+path as retry_jobs. A non-admin's query only covers their own jobs and the workspaces they may write
+(one more workspace call per request); each page is still checked job by job. Lineage and stats are
+reads only.
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ async def select_failed(
     deps: Deps, user: User, filters: FailedJobFilters, limit: int, admin: bool
 ) -> list[Candidate]:
     """Up to `limit` originals the caller may retry whose latest attempt matches, oldest first."""
-    query = _originals_query(user, filters, admin)
+    query = await _originals_query(deps, user, filters, admin)
     selected: list[Candidate] = []
     offset = 0
     while len(selected) < limit:
@@ -121,13 +123,13 @@ async def select_failed(
     return selected[:limit]
 
 
-def _originals_query(user: User, filters: FailedJobFilters, admin: bool) -> JobQuery:
+async def _originals_query(deps: Deps, user: User, filters: FailedJobFilters, admin: bool) -> JobQuery:
     """Originals that could qualify. An original with attempts is itself error or terminated, since
     only such jobs are ever retried; the latest attempt's status is checked per page."""
-    owner = filters.user  # a non-admin may only name themself (checked before)
+    users, wsids = await _scope(deps, user, filters, admin)
     return JobQuery(
-        users=[owner] if owner is not None else None,
-        wsids=[filters.wsid] if filters.wsid is not None and owner is None else None,
+        users=users,
+        wsids=wsids,
         statuses=sorted(RETRYABLE_STATUSES),
         method=filters.method,
         app_id=filters.app_id,
@@ -137,6 +139,21 @@ def _originals_query(user: User, filters: FailedJobFilters, admin: bool) -> JobQ
         created_from=filters.created_from,
         created_to=filters.created_to,
     )
+
+
+async def _scope(
+    deps: Deps, user: User, filters: FailedJobFilters, admin: bool
+) -> tuple[list[str] | None, list[int] | None]:
+    """The owners and workspaces the query covers (either matches when both are set; None: any).
+    When only owners are set, a wsid filter is applied per page."""
+    if filters.user is not None:
+        return [filters.user], None  # a non-admin may only name themself (checked before)
+    if admin:
+        return None, [filters.wsid] if filters.wsid is not None else None
+    writable = await deps.workspace.writable_workspaces(user)
+    if filters.wsid is None:
+        return [user.name], writable or None
+    return (None, [filters.wsid]) if filters.wsid in writable else ([user.name], None)
 
 
 async def _select_page(

@@ -115,7 +115,7 @@ class RpcFailure(Exception):
     """Raised by a fake method to answer with a KBase JSON-RPC error object."""
 
 
-Method = Callable[[list[Any]], Any]
+Method = Callable[[list[Any], str | None], Any]  # (params, the Authorization header) -> result
 
 
 def _rpc_error(call_id: Any, name: str, code: int, message: str) -> JSONResponse:
@@ -153,7 +153,7 @@ def _rpc_app(service: str, methods: Mapping[str, Method], error_name: str, error
         if not isinstance(params, list):
             return _rpc_error(call_id, "JSONRPCError", -32602, "params must be a list")
         try:
-            result = method(params)
+            result = method(params, request.headers.get("authorization"))
         except RpcFailure as failure:
             return _rpc_error(call_id, error_name, error_code, str(failure))
         return JSONResponse({"version": "1.1", "id": call_id, "result": [result]})
@@ -173,12 +173,22 @@ def _first_dict(params: list[Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- workspace
 
 
-def fake_workspace_app(perms: Mapping[int, Mapping[str, str]], deleted: Iterable[int] = ()) -> Starlette:
-    """A fake Workspace: `perms` maps workspace id -> {user or "*": letter}; ids in `deleted` exist
-    but are deleted. Unknown or deleted ids fail the whole get_permissions_mass call, as in KBase."""
-    gone = frozenset(deleted)
+_PERM_RANK = {"n": 0, "r": 1, "w": 2, "a": 3}
 
-    def get_permissions_mass(params: list[Any]) -> dict[str, Any]:
+
+def fake_workspace_app(
+    perms: Mapping[int, Mapping[str, str]],
+    deleted: Iterable[int] = (),
+    users: Mapping[str, str] | None = None,
+) -> Starlette:
+    """A fake Workspace: `perms` maps workspace id -> {user or "*": letter}; ids in `deleted` exist
+    but are deleted. Unknown or deleted ids fail the whole get_permissions_mass call, as in KBase.
+    `users` maps tokens to user names for list_workspace_ids, which answers for the caller (no
+    token: anonymous; an unknown token fails the call)."""
+    gone = frozenset(deleted)
+    names = dict(users or {})
+
+    def get_permissions_mass(params: list[Any], _token: str | None) -> dict[str, Any]:
         workspaces = _first_dict(params).get("workspaces")
         if not isinstance(workspaces, list):
             raise RpcFailure("workspaces must be a list")
@@ -194,7 +204,29 @@ def fake_workspace_app(perms: Mapping[int, Mapping[str, str]], deleted: Iterable
             answer.append(dict(perms[wsid]))
         return {"perms": answer}
 
-    methods = {"Workspace.get_permissions_mass": get_permissions_mass}
+    def list_workspace_ids(params: list[Any], token: str | None) -> dict[str, Any]:
+        options = _first_dict(params)
+        if token is not None and token not in names:
+            raise RpcFailure("Token validation failed!")
+        user = names.get(token or "")
+        wanted = max(_PERM_RANK.get(str(options.get("perm")), 0), _PERM_RANK["r"])  # a minimum
+        exclude_global = bool(options.get("excludeGlobal", 1))
+        own: list[int] = []
+        public: list[int] = []
+        for wsid, letters in sorted(perms.items()):
+            if wsid in gone:
+                continue
+            mine = _PERM_RANK.get(letters.get(user, "n"), 0) if user else 0
+            if mine >= wanted:
+                own.append(wsid)
+            elif letters.get("*") == "r" and wanted == _PERM_RANK["r"] and not exclude_global:
+                public.append(wsid)
+        return {"workspaces": own, "pub": public}
+
+    methods = {
+        "Workspace.get_permissions_mass": get_permissions_mass,
+        "Workspace.list_workspace_ids": list_workspace_ids,
+    }
     return _rpc_app("Workspace", methods, "JSONRPCError", -32500)
 
 
@@ -229,7 +261,7 @@ def fake_catalog_app(modules: Mapping[str, Mapping[str, Any]]) -> Starlette:
       "client_groups": {"<function>": ["<group>,request_cpus=4", ...]}}`.
     Module names are matched ignoring case, as the real Catalog does."""
 
-    def get_module_version(params: list[Any]) -> dict[str, Any]:
+    def get_module_version(params: list[Any], _token: str | None) -> dict[str, Any]:
         selection = _first_dict(params)
         name, module = _find_module(modules, selection.get("module_name"))
         version = _pick_version(module.get("versions", []), selection.get("version"))
@@ -242,7 +274,7 @@ def fake_catalog_app(modules: Mapping[str, Mapping[str, Any]]) -> Starlette:
             "released": 1 if "release" in tags else 0,
         }
 
-    def list_client_group_configs(params: list[Any]) -> list[dict[str, Any]]:
+    def list_client_group_configs(params: list[Any], _token: str | None) -> list[dict[str, Any]]:
         selection = _first_dict(params)
         wanted = selection.get("module_name")
         function = selection.get("function_name")

@@ -43,6 +43,9 @@ MODULES = {
     }
 }
 ALICE = User(name="alice", token=SECRET)
+BOB = User(name="bob", token="bob-token")
+CAROL = User(name="carol", token="carol-token")
+WS_USERS = {SECRET: "alice", "bob-token": "bob", "carol-token": "carol"}  # the fake Workspace's logins
 
 
 def refusing_transport() -> httpx2.MockTransport:
@@ -85,7 +88,7 @@ async def auth(auth_app: Starlette, clock: FakeClock) -> AsyncIterator[KBaseAuth
 
 @pytest.fixture
 def ws_app() -> Starlette:
-    return fake_workspace_app(PERMS, deleted=[4])
+    return fake_workspace_app(PERMS, deleted=[4], users=WS_USERS)
 
 
 @pytest.fixture
@@ -272,6 +275,8 @@ async def test_a_workspace_outage_is_a_dependency_error(workspace: KBaseWorkspac
     fake_state(ws_app).fail_status = 502
     with pytest.raises(DependencyUnavailable):
         await workspace.permissions(ALICE, [1])
+    with pytest.raises(DependencyUnavailable):
+        await workspace.writable_workspaces(ALICE)
 
 
 async def test_a_workspace_error_about_something_else_is_a_dependency_error(clock: FakeClock) -> None:
@@ -281,6 +286,52 @@ async def test_a_workspace_error_about_something_else_is_a_dependency_error(cloc
         await client.permissions(ALICE, [1])
     await client.close()
     assert_token_hidden(caught.value)
+
+
+async def test_writable_workspaces_are_listed_for_the_caller_with_their_token(
+    workspace: KBaseWorkspace, ws_app: Starlette
+) -> None:
+    """Asked as list_workspace_ids with minimum permission 'w', world-readable ones excluded."""
+    assert await workspace.writable_workspaces(ALICE) == [1]
+    assert calls(ws_app, "Workspace.list_workspace_ids") == 1
+    assert fake_state(ws_app).params == [[{"perm": "w", "excludeGlobal": 1}]]
+    assert fake_state(ws_app).authorizations == [SECRET]
+
+
+async def test_writable_workspaces_include_admin_and_write_but_not_read_or_public(
+    workspace: KBaseWorkspace,
+) -> None:
+    assert await workspace.writable_workspaces(BOB) == [2]  # 'r' on 1, 'a' on 2
+    assert await workspace.writable_workspaces(CAROL) == [3]  # 'w' on 3
+
+
+async def test_writable_workspaces_are_cached_per_user_until_the_cache_expires(
+    workspace: KBaseWorkspace, ws_app: Starlette, clock: FakeClock
+) -> None:
+    await workspace.writable_workspaces(ALICE)
+    clock.advance(constants.WORKSPACE_CACHE_TTL_S - 1)
+    assert await workspace.writable_workspaces(ALICE) == [1]
+    assert calls(ws_app, "Workspace.list_workspace_ids") == 1
+    assert await workspace.writable_workspaces(BOB) == [2]
+    assert calls(ws_app, "Workspace.list_workspace_ids") == 2
+    clock.advance(2)
+    await workspace.writable_workspaces(ALICE)
+    assert calls(ws_app, "Workspace.list_workspace_ids") == 3
+
+
+@pytest.mark.parametrize(
+    "result",
+    [[], [None], [{"pub": []}], [{"workspaces": "1"}], [{"workspaces": ["1"]}], [{"workspaces": [True]}]],
+    ids=["empty", "null", "no-workspaces", "not-a-list", "string-id", "bool-id"],
+)
+async def test_an_unusable_workspace_list_is_a_dependency_error(result: list[Any], clock: FakeClock) -> None:
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, json={"version": "1.1", "id": "1", "result": result})
+
+    client = KBaseWorkspace("http://ws.test/", transport=httpx2.MockTransport(answer), clock=clock)
+    with pytest.raises(DependencyUnavailable):
+        await client.writable_workspaces(ALICE)
+    await client.close()
 
 
 # ---------------------------------------------------------------- catalog

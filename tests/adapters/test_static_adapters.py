@@ -187,6 +187,19 @@ async def test_an_edited_workspace_file_takes_effect_without_a_restart(ws_file: 
     assert await ws.permissions(user("carol"), [1]) == {1: Permission.WRITE}
 
 
+async def test_writable_workspaces_are_those_where_the_user_has_a_or_w(ws_file: Path) -> None:
+    ws = FileWorkspace(ws_file)
+    assert await ws.writable_workspaces(user("alice")) == [1]
+    assert await ws.writable_workspaces(user("bob")) == [2]
+    assert await ws.writable_workspaces(user("carol")) == []
+
+
+async def test_writable_workspaces_follow_an_edited_file(ws_file: Path) -> None:
+    ws = FileWorkspace(ws_file)
+    write(ws_file, {"workspaces": {"5": {"carol": "w"}, "4": {"carol": "a"}, "6": {"carol": "r"}}})
+    assert await ws.writable_workspaces(user("carol")) == [4, 5]
+
+
 @pytest.mark.parametrize(
     ("content", "problem"),
     [

@@ -1,20 +1,22 @@
-"""retry_failed_jobs selection and permissions, lineage and stats, on a scripted history."""
+"""retry_failed_jobs selection and permissions, on a scripted history (lineage and stats:
+test_lineage_and_stats.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from ee_retry.domain.model import ErrorCode, JobStatus
+from ee_retry.domain.model import ErrorCode, Job, JobStatus
 from ee_retry.domain.status import failed
-from ee_retry.errors import IdempotencyConflict, JobNotFound, PermissionDenied
-from ee_retry.ports import JobQuery, User
+from ee_retry.errors import IdempotencyConflict, PermissionDenied
+from ee_retry.ports import JobQuery, Permission, User, Workspace
 from ee_retry.service import operator
 from ee_retry.service.jobs import cancel_job
-from ee_retry.service.operator import FailedJobFilters, RetryFailedRequest, StatsRequest
-from ee_retry.testing.instrument import Crash
+from ee_retry.service.operator import FailedJobFilters, RetryFailedRequest
+from ee_retry.testing.instrument import Crash, Instrumented
 from tests.service.support import Env
 
 
@@ -194,6 +196,100 @@ async def test_an_original_with_an_attempt_in_flight_is_not_selected_even_before
     assert await select_ids(env, env.alice) == []
 
 
+# ---------------------------------------------------------------- what the store is asked for
+
+
+@dataclass
+class Overstating:
+    """The demo workspaces, except that every workspace is listed as writable."""
+
+    inner: Workspace
+
+    async def permissions(self, user: User, wsids: Sequence[int]) -> dict[int, Permission]:
+        return await self.inner.permissions(user, wsids)
+
+    async def writable_workspaces(self, user: User) -> list[int]:
+        return [1, 2]
+
+
+def record_reads(env: Env, monkeypatch: pytest.MonkeyPatch) -> list[tuple[JobQuery, list[Job]]]:
+    """Each find_jobs query from now on, with the jobs the store answered."""
+    seen: list[tuple[JobQuery, list[Job]]] = []
+    find = env.deps.store.find_jobs
+
+    async def recording(query: JobQuery) -> list[Job]:
+        jobs = list(await find(query))
+        seen.append((query, jobs))
+        return jobs
+
+    monkeypatch.setattr(env.deps.store, "find_jobs", recording)
+    return seen
+
+
+def count_workspace_calls(env: Env) -> Instrumented:
+    """The service's workspace port, from now on counting its calls."""
+    workspace = Instrumented(env.deps.workspace)
+    env.deps.workspace = workspace
+    return workspace
+
+
+async def test_a_non_admins_store_query_reads_only_their_jobs_and_workspaces_they_may_write(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Other users' failed jobs elsewhere are never read, so the scan is bounded by the caller."""
+    h = await scripted(env)
+    elsewhere = [await env.failed_job(env.bob, wsid=2) for _ in range(5)]
+    reads = record_reads(env, monkeypatch)
+    assert await select_ids(env, env.alice) == [h.a_failed_twice, h.a_cancelled, h.a_timeout, h.admin_ws1]
+    [(query, jobs)] = reads
+    assert (query.users, query.wsids) == (["alice"], [1])
+    assert all(j.user == "alice" or j.wsid == 1 for j in jobs)
+    assert {j.id for j in jobs}.isdisjoint([h.b_failed, h.admin_ws2, *elsewhere])
+
+
+async def test_a_wsid_the_caller_may_not_write_narrows_the_read_to_their_own_jobs(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bob reads ws 1 but may not write it: alice's failed jobs there are not even read."""
+    h = await scripted(env)
+    reads = record_reads(env, monkeypatch)
+    assert await select_ids(env, env.bob, wsid=1) == []
+    assert await select_ids(env, env.bob, wsid=2) == [h.b_failed, h.admin_ws2]
+    [(own, own_jobs), (writable, _)] = reads
+    assert (own.users, own.wsids) == (["bob"], None)
+    assert [j.id for j in own_jobs] == [h.b_failed]
+    assert (writable.users, writable.wsids) == (None, [2])
+
+
+async def test_an_admins_query_is_not_narrowed_and_asks_no_workspace_list(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await scripted(env)
+    workspace = count_workspace_calls(env)
+    reads = record_reads(env, monkeypatch)
+    await select_ids(env, env.admin, True)
+    await select_ids(env, env.admin, True, wsid=2)
+    assert [(q.users, q.wsids) for q, _ in reads] == [(None, None), (None, [2])]
+    assert workspace.calls["writable_workspaces"] == 0
+
+
+async def test_the_writable_workspaces_are_asked_once_per_request_whatever_the_pages(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await scripted(env)
+    workspace = count_workspace_calls(env)
+    monkeypatch.setattr(operator, "PAGE_SIZE", 2)
+    assert len(await select_ids(env, env.alice)) == 4
+    assert workspace.calls["writable_workspaces"] == 1
+
+
+async def test_the_per_job_check_still_guards_a_workspace_list_that_says_too_much(env: Env) -> None:
+    """If the listing wrongly grants bob's ws 2, alice still selects none of its other users' jobs."""
+    h = await scripted(env)
+    env.deps.workspace = Overstating(env.deps.workspace)
+    assert await select_ids(env, env.alice) == [h.a_failed_twice, h.a_cancelled, h.a_timeout, h.admin_ws1]
+
+
 # ---------------------------------------------------------------- dry run and the retry path
 
 
@@ -245,107 +341,3 @@ async def test_the_same_idempotency_key_replays_the_first_answer(env: Env) -> No
     other = RetryFailedRequest(FailedJobFilters(user="alice"), dry_run=False, idempotency_key="nightly-1")
     with pytest.raises(IdempotencyConflict):
         await operator.retry_failed_jobs(env.deps, env.alice, other)
-
-
-# ---------------------------------------------------------------- lineage
-
-
-async def lineage_of_four(env: Env) -> tuple[str, list[str]]:
-    """An original and three attempts: by alice, by the admin with as_admin, and by alice with a key."""
-    original = await env.failed_job()
-    first = await fail_attempt(env, original)
-    [item] = await env.retry(first, user=env.admin, as_admin=True)
-    await env.sched.complete(item["retry_id"], exit_code=1)
-    [last] = await env.retry(original, idempotency_key="third")
-    return original, [first, str(item["retry_id"]), str(last["retry_id"])]
-
-
-async def test_lineage_lists_the_original_and_every_attempt_in_order_from_any_member(env: Env) -> None:
-    original, attempts = await lineage_of_four(env)
-    answers = [
-        await operator.job_lineage(env.deps, env.alice, member, False) for member in [original, *attempts]
-    ]
-    assert all(a == answers[0] for a in answers)
-    lineage = answers[0]
-    assert lineage.original_id == original
-    assert [e.job.id for e in lineage.entries] == [original, *attempts]
-    assert [e.attempt for e in lineage.entries] == [0, 1, 2, 3]
-    assert [e.job.status for e in lineage.entries] == [JobStatus.ERROR] * 3 + [JobStatus.QUEUED]
-
-
-async def test_lineage_shows_who_requested_each_attempt_and_how(env: Env) -> None:
-    original, _ = await lineage_of_four(env)
-    entries = (await operator.job_lineage(env.deps, env.alice, original, False)).entries
-    ops = [e.operation for e in entries]
-    assert all(op is not None for op in ops)
-    assert [op.user for op in ops if op] == ["alice", "alice", "ee2admin", "alice"]
-    assert [op.request.get("method") for op in ops if op] == [
-        "run_job",
-        "retry_jobs",
-        "retry_jobs",
-        "retry_jobs",
-    ]
-    assert [op.request.get("as_admin") for op in ops if op] == [False, False, True, False]
-    assert [op.idempotency_key for op in ops if op] == [None, None, None, "third"]
-    assert [e.job.user for e in entries] == ["alice", "alice", "ee2admin", "alice"]
-
-
-async def test_an_attempt_not_yet_linked_is_listed_last(env: Env) -> None:
-    original = await env.failed_job()
-    first = await fail_attempt(env, original)
-    env.store.crash_after("set_fields")
-    with pytest.raises(Crash):
-        await env.retry(original)
-    [unlinked] = [j for j in await env.deps.store.find_jobs(JobQuery(retry_parent=original)) if j.id != first]
-    entries = (await operator.job_lineage(env.deps, env.alice, original, False)).entries
-    assert [e.job.id for e in entries] == [original, first, unlinked.id]
-
-
-async def test_lineage_needs_read_access_to_the_named_job(env: Env) -> None:
-    original = await env.failed_job()
-    assert (await operator.job_lineage(env.deps, env.bob, original, False)).original_id == original
-    bobs = await env.failed_job(env.bob, wsid=2)
-    with pytest.raises(JobNotFound):
-        await operator.job_lineage(env.deps, env.alice, bobs, False)
-    assert (await operator.job_lineage(env.deps, env.ro_admin, bobs, True)).original_id == bobs
-
-
-# ---------------------------------------------------------------- stats
-
-
-async def test_stats_count_the_callers_jobs_per_status_and_their_retries(env: Env) -> None:
-    await scripted(env)
-    stats = await operator.job_stats(env.deps, env.alice, StatsRequest())
-    assert stats.user == "alice"
-    # originals: 3 failed and retried, cancelled, timeout, completed; attempts: 2 failed, 1 done, 1 queued
-    assert stats.jobs[JobStatus.ERROR] == 3 + 1 + 2
-    assert stats.jobs[JobStatus.TERMINATED] == 1
-    assert stats.jobs[JobStatus.COMPLETED] == 1 + 1
-    assert stats.jobs[JobStatus.QUEUED] == 1
-    assert sum(stats.attempts.values()) == 4
-    assert stats.attempts[JobStatus.ERROR] == 2
-    assert stats.attempts[JobStatus.COMPLETED] == 1
-    assert stats.attempts[JobStatus.QUEUED] == 1
-
-
-async def test_admin_stats_cover_everyone_or_one_user(env: Env) -> None:
-    await scripted(env)
-    everyone = await operator.job_stats(env.deps, env.ro_admin, StatsRequest(as_admin=True))
-    assert everyone.user is None and sum(everyone.jobs.values()) == 13
-    bob = await operator.job_stats(env.deps, env.ro_admin, StatsRequest(as_admin=True, user="bob"))
-    assert bob.jobs[JobStatus.ERROR] == 1 and sum(bob.jobs.values()) == 1
-
-
-async def test_a_user_may_not_count_another_users_jobs(env: Env) -> None:
-    with pytest.raises(PermissionDenied):
-        await operator.job_stats(env.deps, env.alice, StatsRequest(user="bob"))
-    with pytest.raises(PermissionDenied):
-        await operator.job_stats(env.deps, env.alice, StatsRequest(as_admin=True))
-
-
-async def test_stats_since_counts_only_jobs_created_from_then(env: Env) -> None:
-    await scripted(env)
-    stats = await operator.job_stats(env.deps, env.alice, StatsRequest(since=1_700_000_000.0 + 100))
-    assert sum(stats.jobs.values()) == 0
-    stats = await operator.job_stats(env.deps, env.alice, StatsRequest(since=1_700_000_000.0 + 30))
-    assert sum(stats.jobs.values()) == 7  # everything alice made after the first minute
