@@ -122,3 +122,12 @@ async def test_two_reconcile_passes_at_once_submit_an_operation_once(env: Env) -
     assert sorted(a.action for a in first + second) == ["finished", "skipped"]
     assert len(live_procs(env, attempt.id)) == 1
     await assert_consistent(env, original)
+
+
+async def test_a_batch_refused_for_good_leaves_neither_its_container_nor_its_children(env: Env) -> None:
+    env.sched.reject_next_submit()
+    with pytest.raises(InvalidParams):
+        await env.failed_batch(3)
+    assert await env.deps.store.find_jobs(JobQuery()) == []
+    [op] = await env.deps.store.find_operations()
+    assert op.state is OperationState.ROLLED_BACK
