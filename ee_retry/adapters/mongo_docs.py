@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -99,10 +99,20 @@ def _render(term: sc.Term) -> dict[str, Any]:
     return {term.field: condition}
 
 
+_OID_SECONDS = 2**32  # an ObjectId holds its creation second in 4 bytes
+
+
 def _legacy_created(op: str, when: float) -> dict[str, Any]:
-    """A time bound on a job written by ee2, which has no `created`: its ObjectId holds the time."""
-    bound = ObjectId.from_datetime(dt.datetime.fromtimestamp(when, dt.UTC))
-    return {"created": {"$exists": False}, "_id": {"$lt" if op == "lt" else "$gte": bound}}
+    """A time bound on a job written by ee2, which has no `created`: its ObjectId holds the second it
+    was made, which is what such a job reports as `created`. A job made in second s is before `when`
+    exactly when s < ceil(when), so both bounds compare against the ObjectId of ceil(when)."""
+    second = math.ceil(when)
+    legacy: dict[str, Any] = {"created": {"$exists": False}}
+    if second <= 0 or second >= _OID_SECONDS:  # every legacy job is on one side of the bound
+        everything = (second <= 0) == (op == "gte")
+        return legacy if everything else {"_id": {"$in": []}}
+    bound = ObjectId(second.to_bytes(4, "big") + bytes(8))
+    return {**legacy, "_id": {"$lt" if op == "lt" else "$gte": bound}}
 
 
 def job_filter(q: JobQuery) -> dict[str, Any]:

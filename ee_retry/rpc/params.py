@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,6 +42,7 @@ def req_str(d: Mapping[str, Any], key: str) -> str:
 
 
 MAX_INT = 2**63 - 1  # what MongoDB and SQLite store as an integer
+_INT_TEXT = re.compile(r"-?[0-9]{1,30}")  # an integer sent as a string: ASCII digits, a sane length
 
 
 def opt_int(d: Mapping[str, Any], key: str, minimum: int | None = None) -> int | None:
@@ -48,7 +50,7 @@ def opt_int(d: Mapping[str, Any], key: str, minimum: int | None = None) -> int |
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
             value = int(value)
         else:
             raise InvalidParams(f"'{key}' must be an integer")
@@ -140,7 +142,7 @@ def epoch_seconds(d: Mapping[str, Any], key: str, *, refuse_small_ints: bool = F
     value = d.get(key)
     if isinstance(value, str):
         text = value.strip()
-        if text.lstrip("-").isdigit():
+        if _INT_TEXT.fullmatch(text):
             value = int(text)
         else:
             try:

@@ -50,10 +50,31 @@ def parse(raw: bytes) -> Any:
             f"The request body is not valid JSON ({exc.__class__.__name__}); send a JSON object"
         ) from None
     except RecursionError:
-        raise ParseError(
-            "The request body is nested too deeply to parse; send a flatter JSON object"
-        ) from None
+        raise ParseError(_TOO_DEEP) from None
+    except ValueError:  # an integer literal longer than Python converts (4,300 digits)
+        raise ParseError("The request body holds a number too long to read; send a shorter number") from None
+    if _depth(body) > MAX_DEPTH:
+        raise ParseError(_TOO_DEEP)
     return body
+
+
+MAX_DEPTH = 64  # job params nest a few levels; anything deeper is refused before it is stored
+_TOO_DEEP = f"The request body is nested more than {MAX_DEPTH} levels deep; send a flatter JSON object"
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in a parsed body (iteratively: no recursion limit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def frame(body: Any) -> RpcRequest:

@@ -98,3 +98,22 @@ async def test_each_mongo_store_call_is_one_round_trip_whatever_the_number_of_jo
         await call
         assert client.round_trips - before == 1
     await store.close()
+
+
+async def test_a_sub_second_or_far_off_bound_treats_ee2_jobs_like_their_reported_created(
+    mongo_store: MongoJobStore,
+) -> None:
+    """An ee2 job reports its ObjectId's whole second as `created`; bounds must agree with that."""
+    second = int(dt.datetime(2026, 1, 2, tzinfo=dt.UTC).timestamp())
+    oid = ObjectId(second.to_bytes(4, "big") + bytes.fromhex("0102030405060708"))
+    await mongo_store.database["ee2_jobs"].insert_one({"_id": oid, "user": "alice", "status": "error"})
+
+    async def found(**bounds: float) -> bool:
+        return [j.id for j in await mongo_store.find_jobs(JobQuery(**bounds))] == [str(oid)]
+
+    assert await found(created_to=second + 0.5)
+    assert not await found(created_to=second)
+    assert await found(created_from=second)
+    assert not await found(created_from=second + 0.5)
+    assert await found(created_from=-1e10, created_to=1e11)  # far bounds: no overflow, everything
+    assert not await found(created_from=5e9)

@@ -78,9 +78,19 @@ async def test_malformed_json_is_a_parse_error(
         (b'{"x": Infinity}', "Infinity"),
         (b'{"x": -Infinity}', "-Infinity"),
         (b'{"x": 1e999}', "too large"),
-        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested more than 64 levels"),
+        (b'{"x": ' + b"[" * 70 + b"]" * 70 + b"}", "nested more than 64 levels"),
+        (b'{"x": ' + b"9" * 5_000 + b"}", "number too long"),
     ],
-    ids=["nan", "infinity", "minus-infinity", "overflowing-float", "deep-nesting"],
+    ids=[
+        "nan",
+        "infinity",
+        "minus-infinity",
+        "overflowing-float",
+        "deep-nesting",
+        "params-70-deep",
+        "long-int",
+    ],
 )
 async def test_json_that_could_not_be_stored_or_parsed_is_a_parse_error(
     client: TestClient, deps: Deps, sched: FakeScheduler, job_id: str, raw: bytes, phrase: str
@@ -218,6 +228,8 @@ WRONG_TYPES = [
     ("run_job", [{"method": "Demo.succeed", "params": "notalist"}], "'params' must be a list"),
     ("run_job", [{"method": "Demo.succeed", "params": {"x": 1}}], "'params' must be a list"),
     ("get_job_logs", [{"job_id": "JOB", "skip_lines": 10**30}], "'skip_lines' is too large"),
+    ("get_job_logs", [{"job_id": "JOB", "limit": "--5"}], "'limit' must be an integer"),
+    ("get_job_logs", [{"job_id": "JOB", "limit": "\u00b2"}], "'limit' must be an integer"),
     (
         "check_jobs_date_range_for_user",
         [{"start_time": "nan", "end_time": 1_700_000_000_000}],

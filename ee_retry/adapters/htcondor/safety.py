@@ -80,16 +80,23 @@ def check_setting(name: str, value: str, pattern: re.Pattern[str]) -> str:
     return value
 
 
+_EE2_CLUSTER_RE = re.compile(r"\d{1,10}")  # ee2 recorded a bare cluster id: one proc per cluster
+
+
 def check_scheduler_ids(ids: object) -> list[str]:
-    """Return the ids as a list of "cluster.proc" strings; refuse anything else."""
+    """Return the ids as a list of "cluster.proc" strings (an ee2 job's bare cluster id "N" is its
+    only proc "N.0"); refuse anything else."""
     if isinstance(ids, str):
         raise InvalidParams("scheduler ids must be a list of 'cluster.proc' strings, not one string")
     if not isinstance(ids, list | tuple):
         raise InvalidParams("scheduler ids must be a list of 'cluster.proc' strings")
-    out = list(ids)
-    for sid in out:
+    out: list[str] = []
+    for sid in ids:
+        if isinstance(sid, str) and _EE2_CLUSTER_RE.fullmatch(sid):
+            sid = f"{sid}.0"
         if not isinstance(sid, str) or SCHEDULER_ID_RE.fullmatch(sid) is None:
             raise InvalidParams(f"scheduler id {_shown(sid)} is not of the form 'cluster.proc'")
+        out.append(sid)
     return out
 
 

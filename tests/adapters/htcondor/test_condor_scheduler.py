@@ -70,13 +70,24 @@ async def test_remove_names_procs_by_explicit_id_list(
     assert not procs[target].in_queue
 
 
-@pytest.mark.parametrize("bad", ["1.0", ["ClusterId == 1"], ["1.0 || true"], ["1"]])
+@pytest.mark.parametrize("bad", ["1.0", ["ClusterId == 1"], ["1.0 || true"], ["1 "], ["-1"], [1]])
 async def test_actions_refuse_anything_but_cluster_proc_ids(
     scheduler: HTCondorScheduler, fake_schedd: FakeSchedd, bad: object
 ) -> None:
     with pytest.raises(InvalidParams):
         await scheduler.remove(bad, "x")  # type: ignore[arg-type]
     assert fake_schedd.calls("act") == []
+
+
+async def test_a_bare_cluster_id_that_ee2_recorded_names_its_only_proc(
+    scheduler: HTCondorScheduler, fake_schedd: FakeSchedd
+) -> None:
+    ids = await scheduler.submit(new_id(), [make_spec()], hold=False)
+    [sid] = ids.values()
+    cluster = sid.split(".")[0]
+    await scheduler.remove([cluster], "cancelled by the reaper")
+    [call] = fake_schedd.calls("act")
+    assert call["job_spec"] == [f"{cluster}.0"]
 
 
 async def test_an_action_on_no_ids_makes_no_call(
