@@ -124,9 +124,6 @@ class JobStore(Protocol):
         """Set stored fields (e.g. state, result, scheduler_ids, updated) if the state is expected
         and, when `updated_was` is given, the stored `updated` time is still that value."""
 
-    async def release_idempotency(self, op_id: str) -> None:
-        """Free the operation's (user, key) slot so the key may be used again (expiry or rollback)."""
-
     async def find_operations(
         self,
         states: Sequence[OperationState] | None = None,

@@ -268,10 +268,6 @@ class MongoJobStore:
             result = await self._ops.update_one(selector, update)
         return bool(result.matched_count)
 
-    async def release_idempotency(self, op_id: str) -> None:
-        with md.store_errors():
-            await self._ops.update_one({"_id": op_id}, {"$unset": {"idem": ""}})
-
     async def find_operations(
         self,
         states: Sequence[OperationState] | None = None,

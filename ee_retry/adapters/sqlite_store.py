@@ -326,14 +326,6 @@ class SqliteJobStore:
 
         return await self._run(run, write=True)
 
-    async def release_idempotency(self, op_id: str) -> None:
-        def run(conn: sqlite3.Connection) -> None:
-            doc = self._load_op(conn, _OP_BY_ID, op_id)
-            if doc is not None and doc.pop("idem", None) is not None:
-                self._save_op(conn, doc)
-
-        await self._run(run, write=True)
-
     async def find_operations(
         self,
         states: Sequence[OperationState] | None = None,

@@ -40,7 +40,7 @@ def stale_created(
 ) -> list[Job]:
     """`created` jobs made before `cutoff` that no scheduler proc carries and no unfinished
     operation owns (reconcile finishes or rolls those back)."""
-    carried = {p.job_id for p in procs}
+    carried = {p.job_id for p in procs if p.state is not ProcState.REMOVED}
     return [
         j
         for j in jobs

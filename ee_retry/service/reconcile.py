@@ -8,6 +8,8 @@
                   their owner's token (HTCondor: the token was only ever in the request's memory), or
                   when finishing fails for good (a commit the catalog no longer knows, a value the
                   scheduler refuses): held procs are removed, so nothing of the operation ever ran.
+                  An operation with a job missing is a rollback a crash interrupted: it is completed.
+                  An operation with a released proc is never rolled back.
 
 Operations younger than the grace period are left alone: their request may still be running. A
 pass claims an operation before acting on it (a conditional write of its `updated` time), so two
@@ -23,10 +25,10 @@ from dataclasses import dataclass
 from ee_retry import constants
 from ee_retry.domain.model import Job, JobStatus, Operation, OperationState
 from ee_retry.errors import EERetryError
-from ee_retry.ports import SchedulerProc
+from ee_retry.ports import ProcState, SchedulerProc
 from ee_retry.service.deps import Deps
 from ee_retry.service.specs import specs_builder
-from ee_retry.service.submission import INCOMPLETE, TRANSIENT, advance, roll_back
+from ee_retry.service.submission import INCOMPLETE, PERMANENT, advance, roll_back
 
 log = logging.getLogger(__name__)
 
@@ -70,33 +72,45 @@ async def reconcile_one(deps: Deps, op: Operation, dry_run: bool = False) -> Rec
         return _action(op, "rolled_back", "never acknowledged; reserved jobs removed")
     jobs = list((await deps.store.get_jobs(op.job_ids)).values())
     held = await deps.scheduler.procs_for_operation(op.id)
-    missing = _missing(jobs, held)
-    token_gone = bool(missing) and deps.scheduler.runs_with_owner_token
+    why_not = _why_roll_back(deps, op, jobs, held)
     if dry_run:
-        would = "would roll back" if token_gone else "would finish"
-        return _action(op, would, f"scheduler holds {len(jobs) - len(missing)} of {len(jobs)} jobs")
+        would = "would roll back" if why_not else "would finish"
+        return _action(op, would, why_not or f"{len(jobs)} jobs to submit, link and release")
     if not await _claim(deps, op):
         return _action(op, "skipped", "another reconcile pass took this operation")
-    if token_gone:
-        reason = (
-            f"the scheduler never received {len(missing)} of its jobs, and they cannot be submitted "
-            "without their owner's token; run or retry them again"
-        )
-        await roll_back(deps, op, reason, procs=held)
-        return _action(op, "rolled_back", reason)
+    if why_not:
+        return await _roll_back(deps, op, why_not, held)
     try:
         await advance(deps, op, jobs, specs_builder(deps, token=None), fresh=False)
-    except TRANSIENT:
-        raise
-    except EERetryError as exc:
-        await roll_back(deps, op, f"its jobs cannot be submitted: {exc.message}")
-        return _action(op, "rolled_back", f"cannot be submitted: {exc.message}")
+    except PERMANENT as exc:
+        return await _roll_back(deps, op, f"its jobs cannot be submitted: {exc.message}")
     return _action(op, "finished", f"{len(jobs)} jobs submitted, linked and released")
 
 
+def _why_roll_back(deps: Deps, op: Operation, jobs: list[Job], held: list[SchedulerProc]) -> str | None:
+    """Why an incomplete operation cannot be finished, or None when it can."""
+    if len(jobs) < len(op.job_ids):  # only a rollback deletes jobs: one was interrupted
+        return "a rollback of this operation was interrupted; completing it"
+    missing = _missing(jobs, held)
+    if missing and deps.scheduler.runs_with_owner_token:
+        return (
+            f"the scheduler never received {len(missing)} of its jobs, and they cannot be submitted "
+            "without their owner's token; run or retry them again"
+        )
+    return None
+
+
+async def _roll_back(
+    deps: Deps, op: Operation, reason: str, held: list[SchedulerProc] | None = None
+) -> ReconcileAction:
+    if await roll_back(deps, op, reason, procs=held):
+        return _action(op, "rolled_back", reason)
+    return _action(op, "failed", f"cannot roll back, a proc was already released: {reason}")
+
+
 def _missing(jobs: list[Job], held: list[SchedulerProc]) -> list[str]:
-    """Runnable jobs still `created` that no proc of the operation carries."""
-    carried = {p.job_id for p in held}
+    """Runnable jobs still `created` that no live proc of the operation carries."""
+    carried = {p.job_id for p in held if p.state is not ProcState.REMOVED}
     return [j.id for j in jobs if not j.batch_job and j.status is JobStatus.CREATED and j.id not in carried]
 
 

@@ -19,7 +19,7 @@ from ee_retry.service.deps import Deps
 
 log = logging.getLogger(__name__)
 
-_REFRESH_ROUNDS = 3
+_REFRESH_ROUNDS = 4
 
 
 async def apply_procs(deps: Deps, procs: Sequence[SchedulerProc]) -> set[str]:
@@ -68,8 +68,9 @@ def _new_status(changes: Sequence[Transition], job_id: str) -> JobStatus | None:
 async def refresh_containers(deps: Deps, batch_ids: set[str | None]) -> None:
     """Set each container's status from the latest attempt of each child.
 
-    Each write expects the status it read, so a concurrent cancel or refresh is never overwritten;
-    a container whose write lost is read again and recomputed (a few rounds at most).
+    Each write expects the status it read, so a concurrent cancel or refresh is never overwritten.
+    A container written, or whose write lost, is read again and recomputed: a concurrent refresh that
+    found nothing to change may have read children this write did not see. A few rounds at most.
     """
     ids = sorted(b for b in batch_ids if b)
     for _ in range(_REFRESH_ROUNDS):
@@ -81,7 +82,7 @@ async def refresh_containers(deps: Deps, batch_ids: set[str | None]) -> None:
 
 
 async def _refresh_once(deps: Deps, ids: list[str]) -> list[str]:
-    """One read-compute-write round; returns the containers whose conditional write lost."""
+    """One read-compute-write round; returns the containers to look at again (every one written)."""
     containers = await deps.store.get_jobs(ids)
     child_ids = sorted({c for b in containers.values() for c in b.child_jobs})
     children = await deps.store.get_jobs(child_ids)
@@ -97,8 +98,8 @@ async def _refresh_once(deps: Deps, ids: list[str]) -> list[str]:
         changes.append(Transition(container.id, frozenset({container.status}), status, fields))
     if not changes:
         return []
-    changed = await deps.store.transition(changes)
-    return sorted(t.job_id for t in changes if t.job_id not in changed)
+    await deps.store.transition(changes)
+    return sorted(t.job_id for t in changes)
 
 
 class StatusFeed:

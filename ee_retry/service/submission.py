@@ -7,13 +7,18 @@
               -> created jobs marked queued (one bulk write) -> operation DONE with its answer
 
 `advance` is also what reconcile runs after a crash: it asks the scheduler what it already holds for
-the operation, submits only what is missing, and every later step is idempotent.
+the operation, submits only what is missing, and every later step is idempotent. Right after its
+submit, a request fences the operation (a compare-and-set of `updated`, the same write reconcile
+claims it with): if reconcile took the operation over meanwhile, the request stops there and leaves
+every later step to reconcile, so the two never both link, release or roll back.
 
-    roll_back: for an operation none of whose jobs ran: remove what the scheduler holds for it (held,
-              so never started), delete its `created` jobs, free its idempotency key, mark it
-              rolled_back with the reason. A request whose submission fails for good (a value the
-              scheduler refuses, a commit the catalog no longer knows) is rolled back at once; one
-              whose scheduler did not answer is left to reconcile, which finishes or rolls it back.
+    roll_back: for an operation none of whose procs was ever released: remove its held procs,
+              delete its `created` jobs, then mark it rolled_back with the reason and free its
+              idempotency key in the same write. Jobs are deleted by nothing else, so a reserved
+              operation with a job missing is a rollback a crash interrupted: reconcile completes
+              it. A request whose submission fails for good (a value the scheduler refuses, a commit
+              the catalog no longer knows) is rolled back at once; one whose scheduler did not
+              answer is left to reconcile, which finishes or rolls it back.
 """
 
 from __future__ import annotations
@@ -24,8 +29,16 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ee_retry import constants
 from ee_retry.domain.model import Job, JobStatus, Operation, OperationState
-from ee_retry.errors import DependencyUnavailable, EERetryError, SchedulerUnavailable, StoreUnavailable
+from ee_retry.errors import (
+    DependencyUnavailable,
+    EERetryError,
+    InvalidParams,
+    SchedulerUnavailable,
+    StoreUnavailable,
+    UnknownModule,
+)
 from ee_retry.ports import ProcState, SchedulerProc, SubmitSpec, Transition
 from ee_retry.service.deps import Deps
 
@@ -45,6 +58,8 @@ class Reservation:
 
 # Failures after which the reservation is kept for reconcile: the call may yet succeed, or already has.
 TRANSIENT: tuple[type[EERetryError], ...] = (SchedulerUnavailable, StoreUnavailable, DependencyUnavailable)
+# Failures that no later attempt can pass as the request stands: the request is rolled back.
+PERMANENT: tuple[type[EERetryError], ...] = (InvalidParams, UnknownModule)
 INCOMPLETE = frozenset({OperationState.RESERVING, OperationState.RESERVED, OperationState.LINKED})
 
 AnswerFor = Callable[[Mapping[str, str | None]], Any]
@@ -74,7 +89,9 @@ async def reserve(
     if answer is not None:
         fields["result"] = answer
     await deps.store.update_operation(op.id, frozenset({OperationState.RESERVING}), fields)
-    reserved = replace(op, state=OperationState.RESERVED, job_ids=tuple(fields["job_ids"]), result=answer)
+    reserved = replace(
+        op, state=OperationState.RESERVED, job_ids=tuple(fields["job_ids"]), result=answer, updated=now
+    )
     return Reservation(reserved, kept, outcome.conflicts)
 
 
@@ -82,30 +99,29 @@ async def submit_reserved(deps: Deps, reservation: Reservation, specs_for: Specs
     """`advance` a reservation just made; a failure that cannot pass rolls it back before it is raised."""
     try:
         await advance(deps, reservation.op, reservation.jobs, specs_for, fresh=True)
-    except TRANSIENT:
-        raise
-    except EERetryError as exc:
+    except PERMANENT as exc:
         await roll_back(deps, reservation.op, exc.message)
         raise
 
 
 async def roll_back(
     deps: Deps, op: Operation, reason: str, procs: Sequence[SchedulerProc] | None = None
-) -> None:
-    """Abandon an operation whose jobs never ran (see the module docstring). `procs`: what the
-    scheduler holds for it, when already known."""
-    held = await deps.scheduler.procs_for_operation(op.id) if procs is None else procs
-    in_queue = [p.scheduler_id for p in held if p.in_queue]
-    if in_queue:
-        await deps.scheduler.remove(in_queue, f"ee-retry rolled back the submission: {reason}")
+) -> bool:
+    """Abandon an operation none of whose procs was released (see the module docstring); False, and
+    nothing done, if one was. `procs`: what the scheduler holds for it, when already known."""
+    known = await deps.scheduler.procs_for_operation(op.id) if procs is None else procs
+    live = [p for p in known if p.state is not ProcState.REMOVED]
+    if any(not (p.state is ProcState.HELD and p.held_by_us) for p in live):
+        log.warning("operation %s not rolled back: a proc of it was released (%s)", op.id, reason)
+        return False
+    if live:
+        ids = [p.scheduler_id for p in live]
+        await deps.scheduler.remove(ids, f"ee-retry rolled back the submission: {reason}")
     await deps.store.delete_created(op.job_ids)
-    await deps.store.update_operation(
-        op.id,
-        INCOMPLETE,
-        {"state": OperationState.ROLLED_BACK.value, "updated": deps.clock.now(), "error": reason},
-    )
-    await deps.store.release_idempotency(op.id)
+    fields = {"state": OperationState.ROLLED_BACK.value, "updated": deps.clock.now(), "error": reason}
+    await deps.store.update_operation(op.id, INCOMPLETE, {**fields, "idem": None})
     log.warning("operation %s rolled back: %s", op.id, reason)
+    return True
 
 
 async def advance(deps: Deps, op: Operation, jobs: Sequence[Job], specs_for: SpecsFor, fresh: bool) -> None:
@@ -115,6 +131,12 @@ async def advance(deps: Deps, op: Operation, jobs: Sequence[Job], specs_for: Spe
     missing = [j for j in runnable if j.id not in procs]
     if missing:
         procs.update(await _submit(deps, op, missing, await specs_for(missing)))
+    if fresh and not await _fence(deps, op):
+        raise SchedulerUnavailable(
+            f"The submission of operation {op.id} took longer than {constants.SUBMIT_GRACE_S:g} s and "
+            "reconcile took it over; it finishes or rolls the request back. Check the job ids, or "
+            "repeat the call with the same idempotency_key to see the outcome."
+        )
     await _record(deps, jobs, procs)
     await link_jobs(deps, jobs)
     held = [p.scheduler_id for p in procs.values() if p.state is ProcState.HELD and p.held_by_us]
@@ -133,6 +155,13 @@ async def advance(deps: Deps, op: Operation, jobs: Sequence[Job], specs_for: Spe
     )
 
 
+async def _fence(deps: Deps, op: Operation) -> bool:
+    """The request still owns its operation: no reconcile pass claimed it since it was reserved."""
+    return await deps.store.update_operation(
+        op.id, frozenset({OperationState.RESERVED}), {"updated": deps.clock.now()}, updated_was=op.updated
+    )
+
+
 async def _submit(
     deps: Deps, op: Operation, missing: Sequence[Job], specs: Mapping[str, SubmitSpec]
 ) -> dict[str, SchedulerProc]:
@@ -147,7 +176,10 @@ async def _submit(
         if all(j.id in found for j in missing):
             return found
         await deps.store.update_operation(
-            op.id, frozenset({OperationState.RESERVED}), {"error": exc.message, "updated": deps.clock.now()}
+            op.id,
+            frozenset({OperationState.RESERVED}),
+            {"error": exc.message, "updated": deps.clock.now()},
+            updated_was=op.updated,
         )
         raise SchedulerUnavailable(f"{exc.message} {_kept_for_reconcile(deps, op)}") from exc
     finally:
@@ -182,7 +214,8 @@ def _by_job(procs: Sequence[SchedulerProc], jobs: Sequence[Job]) -> dict[str, Sc
     """One proc per job: the recorded one if any, else the lowest scheduler id; extras are duplicates."""
     recorded = {j.id: j.scheduler_id for j in jobs}
     chosen: dict[str, SchedulerProc] = {}
-    for proc in sorted(procs, key=lambda p: _sid_key(p.scheduler_id)):
+    alive = [p for p in procs if p.state is not ProcState.REMOVED]  # a removed proc carries nothing
+    for proc in sorted(alive, key=lambda p: _sid_key(p.scheduler_id)):
         current = chosen.get(proc.job_id)
         if current is None or proc.scheduler_id == recorded.get(proc.job_id):
             chosen[proc.job_id] = proc

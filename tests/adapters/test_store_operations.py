@@ -54,10 +54,11 @@ async def test_an_unfinished_holder_keeps_the_key_however_old(store: JobStore) -
     assert await store.insert_operation(make_op(idempotency_key="k", created=T0 + 10 * 86_400)) == stuck
 
 
-async def test_release_idempotency_frees_the_key(store: JobStore) -> None:
+async def test_setting_idem_to_none_frees_the_key(store: JobStore) -> None:
+    """A rollback frees its key in the same write that marks it rolled back."""
     first = make_op(idempotency_key="k")
     await store.insert_operation(first)
-    await store.release_idempotency(first.id)
+    assert await store.update_operation(first.id, frozenset(OperationState), {"idem": None})
     second = make_op(idempotency_key="k")
     assert await store.insert_operation(second) is None
     assert await store.get_operation(first.id) == first
@@ -86,7 +87,7 @@ async def test_find_operations_by_state_job_user_and_key_oldest_first(store: Job
     c = make_op(created=T0 + 3, state=OperationState.DONE)
     for op in (a, b, c):
         await store.insert_operation(op)
-    await store.release_idempotency(a.id)
+    await store.update_operation(a.id, frozenset(OperationState), {"idem": None})
     states = [OperationState.RESERVING, OperationState.SUBMITTED]
     assert await store.find_operations(states=states) == [b, a]
     assert await store.find_operations(job_id=job) == [b, a]

@@ -26,7 +26,6 @@ STORE_WRITES = frozenset(
         "delete_created",
         "insert_operation",
         "update_operation",
-        "release_idempotency",
         "add_logs",
     }
 )

@@ -265,11 +265,12 @@ RETRY_STEPS = [
     ("store", "insert_jobs", 1),
     ("store", "update_operation", 1),
     ("sched", "submit", 1),
+    ("store", "update_operation", 2),  # fence
     ("store", "set_fields", 1),
     ("store", "link", 1),
     ("sched", "release", 1),
     ("store", "transition", 1),
-    ("store", "update_operation", 2),
+    ("store", "update_operation", 3),
 ]
 ROLLED_BACK = {"insert_operation", "insert_jobs"}
 
@@ -325,10 +326,11 @@ RUN_STEPS = [
     ("store", "insert_jobs", 1),
     ("store", "update_operation", 1),  # -> RESERVED
     ("sched", "submit", 1),
+    ("store", "update_operation", 2),  # fence
     ("store", "set_fields", 1),
     ("sched", "release", 1),
     ("store", "transition", 1),  # -> queued
-    ("store", "update_operation", 2),  # -> DONE
+    ("store", "update_operation", 3),  # -> DONE
 ]
 
 
@@ -343,7 +345,7 @@ async def test_a_reaper_run_after_a_crash_in_run_job_reports_the_repair(
     report = await reap(env.deps, ReapOptions())
     [op] = await env.deps.store.find_operations()
     rolled_back = method in ROLLED_BACK
-    if (method, nth) == ("update_operation", 2):
+    if (method, nth) == ("update_operation", 3):
         assert actions(report) == []  # the operation was done; only its answer was not sent
     else:
         assert actions(report) == [("rollback-operation" if rolled_back else "finish-operation", op.id)]

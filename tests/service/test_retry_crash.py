@@ -23,11 +23,12 @@ STEPS = [
     ("store", "insert_jobs", 1),
     ("store", "update_operation", 1),  # -> RESERVED
     ("sched", "submit", 1),
+    ("store", "update_operation", 2),  # fenced: reconcile has not taken it over
     ("store", "set_fields", 1),  # scheduler ids recorded
     ("store", "link", 1),
     ("sched", "release", 1),
     ("store", "transition", 1),  # -> queued
-    ("store", "update_operation", 2),  # -> DONE
+    ("store", "update_operation", 3),  # -> DONE
 ]
 ROLLED_BACK_STEPS = {"insert_operation", "insert_jobs"}
 

@@ -8,13 +8,17 @@ token (HTCondor), or they cannot be submitted at all. Two reconcile passes at on
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 
-from ee_retry.domain.model import JobStatus, OperationState
+from ee_retry import constants
+from ee_retry.domain.model import Job, JobStatus, OperationState
 from ee_retry.errors import InvalidParams, SchedulerUnavailable
-from ee_retry.ports import JobQuery, ProcState
+from ee_retry.ports import JobQuery, ProcState, SubmitSpec
+from ee_retry.service.reaper import ReapOptions, reap
 from ee_retry.service.reconcile import reconcile
+from ee_retry.service.submission import roll_back
 from ee_retry.testing.instrument import Crash
 from tests.service.support import Env
 from tests.service.test_retry_crash import ROLLED_BACK_STEPS, STEPS, assert_consistent, recover
@@ -27,6 +31,17 @@ def live_procs(env: Env, job_id: str) -> list[str]:
     return [
         p.scheduler_id for p in env.sched.procs() if p.job_id == job_id and p.state is not ProcState.REMOVED
     ]
+
+
+async def attempt_cut_short(env: Env, original: str, port: str, method: str) -> Job:
+    """Retry `original` with a crash right after the first `method` call of the request; the attempt."""
+    env.store.reset()
+    env.sched_proxy.reset()
+    (env.store if port == "store" else env.sched_proxy).crash_after(method, 1)
+    with pytest.raises(Crash):
+        await env.retry(original)
+    [attempt] = await env.deps.store.find_jobs(JobQuery(retry_parent=original))
+    return attempt
 
 
 async def only_operation_of(env: Env, job_id: str) -> OperationState:
@@ -131,3 +146,78 @@ async def test_a_batch_refused_for_good_leaves_neither_its_container_nor_its_chi
     assert await env.deps.store.find_jobs(JobQuery()) == []
     [op] = await env.deps.store.find_operations()
     assert op.state is OperationState.ROLLED_BACK
+
+
+async def test_a_rollback_a_crash_cut_short_after_deleting_jobs_is_completed_not_finished(env: Env) -> None:
+    """Only a rollback deletes jobs: an operation missing one is completed as rolled back, its key freed."""
+    env.sched.runs_with_owner_token = True
+    original = await env.failed_job()
+    env.sched.fail_next_submit()
+    with pytest.raises(SchedulerUnavailable):
+        await env.retry(original, idempotency_key="k")
+    env.store.reset()
+    env.store.crash_after("delete_created", 1)
+    env.clock.advance(constants.SUBMIT_GRACE_S + 1)
+    with pytest.raises(Crash):
+        await reconcile(env.deps)
+    [op] = [o for o in await env.deps.store.find_operations() if o.idempotency_key == "k"]
+    assert op.state is OperationState.RESERVED  # the crash hit between the delete and the mark
+
+    recover_actions = await reconcile(env.deps, grace_s=0)
+
+    assert [a.action for a in recover_actions] == ["rolled_back"]
+    assert "interrupted" in recover_actions[0].detail
+    [item] = await env.retry(original, idempotency_key="k")  # the key is free, the original too
+    assert "retry_id" in item
+    await assert_consistent(env, original)
+
+
+async def test_removed_procs_never_count_as_carrying_a_job(env: Env) -> None:
+    """A rollback cut short after removing the held procs: reconcile must not record a removed proc."""
+    env.sched.runs_with_owner_token = True
+    original = await env.failed_job()
+    attempt = await attempt_cut_short(env, original, "sched", "submit")
+    await env.sched.remove(live_procs(env, attempt.id), "rolled back")
+    await recover(env)
+    assert await env.deps.store.find_jobs(JobQuery(retry_parent=original)) == []
+    await assert_consistent(env, original)
+
+
+async def test_an_operation_with_a_released_proc_is_never_rolled_back(env: Env) -> None:
+    original = await env.failed_job()
+    attempt = await attempt_cut_short(env, original, "sched", "release")
+    [op] = await env.deps.store.find_operations(job_id=attempt.id)
+
+    assert not await roll_back(env.deps, op, "a permanent failure after the release")
+
+    assert await env.job(attempt.id)
+    assert env.sched.proc(attempt.id).state is ProcState.IDLE  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("owner_token", [True, False], ids=["htcondor-like", "local-like"])
+async def test_a_request_slower_than_the_grace_period_stops_once_reconcile_took_it_over(
+    env: Env, owner_token: bool
+) -> None:
+    """Reconcile claims the operation while the request's submit is still on its way; the request's
+    fence fails, so it links and releases nothing, and the reaper removes the proc it left held."""
+    env.sched.runs_with_owner_token = owner_token
+    original = await env.failed_job()
+    submit = env.sched.submit
+
+    async def slow_submit(op_id: str, specs: Sequence[SubmitSpec], hold: bool) -> dict[str, str]:
+        if not hasattr(slow_submit, "raced"):
+            slow_submit.raced = True  # type: ignore[attr-defined]
+            env.clock.advance(constants.SUBMIT_GRACE_S + 1)
+            await reconcile(env.deps)
+        return await submit(op_id, specs, hold)
+
+    env.sched.submit = slow_submit  # type: ignore[method-assign]
+    with pytest.raises(SchedulerUnavailable, match="reconcile took it over"):
+        await env.retry(original)
+    env.sched.submit = submit  # type: ignore[method-assign]
+
+    attempts = await env.deps.store.find_jobs(JobQuery(retry_parent=original))
+    assert len(attempts) == (0 if owner_token else 1)  # rolled back, or finished by reconcile
+    env.clock.advance(constants.SUBMIT_GRACE_S + 1)
+    await reap(env.deps, ReapOptions())
+    await assert_consistent(env, original)
