@@ -100,7 +100,8 @@ async def submit_reserved(deps: Deps, reservation: Reservation, specs_for: Specs
     try:
         await advance(deps, reservation.op, reservation.jobs, specs_for, fresh=True)
     except PERMANENT as exc:
-        await roll_back(deps, reservation.op, exc.message)
+        if await _fence(deps, reservation.op):  # else reconcile owns the operation now
+            await roll_back(deps, reservation.op, exc.message)
         raise
 
 
