@@ -23,12 +23,13 @@ import logging
 from dataclasses import dataclass
 
 from ee_retry import constants
-from ee_retry.domain.model import Job, JobStatus, Operation, OperationState
+from ee_retry.domain.model import Job, JobStatus, Operation, OperationState, TerminatedCode
 from ee_retry.errors import EERetryError
-from ee_retry.ports import ProcState, SchedulerProc
+from ee_retry.ports import ProcState, SchedulerProc, Transition
 from ee_retry.service.deps import Deps
 from ee_retry.service.specs import specs_builder
-from ee_retry.service.submission import INCOMPLETE, PERMANENT, advance, roll_back
+from ee_retry.service.status_sync import refresh_containers
+from ee_retry.service.submission import INCOMPLETE, PERMANENT, advance, claim, roll_back
 
 log = logging.getLogger(__name__)
 
@@ -66,32 +67,43 @@ async def reconcile_one(deps: Deps, op: Operation, dry_run: bool = False) -> Rec
     if op.state is OperationState.RESERVING:
         if dry_run:
             return _action(op, "would roll back")
-        if not await _claim(deps, op):
-            return _action(op, "skipped", "another reconcile pass took this operation")
-        await roll_back(deps, op, "the request stopped before its jobs were recorded", procs=())
-        return _action(op, "rolled_back", "never acknowledged; reserved jobs removed")
+        owned_at = await claim(deps, op)
+        if owned_at is None:
+            return _action(op, "skipped", "another writer took this operation")
+        why = "the request stopped before its jobs were recorded"
+        if await roll_back(deps, op, why, procs=(), owned_at=owned_at):
+            return _action(op, "rolled_back", "never acknowledged; reserved jobs removed")
+        return _action(op, "skipped", "another writer moved it during the rollback")
     jobs = list((await deps.store.get_jobs(op.job_ids)).values())
     held = await deps.scheduler.procs_for_operation(op.id)
-    why_not = _why_roll_back(deps, op, jobs, held)
+    gone = _removed_elsewhere(jobs, held)
+    why_not = _why_roll_back(deps, op, jobs, held, gone)
     if dry_run:
         would = "would roll back" if why_not else "would finish"
         return _action(op, would, why_not or f"{len(jobs)} jobs to submit, link and release")
-    if not await _claim(deps, op):
-        return _action(op, "skipped", "another reconcile pass took this operation")
+    owned_at = await claim(deps, op)
+    if owned_at is None:
+        return _action(op, "skipped", "another writer took this operation")
     if why_not:
-        return await _roll_back(deps, op, why_not, held)
+        return await _roll_back(deps, op, why_not, owned_at, held)
+    if gone:
+        jobs = await _terminate_removed(deps, jobs, gone)
     try:
         await advance(deps, op, jobs, specs_builder(deps, token=None), fresh=False)
     except PERMANENT as exc:
-        return await _roll_back(deps, op, f"its jobs cannot be submitted: {exc.message}")
+        return await _roll_back(deps, op, f"its jobs cannot be submitted: {exc.message}", owned_at)
+    if gone:
+        await refresh_containers(deps, {j.batch_id for j in jobs if j.batch_id})
     return _action(op, "finished", f"{len(jobs)} jobs submitted, linked and released")
 
 
-def _why_roll_back(deps: Deps, op: Operation, jobs: list[Job], held: list[SchedulerProc]) -> str | None:
+def _why_roll_back(
+    deps: Deps, op: Operation, jobs: list[Job], held: list[SchedulerProc], gone: set[str]
+) -> str | None:
     """Why an incomplete operation cannot be finished, or None when it can."""
     if len(jobs) < len(op.job_ids):  # only a rollback deletes jobs: one was interrupted
         return "a rollback of this operation was interrupted; completing it"
-    missing = _missing(jobs, held)
+    missing = [j for j in _missing(jobs, held) if j not in gone]
     if missing and deps.scheduler.runs_with_owner_token:
         return (
             f"the scheduler never received {len(missing)} of its jobs, and they cannot be submitted "
@@ -100,25 +112,58 @@ def _why_roll_back(deps: Deps, op: Operation, jobs: list[Job], held: list[Schedu
     return None
 
 
+def _removed_elsewhere(jobs: list[Job], held: list[SchedulerProc]) -> set[str]:
+    """Jobs the scheduler did receive (their proc id is recorded) whose procs were all removed since,
+    by someone else (an operator's condor_rm, a pool policy): they end terminated, as the poller
+    would have ended them."""
+    procs: dict[str, list[SchedulerProc]] = {}
+    for p in held:
+        procs.setdefault(p.job_id, []).append(p)
+    return {
+        j.id
+        for j in jobs
+        if j.status is JobStatus.CREATED
+        and j.scheduler_id is not None
+        and procs.get(j.id)
+        and all(p.state is ProcState.REMOVED for p in procs[j.id])
+    }
+
+
+async def _terminate_removed(deps: Deps, jobs: list[Job], gone: set[str]) -> list[Job]:
+    now = deps.clock.now()
+    message = "The job was removed from the scheduler before it started; retry it."
+    changes = [
+        Transition(
+            j,
+            frozenset({JobStatus.CREATED}),
+            JobStatus.TERMINATED,
+            {
+                "finished": now,
+                "updated": now,
+                "terminated_code": TerminatedCode.TERMINATED_BY_AUTOMATION.value,
+                "errormsg": message,
+            },
+        )
+        for j in sorted(gone)
+    ]
+    await deps.store.transition(changes)
+    return list((await deps.store.get_jobs([j.id for j in jobs])).values())
+
+
 async def _roll_back(
-    deps: Deps, op: Operation, reason: str, held: list[SchedulerProc] | None = None
+    deps: Deps, op: Operation, reason: str, owned_at: float, held: list[SchedulerProc] | None = None
 ) -> ReconcileAction:
-    if await roll_back(deps, op, reason, procs=held):
+    if await roll_back(deps, op, reason, procs=held, owned_at=owned_at):
         return _action(op, "rolled_back", reason)
-    return _action(op, "failed", f"cannot roll back, a proc was already released: {reason}")
+    return _action(
+        op, "failed", f"not rolled back (a proc was released, or another writer moved it): {reason}"
+    )
 
 
 def _missing(jobs: list[Job], held: list[SchedulerProc]) -> list[str]:
     """Runnable jobs still `created` that no live proc of the operation carries."""
     carried = {p.job_id for p in held if p.state is not ProcState.REMOVED}
     return [j.id for j in jobs if not j.batch_job and j.status is JobStatus.CREATED and j.id not in carried]
-
-
-async def _claim(deps: Deps, op: Operation) -> bool:
-    """Take the operation for this pass: its `updated` time moves only if no one else moved it."""
-    return await deps.store.update_operation(
-        op.id, frozenset({op.state}), {"updated": deps.clock.now()}, updated_was=op.updated
-    )
 
 
 def _action(op: Operation, action: str, detail: str = "") -> ReconcileAction:

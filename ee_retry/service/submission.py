@@ -10,7 +10,9 @@
 the operation, submits only what is missing, and every later step is idempotent. Right after its
 submit, a request fences the operation (a compare-and-set of `updated`, the same write reconcile
 claims it with): if reconcile took the operation over meanwhile, the request stops there and leaves
-every later step to reconcile, so the two never both link, release or roll back.
+every later step to reconcile, so the two never both link, release or roll back. Its RESERVED write
+is the same kind of compare-and-set: a request that reconcile rolled back while it was still
+recording its jobs deletes what it inserted and stops.
 
     roll_back: for an operation none of whose procs was ever released: remove its held procs,
               delete its `created` jobs, then mark it rolled_back with the reason and free its
@@ -73,6 +75,7 @@ async def reserve(
     The answer stored for replay is `answer`, or `answer_for(conflicts)` when it depends on which
     attempts the in-flight guard refused.
     """
+    op = replace(op, updated=deps.clock.now())  # reconcile's grace period counts from this write
     holder = await deps.store.insert_operation(op)
     if holder is not None:  # the (user, idempotency key) slot is taken: nothing is written
         return Reservation(holder, [], {})
@@ -88,7 +91,14 @@ async def reserve(
     }
     if answer is not None:
         fields["result"] = answer
-    await deps.store.update_operation(op.id, frozenset({OperationState.RESERVING}), fields)
+    reserving = frozenset({OperationState.RESERVING})
+    if not await deps.store.update_operation(op.id, reserving, fields, updated_was=op.updated):
+        # reconcile rolled the request back while it was recording its jobs (it took too long)
+        await deps.store.delete_created([j.id for j in kept])
+        raise StoreUnavailable(
+            f"Recording the request took longer than {constants.SUBMIT_GRACE_S:g} s, so reconcile "
+            f"rolled it back (operation {op.id}); nothing of it remains: send it again"
+        )
     reserved = replace(
         op, state=OperationState.RESERVED, job_ids=tuple(fields["job_ids"]), result=answer, updated=now
     )
@@ -100,16 +110,22 @@ async def submit_reserved(deps: Deps, reservation: Reservation, specs_for: Specs
     try:
         await advance(deps, reservation.op, reservation.jobs, specs_for, fresh=True)
     except PERMANENT as exc:
-        if await _fence(deps, reservation.op):  # else reconcile owns the operation now
-            await roll_back(deps, reservation.op, exc.message)
+        owned_at = await _fence(deps, reservation.op)
+        if owned_at is not None:  # else reconcile owns the operation now
+            await roll_back(deps, reservation.op, exc.message, owned_at=owned_at)
         raise
 
 
 async def roll_back(
-    deps: Deps, op: Operation, reason: str, procs: Sequence[SchedulerProc] | None = None
+    deps: Deps,
+    op: Operation,
+    reason: str,
+    procs: Sequence[SchedulerProc] | None = None,
+    owned_at: float | None = None,
 ) -> bool:
     """Abandon an operation none of whose procs was released (see the module docstring); False, and
-    nothing done, if one was. `procs`: what the scheduler holds for it, when already known."""
+    nothing done, if one was. `procs`: what the scheduler holds for it, when already known;
+    `owned_at`: the `updated` time of the caller's claim or fence, which the final write expects."""
     known = await deps.scheduler.procs_for_operation(op.id) if procs is None else procs
     live = [p for p in known if p.state is not ProcState.REMOVED]
     if any(not (p.state is ProcState.HELD and p.held_by_us) for p in live):
@@ -120,7 +136,11 @@ async def roll_back(
         await deps.scheduler.remove(ids, f"ee-retry rolled back the submission: {reason}")
     await deps.store.delete_created(op.job_ids)
     fields = {"state": OperationState.ROLLED_BACK.value, "updated": deps.clock.now(), "error": reason}
-    await deps.store.update_operation(op.id, INCOMPLETE, {**fields, "idem": None})
+    if not await deps.store.update_operation(
+        op.id, INCOMPLETE, {**fields, "idem": None}, updated_was=owned_at
+    ):
+        log.warning("operation %s: another writer moved it during its rollback (%s)", op.id, reason)
+        return False
     log.warning("operation %s rolled back: %s", op.id, reason)
     return True
 
@@ -132,7 +152,7 @@ async def advance(deps: Deps, op: Operation, jobs: Sequence[Job], specs_for: Spe
     missing = [j for j in runnable if j.id not in procs]
     if missing:
         procs.update(await _submit(deps, op, missing, await specs_for(missing)))
-    if fresh and not await _fence(deps, op):
+    if fresh and await _fence(deps, op) is None:
         raise SchedulerUnavailable(
             f"The submission of operation {op.id} took longer than {constants.SUBMIT_GRACE_S:g} s and "
             "reconcile took it over; it finishes or rolls the request back. Check the job ids, or "
@@ -156,11 +176,20 @@ async def advance(deps: Deps, op: Operation, jobs: Sequence[Job], specs_for: Spe
     )
 
 
-async def _fence(deps: Deps, op: Operation) -> bool:
-    """The request still owns its operation: no reconcile pass claimed it since it was reserved."""
-    return await deps.store.update_operation(
-        op.id, frozenset({OperationState.RESERVED}), {"updated": deps.clock.now()}, updated_was=op.updated
+async def _fence(deps: Deps, op: Operation) -> float | None:
+    """The request still owns its operation (no reconcile pass claimed it since it was reserved): the
+    `updated` time it wrote; None if it lost it."""
+    return await claim(deps, op)
+
+
+async def claim(deps: Deps, op: Operation) -> float | None:
+    """Take an incomplete operation as it was read: its `updated` time moves only if no one else moved
+    it since. Returns the new time, or None if another writer got there first."""
+    now = deps.clock.now()
+    taken = await deps.store.update_operation(
+        op.id, frozenset({op.state}), {"updated": now}, updated_was=op.updated
     )
+    return now if taken else None
 
 
 async def _submit(

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
 from ee_retry import constants
 from ee_retry.domain.model import Job, JobStatus, OperationState
-from ee_retry.errors import InvalidParams, SchedulerUnavailable
+from ee_retry.errors import InvalidParams, SchedulerUnavailable, StoreUnavailable
 from ee_retry.ports import JobQuery, ProcState, SubmitSpec
 from ee_retry.service.reaper import ReapOptions, reap
 from ee_retry.service.reconcile import reconcile
@@ -221,3 +222,63 @@ async def test_a_request_slower_than_the_grace_period_stops_once_reconcile_took_
     env.clock.advance(constants.SUBMIT_GRACE_S + 1)
     await reap(env.deps, ReapOptions())
     await assert_consistent(env, original)
+
+
+@pytest.mark.parametrize("owner_token", [True, False], ids=["htcondor-like", "local-like"])
+@pytest.mark.parametrize("reconcile_crashes", [False, True], ids=["rolled-back", "rollback-cut-short"])
+async def test_a_request_rolled_back_while_recording_its_jobs_leaves_nothing(
+    env: Env, owner_token: bool, reconcile_crashes: bool
+) -> None:
+    """The request recorded its operation, then stalled past the grace period; reconcile rolled it
+    back (or began to, and crashed after its delete) before the request inserted its jobs. The
+    request must not carry on with jobs nobody tracks."""
+    env.sched.runs_with_owner_token = owner_token
+    original = await env.failed_job()
+    store = env.deps.store
+    insert = store.insert_jobs
+
+    async def stalled_insert(jobs: Sequence[Job]) -> Any:
+        env.clock.advance(constants.SUBMIT_GRACE_S + 1)
+        if reconcile_crashes:
+            env.store.reset()
+            env.store.crash_after("delete_created", 1)
+            with pytest.raises(Crash):
+                await reconcile(env.deps)
+        else:
+            [action] = await reconcile(env.deps)
+            assert action.action == "rolled_back"
+        return await insert(jobs)
+
+    store.insert_jobs = stalled_insert  # type: ignore[method-assign]
+    with pytest.raises(StoreUnavailable, match="rolled it back"):
+        await env.retry(original, idempotency_key="k")
+    store.insert_jobs = insert  # type: ignore[method-assign]
+
+    assert await env.deps.store.find_jobs(JobQuery(retry_parent=original)) == []
+    assert env.sched.procs() == [p for p in env.sched.procs() if p.job_id == original]
+    await reconcile(env.deps, grace_s=0)  # completes a rollback the crash cut short
+    [item] = await env.retry(original, idempotency_key="k")
+    assert "retry_id" in item
+    await assert_consistent(env, original)
+
+
+async def test_jobs_whose_procs_someone_else_removed_end_terminated_not_deleted(env: Env) -> None:
+    """The schedd received the batch and its ids were recorded, then an operator removed the held
+    procs before anything released them: the children end terminated, the batch with them."""
+    env.sched.runs_with_owner_token = True
+    env.store.reset()
+    env.store.crash_after("set_fields", 1)
+    with pytest.raises(Crash):
+        await env.failed_batch(2)
+    children = [j for j in await env.deps.store.find_jobs(JobQuery()) if not j.batch_job]
+    assert all(c.scheduler_id for c in children)
+    env.sched.set_listener(None)  # the service is down: no poller sees the removal
+    await env.sched.remove([c.scheduler_id for c in children if c.scheduler_id], "condor_rm by an operator")
+
+    await recover(env)
+
+    jobs = await env.deps.store.find_jobs(JobQuery())
+    assert len(jobs) == 3  # nothing deleted: the scheduler did receive them
+    assert {j.status for j in jobs} == {JobStatus.TERMINATED}
+    [op] = await env.deps.store.find_operations()
+    assert op.state is OperationState.DONE
