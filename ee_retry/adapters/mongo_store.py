@@ -23,6 +23,7 @@ from typing import Any
 from pymongo import AsyncMongoClient, ReturnDocument, UpdateMany, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from ee_retry import constants
 from ee_retry.adapters import mongo_docs as md
 from ee_retry.adapters import store_common as sc
 from ee_retry.domain.model import Job, JobStatus, Operation, OperationState
@@ -55,6 +56,9 @@ _OPERATION_INDEXES: tuple[str | list[tuple[str, int]], ...] = (
 )
 
 
+STORE_CALL_TIMEOUT_MS = int(constants.STORE_CALL_TIMEOUT_S * 1000)
+
+
 class MongoJobStore:
     """JobStore over an async database object (`pymongo.AsyncMongoClient(...)[name]` or its test twin)."""
 
@@ -69,7 +73,11 @@ class MongoJobStore:
     @classmethod
     def from_uri(cls, uri: str, db_name: str) -> MongoJobStore:
         """A store on its own client for `uri`; close() closes the client."""
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, appname="ee-retry", tz_aware=False)
+        # Every call is bounded (unless the URI sets its own), so no request outlives reconcile's grace.
+        limit: Any = {} if "timeoutms" in uri.lower() else {"timeoutMS": STORE_CALL_TIMEOUT_MS}
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            uri, appname="ee-retry", tz_aware=False, **limit
+        )
         return cls(client[db_name], client=client)
 
     @property

@@ -76,7 +76,7 @@ async def reconcile_one(deps: Deps, op: Operation, dry_run: bool = False) -> Rec
         return _action(op, "skipped", "another writer moved it during the rollback")
     jobs = list((await deps.store.get_jobs(op.job_ids)).values())
     held = await deps.scheduler.procs_for_operation(op.id)
-    gone = _removed_elsewhere(jobs, held)
+    gone = _removed_elsewhere(jobs, held, resubmittable=not deps.scheduler.runs_with_owner_token)
     why_not = _why_roll_back(deps, op, jobs, held, gone)
     if dry_run:
         would = "would roll back" if why_not else "would finish"
@@ -112,21 +112,20 @@ def _why_roll_back(
     return None
 
 
-def _removed_elsewhere(jobs: list[Job], held: list[SchedulerProc]) -> set[str]:
-    """Jobs the scheduler did receive (their proc id is recorded) whose procs were all removed since,
-    by someone else (an operator's condor_rm, a pool policy): they end terminated, as the poller
-    would have ended them."""
+def _removed_elsewhere(jobs: list[Job], held: list[SchedulerProc], resubmittable: bool) -> set[str]:
+    """Jobs the scheduler did receive (their proc id is recorded) that it no longer holds: removed by
+    someone else (an operator's condor_rm, a pool policy), or, where reconcile cannot submit them
+    again (`resubmittable` false: they need their owner's token), gone from its queue and history.
+    They end terminated, as the poller would have ended them."""
     procs: dict[str, list[SchedulerProc]] = {}
     for p in held:
         procs.setdefault(p.job_id, []).append(p)
-    return {
-        j.id
-        for j in jobs
-        if j.status is JobStatus.CREATED
-        and j.scheduler_id is not None
-        and procs.get(j.id)
-        and all(p.state is ProcState.REMOVED for p in procs[j.id])
-    }
+
+    def gone(job_id: str) -> bool:
+        seen = procs.get(job_id, [])
+        return all(p.state is ProcState.REMOVED for p in seen) and (bool(seen) or not resubmittable)
+
+    return {j.id for j in jobs if j.status is JobStatus.CREATED and j.scheduler_id is not None and gone(j.id)}
 
 
 async def _terminate_removed(deps: Deps, jobs: list[Job], gone: set[str]) -> list[Job]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ee_retry.domain.model import Job
+from ee_retry.errors import InvalidParams
 from ee_retry.ports import ResolvedVersion, SubmitSpec
 from ee_retry.service.deps import Deps
 
@@ -55,6 +56,10 @@ class SpecsBuilder:
         self._token = token
 
     async def __call__(self, jobs: Sequence[Job]) -> dict[str, SubmitSpec]:
+        if self._token is None and jobs and self._deps.scheduler.runs_with_owner_token:
+            raise InvalidParams(
+                f"{len(jobs)} jobs cannot be submitted without their owner's token on this scheduler"
+            )
         versions = await resolve_pinned(self._deps, jobs)
         out: dict[str, SubmitSpec] = {}
         for job in jobs:

@@ -160,7 +160,13 @@ async def advance(deps: Deps, op: Operation, jobs: Sequence[Job], specs_for: Spe
         )
     await _record(deps, jobs, procs)
     await link_jobs(deps, jobs)
-    held = [p.scheduler_id for p in procs.values() if p.state is ProcState.HELD and p.held_by_us]
+    status = {j.id: j.status for j in jobs}
+    ours = [p for p in procs.values() if p.state is ProcState.HELD and p.held_by_us]
+    # A job cancelled before its proc id was recorded (cancel could not name the proc): remove it.
+    dropped = [p.scheduler_id for p in ours if status.get(p.job_id) is not JobStatus.CREATED]
+    if dropped:
+        await deps.scheduler.remove(dropped, "its job was cancelled before it was released")
+    held = [p.scheduler_id for p in ours if status.get(p.job_id) is JobStatus.CREATED]
     if held:
         await deps.scheduler.release(held)
     now = deps.clock.now()
@@ -169,11 +175,16 @@ async def advance(deps: Deps, op: Operation, jobs: Sequence[Job], specs_for: Spe
         for j in jobs
     ]
     await deps.store.transition(queued)
-    await deps.store.update_operation(
+    done = await deps.store.update_operation(
         op.id,
         frozenset({OperationState.RESERVED, OperationState.LINKED}),
         {"state": OperationState.DONE.value, "updated": now, "error": None},
     )
+    if not done:  # another writer finished or rolled it back while this one was slower than the grace
+        raise SchedulerUnavailable(
+            f"Operation {op.id} was finished or rolled back by reconcile while this request was still "
+            "working on it; check the job ids, or repeat the call with the same idempotency_key"
+        )
 
 
 async def _fence(deps: Deps, op: Operation) -> float | None:

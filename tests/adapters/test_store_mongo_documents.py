@@ -6,6 +6,7 @@ import datetime as dt
 
 from bson import ObjectId
 
+from ee_retry import constants
 from ee_retry.adapters.mongo_store import MongoJobStore
 from ee_retry.domain.model import JobStatus
 from ee_retry.ports import JobQuery, Transition
@@ -117,3 +118,13 @@ async def test_a_sub_second_or_far_off_bound_treats_ee2_jobs_like_their_reported
     assert not await found(created_from=second + 0.5)
     assert await found(created_from=-1e10, created_to=1e11)  # far bounds: no overflow, everything
     assert not await found(created_from=5e9)
+
+
+def test_every_mongo_call_is_bounded_unless_the_uri_sets_its_own_timeout() -> None:
+    """A hung server fails a call (StoreUnavailable) instead of holding a request past reconcile's grace;
+    the clients connect lazily, so no server is needed to check this."""
+    bounded = MongoJobStore.from_uri("mongodb://db.invalid:27017/", "ee2")
+    chosen = MongoJobStore.from_uri("mongodb://db.invalid:27017/?timeoutMS=5000", "ee2")
+    assert bounded.database.client.options.timeout == constants.STORE_CALL_TIMEOUT_S
+    assert chosen.database.client.options.timeout == 5.0
+    assert constants.STORE_CALL_TIMEOUT_S < constants.SUBMIT_GRACE_S

@@ -17,8 +17,10 @@ from ee_retry import constants
 from ee_retry.domain.model import Job, JobStatus, OperationState
 from ee_retry.errors import InvalidParams, SchedulerUnavailable, StoreUnavailable
 from ee_retry.ports import JobQuery, ProcState, SubmitSpec
+from ee_retry.service.jobs import cancel_job
 from ee_retry.service.reaper import ReapOptions, reap
 from ee_retry.service.reconcile import reconcile
+from ee_retry.service.specs import specs_builder
 from ee_retry.service.submission import roll_back
 from ee_retry.testing.instrument import Crash
 from tests.service.support import Env
@@ -34,11 +36,11 @@ def live_procs(env: Env, job_id: str) -> list[str]:
     ]
 
 
-async def attempt_cut_short(env: Env, original: str, port: str, method: str) -> Job:
-    """Retry `original` with a crash right after the first `method` call of the request; the attempt."""
+async def attempt_cut_short(env: Env, original: str, port: str, method: str, nth: int = 1) -> Job:
+    """Retry `original` with a crash right after the nth `method` call of the request; the attempt."""
     env.store.reset()
     env.sched_proxy.reset()
-    (env.store if port == "store" else env.sched_proxy).crash_after(method, 1)
+    (env.store if port == "store" else env.sched_proxy).crash_after(method, nth)
     with pytest.raises(Crash):
         await env.retry(original)
     [attempt] = await env.deps.store.find_jobs(JobQuery(retry_parent=original))
@@ -282,3 +284,77 @@ async def test_jobs_whose_procs_someone_else_removed_end_terminated_not_deleted(
     assert {j.status for j in jobs} == {JobStatus.TERMINATED}
     [op] = await env.deps.store.find_operations()
     assert op.state is OperationState.DONE
+
+
+@pytest.mark.parametrize("owner_token", [True, False], ids=["htcondor-like", "local-like"])
+async def test_an_attempt_cancelled_before_its_proc_was_recorded_is_never_released(
+    env: Env, owner_token: bool
+) -> None:
+    """The request submitted (held) and stopped right after its fence, before recording the proc id,
+    so the owner's cancel could not name the proc. Reconcile removes that proc instead of releasing
+    it, and the original then has exactly one attempt running."""
+    env.sched.runs_with_owner_token = owner_token
+    original = await env.failed_job()
+    attempt = await attempt_cut_short(env, original, "store", "update_operation", nth=2)
+    [stranded] = live_procs(env, attempt.id)
+    await cancel_job(env.deps, env.alice, attempt.id, False)
+
+    await recover(env)
+
+    assert env.sched.proc(attempt.id).state is ProcState.REMOVED  # type: ignore[union-attr]
+    assert stranded not in live_procs(env, attempt.id)
+    [item] = await env.retry(original)
+    assert len(live_procs(env, item["retry_id"])) == 1
+
+
+async def test_a_job_the_scheduler_lost_entirely_ends_terminated_and_its_operation_finishes(env: Env) -> None:
+    """HTCondor-like: a crash after release, then the schedd forgot one attempt's proc (neither queue
+    nor history). Reconcile cannot submit it again without a token: it ends terminated, the rest of
+    the request finishes, and its original can be retried."""
+    env.sched.runs_with_owner_token = True
+    a, b = await env.failed_job(), await env.failed_job()
+    env.sched.set_listener(None)  # the service is down from here: no poller sees the procs
+    env.store.reset()
+    env.sched_proxy.reset()
+    env.sched_proxy.crash_after("release", 1)
+    with pytest.raises(Crash):
+        await env.retry(a, b)
+    [lost] = await env.deps.store.find_jobs(JobQuery(retry_parent=a))
+    env.sched.forget(lost.id)
+
+    await recover(env)
+
+    assert (await env.job(lost.id)).status is JobStatus.TERMINATED
+    [kept] = await env.deps.store.find_jobs(JobQuery(retry_parent=b))
+    assert kept.status is JobStatus.QUEUED
+    assert all(op.state.finished for op in await env.deps.store.find_operations())
+    [item] = await env.retry(a)
+    assert "retry_id" in item
+
+
+async def test_reconcile_never_submits_without_the_owners_token(env: Env) -> None:
+    env.sched.runs_with_owner_token = True
+    job_id = await env.run()
+    with pytest.raises(InvalidParams, match="without their owner's token"):
+        await specs_builder(env.deps, token=None)([await env.job(job_id)])
+
+
+async def test_a_request_whose_operation_reconcile_finished_meanwhile_is_not_told_success(env: Env) -> None:
+    """The request passed its fence, then stalled past the grace period; reconcile finished the
+    operation. The request's final write loses, and the caller hears so instead of a success."""
+    original = await env.failed_job()
+    store = env.deps.store
+    link = store.link
+
+    async def stalled_link(*args: Any) -> Any:
+        store.link = link  # type: ignore[method-assign]
+        env.clock.advance(constants.SUBMIT_GRACE_S + 1)
+        [action] = await reconcile(env.deps)
+        assert action.action == "finished"
+        return await link(*args)
+
+    store.link = stalled_link  # type: ignore[method-assign]
+    with pytest.raises(SchedulerUnavailable, match="finished or rolled back by reconcile"):
+        await env.retry(original)
+    [attempt] = await assert_consistent(env, original)
+    assert len(live_procs(env, attempt)) == 1
