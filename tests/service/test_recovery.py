@@ -5,10 +5,12 @@ changes nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -81,6 +83,13 @@ def leftover_process(data_dir: Path, job_id: str) -> subprocess.Popen[bytes]:
         start_new_session=True,
     )
     (job_dir / "pid").write_text(str(process.pid), encoding="utf-8")
+    marker = f"EE_RETRY_JOB_ID={job_id}".encode()
+    deadline = time.monotonic() + KILL_DEADLINE_S
+    while time.monotonic() < deadline:  # until the child has exec'd with its own environment
+        with contextlib.suppress(OSError):
+            if marker in Path(f"/proc/{process.pid}/environ").read_bytes():
+                break
+        time.sleep(0.01)
     return process
 
 
