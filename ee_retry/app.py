@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ee_retry.constants import MAX_BODY_BYTES
-from ee_retry.domain.model import JobStatus
+from ee_retry.domain.model import STARTABLE_STATUSES
 from ee_retry.errors import EERetryError, InternalError, MethodNotFound, RequestTooLarge
 from ee_retry.rpc.context import Call
 from ee_retry.rpc.methods import METHODS
@@ -28,9 +28,6 @@ from ee_retry.service.reaper import reap_in_service
 from ee_retry.service.status_sync import StatusFeed
 
 log = logging.getLogger(__name__)
-
-# A job whose proc may still start: not running, not finished, not cancelled by anyone.
-_STARTABLE = frozenset({JobStatus.CREATED, JobStatus.ESTIMATING, JobStatus.QUEUED})
 
 
 async def _read_body(request: Request) -> bytes:
@@ -69,7 +66,7 @@ async def may_start(deps: Deps, job_id: str) -> bool:
         # already finished or cancelled (every status change is conditional).
         log.warning("cannot read job %s before starting it; starting it anyway: %s", job_id, exc)
         return True
-    return job is not None and job.status in _STARTABLE
+    return job is not None and job.status in STARTABLE_STATUSES
 
 
 class RpcEndpoint:

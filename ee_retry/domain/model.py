@@ -28,6 +28,7 @@ class JobStatus(str, Enum):
 TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.ERROR, JobStatus.TERMINATED})
 ACTIVE_STATUSES = frozenset({JobStatus.CREATED, JobStatus.ESTIMATING, JobStatus.QUEUED, JobStatus.RUNNING})
 RETRYABLE_STATUSES = frozenset({JobStatus.ERROR, JobStatus.TERMINATED})
+STARTABLE_STATUSES = frozenset({JobStatus.CREATED, JobStatus.ESTIMATING, JobStatus.QUEUED})  # not yet running
 
 
 class TerminatedCode(int, Enum):

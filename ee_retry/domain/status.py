@@ -11,11 +11,18 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ee_retry import constants, runner
-from ee_retry.domain.model import ACTIVE_STATUSES, ErrorCode, Job, JobStatus, TerminatedCode
+from ee_retry.domain.model import (
+    ACTIVE_STATUSES,
+    STARTABLE_STATUSES,
+    ErrorCode,
+    Job,
+    JobStatus,
+    TerminatedCode,
+)
 from ee_retry.ports import ProcState, SchedulerProc, Transition
 
 _BEFORE_QUEUED = frozenset({JobStatus.CREATED, JobStatus.ESTIMATING})
-_BEFORE_RUNNING = frozenset({JobStatus.CREATED, JobStatus.ESTIMATING, JobStatus.QUEUED})
+_BEFORE_RUNNING = STARTABLE_STATUSES
 
 
 def _tail(text: str | None) -> str:

@@ -13,14 +13,19 @@ from typing import Any
 from ee_retry.constants import MAX_LOG_LINES_PER_CALL
 from ee_retry.domain import status as rules
 from ee_retry.domain.access import Access, check_admin_flag
-from ee_retry.domain.model import ACTIVE_STATUSES, TERMINAL_STATUSES, ErrorCode, Job, JobStatus
+from ee_retry.domain.model import (
+    ACTIVE_STATUSES,
+    STARTABLE_STATUSES,
+    TERMINAL_STATUSES,
+    ErrorCode,
+    Job,
+    JobStatus,
+)
 from ee_retry.errors import InvalidParams, InvalidStatusTransition
 from ee_retry.ports import Transition, User
 from ee_retry.service.access import load_one
 from ee_retry.service.deps import Deps
 from ee_retry.service.status_sync import refresh_containers
-
-_STARTABLE = frozenset({JobStatus.CREATED, JobStatus.ESTIMATING, JobStatus.QUEUED})
 
 
 async def _apply(
@@ -49,7 +54,7 @@ async def start_job(deps: Deps, user: User, job_id: object, as_admin: bool) -> N
     if job.queued is None:
         fields["queued"] = now
     # The status poller may have seen the proc start before the runner called in: that is a start.
-    change = Transition(job.id, _STARTABLE, JobStatus.RUNNING, fields)
+    change = Transition(job.id, STARTABLE_STATUSES, JobStatus.RUNNING, fields)
     await _apply(deps, job, change, "start", already=JobStatus.RUNNING)
 
 

@@ -23,10 +23,11 @@ import logging
 from dataclasses import dataclass
 
 from ee_retry import constants
-from ee_retry.domain.model import Job, JobStatus, Operation, OperationState, TerminatedCode
+from ee_retry.domain.model import Job, JobStatus, Operation, OperationState
 from ee_retry.errors import EERetryError
-from ee_retry.ports import ProcState, SchedulerProc, Transition
+from ee_retry.ports import ProcState, SchedulerProc
 from ee_retry.service.deps import Deps
+from ee_retry.service.reaper_rules import cancel_by_reaper
 from ee_retry.service.specs import specs_builder
 from ee_retry.service.status_sync import refresh_containers
 from ee_retry.service.submission import INCOMPLETE, PERMANENT, advance, claim, roll_back
@@ -131,21 +132,7 @@ def _removed_elsewhere(jobs: list[Job], held: list[SchedulerProc], resubmittable
 async def _terminate_removed(deps: Deps, jobs: list[Job], gone: set[str]) -> list[Job]:
     now = deps.clock.now()
     message = "The job was removed from the scheduler before it started; retry it."
-    changes = [
-        Transition(
-            j,
-            frozenset({JobStatus.CREATED}),
-            JobStatus.TERMINATED,
-            {
-                "finished": now,
-                "updated": now,
-                "terminated_code": TerminatedCode.TERMINATED_BY_AUTOMATION.value,
-                "errormsg": message,
-            },
-        )
-        for j in sorted(gone)
-    ]
-    await deps.store.transition(changes)
+    await deps.store.transition([cancel_by_reaper(j, message, now) for j in jobs if j.id in gone])
     return list((await deps.store.get_jobs([j.id for j in jobs])).values())
 
 

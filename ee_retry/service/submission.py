@@ -110,7 +110,7 @@ async def submit_reserved(deps: Deps, reservation: Reservation, specs_for: Specs
     try:
         await advance(deps, reservation.op, reservation.jobs, specs_for, fresh=True)
     except PERMANENT as exc:
-        owned_at = await _fence(deps, reservation.op)
+        owned_at = await claim(deps, reservation.op)  # the request's fence
         if owned_at is not None:  # else reconcile owns the operation now
             await roll_back(deps, reservation.op, exc.message, owned_at=owned_at)
         raise
@@ -152,7 +152,7 @@ async def advance(deps: Deps, op: Operation, jobs: Sequence[Job], specs_for: Spe
     missing = [j for j in runnable if j.id not in procs]
     if missing:
         procs.update(await _submit(deps, op, missing, await specs_for(missing)))
-    if fresh and await _fence(deps, op) is None:
+    if fresh and await claim(deps, op) is None:  # the request's fence: reconcile took over
         raise SchedulerUnavailable(
             f"The submission of operation {op.id} took longer than {constants.SUBMIT_GRACE_S:g} s and "
             "reconcile took it over; it finishes or rolls the request back. Check the job ids, or "
@@ -185,12 +185,6 @@ async def advance(deps: Deps, op: Operation, jobs: Sequence[Job], specs_for: Spe
             f"Operation {op.id} was finished or rolled back by reconcile while this request was still "
             "working on it; check the job ids, or repeat the call with the same idempotency_key"
         )
-
-
-async def _fence(deps: Deps, op: Operation) -> float | None:
-    """The request still owns its operation (no reconcile pass claimed it since it was reserved): the
-    `updated` time it wrote; None if it lost it."""
-    return await claim(deps, op)
 
 
 async def claim(deps: Deps, op: Operation) -> float | None:
