@@ -10,7 +10,7 @@ from typing import Any
 
 from ee_retry.domain.model import CLIENT_GROUP_RE
 from ee_retry.errors import InvalidParams
-from ee_retry.service.requests import RequirementsOverride
+from ee_retry.service.submit.requests import RequirementsOverride
 
 
 def first_dict(params: list[Any], method: str, optional: bool = False) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ee_retry.service.deps import Deps
-from ee_retry.service.poller import Poller
+from ee_retry.service.sync.poller import Poller
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.harness import ADMIN_TOKEN
 from ee_retry.testing.scheduler import FakeScheduler
