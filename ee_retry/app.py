@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ee_retry.api.routes import api_routes
 from ee_retry.rpc.endpoint import RpcEndpoint, json_response
 from ee_retry.service.deps import Deps
 from ee_retry.service.repair.reaper import reap_in_service
@@ -85,5 +86,6 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
         Route("/", RpcEndpoint(deps).handle, methods=["POST"]),
         Route("/", index, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        *api_routes(deps),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

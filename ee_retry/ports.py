@@ -170,6 +170,10 @@ class Workspace(Protocol):
         """Ids of every workspace the caller may write ('a' or 'w'), in one call
         (list_workspace_ids with perm 'w'); deleted workspaces are not listed."""
 
+    async def readable_workspaces(self, user: User) -> list[int]:
+        """Ids of every workspace the caller may read ('a', 'w' or 'r' given to them), in one call
+        (list_workspace_ids with perm 'r', public workspaces excluded)."""
+
 
 class Catalog(Protocol):
     async def resolve(self, module: str, version: str | None, function: str | None = None) -> ResolvedVersion:

@@ -28,8 +28,10 @@ class JobQuery:
     ids: Sequence[str] | None = None
     users: Sequence[str] | None = None  # any of these owners ...
     wsids: Sequence[int] | None = None  # ... or (when both set) any of these workspaces
+    wsid: int | None = None  # and in this workspace
     statuses: Sequence[JobStatus] | None = None
     method: str | None = None  # job_input.method
+    module: str | None = None  # job_input.method starts with "<module>."
     app_id: str | None = None  # job_input.app_id
     batch_id: str | None = None
     error_code: int | None = None

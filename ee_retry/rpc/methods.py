@@ -12,7 +12,7 @@ from ee_retry.errors import InvalidParams
 from ee_retry.rpc import params as p
 from ee_retry.rpc.context import Call, Handler
 from ee_retry.rpc.methods_ops import OPS_METHODS
-from ee_retry.rpc.views import job_state, ms, raise_item_error, run_job_params, wire_items
+from ee_retry.rpc.views import job_state, log_page, ms, raise_item_error, run_job_params, wire_items
 from ee_retry.service import jobs
 from ee_retry.service.submit import retry, run
 from ee_retry.service.submit.idempotency import check_key
@@ -241,16 +241,7 @@ async def get_job_logs(call: Call, params: list[Any]) -> dict[str, Any]:
     lines, total = await callbacks.get_job_logs(
         call.deps, await call.user(), d.get("job_id"), skip, limit, p.flag(d, "as_admin")
     )
-    shaped = [
-        {
-            "line": ln["line"],
-            "linepos": skip + i,
-            "is_error": bool(ln.get("is_error")),
-            "ts": ms(ln.get("ts")),
-        }
-        for i, ln in enumerate(lines)
-    ]
-    return {"lines": shaped, "last_line_number": skip + len(shaped), "count": total}
+    return log_page(lines, skip, total)
 
 
 async def get_job_params(call: Call, params: list[Any]) -> dict[str, Any]:

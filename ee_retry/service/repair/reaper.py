@@ -1,7 +1,7 @@
 """The reaper: one pass that repairs what crashes, lost procs and abandoned jobs leave behind.
 
     lease      one reaper acts at a time (a lease in the store); a dry run takes none, it writes nothing
-    reconcile  finish or roll back every submission operation left incomplete (service.reconcile)
+    reconcile  finish or roll back every submission operation left incomplete (service/repair/reconcile.py)
     created    cancel `created` jobs older than a limit that no scheduler proc carries and no
                unfinished operation owns
     queued     cancel `queued` jobs that have waited longer than a limit (14 days by default)
