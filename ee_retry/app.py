@@ -113,6 +113,7 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
     if source is not None:
         interval = deps.settings.effective_poll_interval_s
         retrier = AutoRetrier(deps, source, interval, deps.settings.policy_token)
+    deps.policy = source
     do_recover = deps.scheduler.scheduler_type == "local" if recover is None else recover
 
     @contextlib.asynccontextmanager

@@ -12,6 +12,7 @@ from ee_retry.errors import InvalidParams
 from ee_retry.rpc import params as p
 from ee_retry.rpc.context import Call, Handler
 from ee_retry.rpc.methods_ops import OPS_METHODS
+from ee_retry.rpc.methods_policy import POLICY_METHODS
 from ee_retry.rpc.views import job_state, ms, run_job_params
 from ee_retry.service import callbacks, jobs, retry, run
 from ee_retry.service.idempotency import check_key
@@ -282,3 +283,4 @@ METHODS: dict[str, Handler] = {
 }
 
 METHODS.update(OPS_METHODS)
+METHODS.update(POLICY_METHODS)

@@ -10,9 +10,11 @@ from pathlib import Path
 from ee_retry import constants
 from ee_retry.domain.ids import new_id
 from ee_retry.domain.policy.breaker import BreakerState
+from ee_retry.domain.policy.model import Policy
 from ee_retry.domain.policy.rules import Uniform
 from ee_retry.service.deps import Deps
 from ee_retry.service.loops import every
+from ee_retry.service.policy.admin import budget_use
 from ee_retry.service.policy.decisions import decide_pass
 from ee_retry.service.policy.source import PolicySource
 from ee_retry.service.policy.starter import start_pass
@@ -81,12 +83,16 @@ class AutoRetrier:
         started = await start_pass(deps, policy, state, self._token)
         await state.save(deps.store, int(deps.clock.now() * 1000))
         self._since = now - constants.AUTO_RETRY_RESCAN_S
-        self._export(state)
+        self._export(policy, state)
         return (len(decided), len(started))
 
-    def _export(self, state: PolicyState) -> None:
+    def _export(self, policy: Policy, state: PolicyState) -> None:
+        metrics = self._deps.metrics
         for app, breaker in state.breakers.items():
-            self._deps.metrics.auto_breaker.labels(app).set(_BREAKER_GAUGE[breaker.state])
+            metrics.auto_breaker.labels(app).set(_BREAKER_GAUGE[breaker.state])
+        for use in budget_use(policy, state, int(self._deps.clock.now() * 1000)):
+            ratio = use["used"] / use["limit"] if use["limit"] else 1.0
+            metrics.auto_budget.labels(use["budget"], use.get("user") or use.get("app") or "").set(ratio)
 
     async def run_forever(self) -> None:
         await every(self._interval_s, self.run_once, "automatic retry pass")
