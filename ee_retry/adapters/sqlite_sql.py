@@ -45,6 +45,7 @@ def row(doc: Mapping[str, Any], fields: Sequence[str]) -> tuple[Any, ...]:
 _SQL = {
     "in": "{} IN (SELECT value FROM json_each(?))",
     "eq": "{} = ?",
+    "prefix": "substr({}, 1, ?) = ?",
     "lt": "{} < ?",
     "gte": "{} >= ?",
     "is_null": "{} IS NULL",
@@ -58,6 +59,8 @@ def _render(term: sc.Term, params: list[Any]) -> str:
         params.append(sc.dumps(term.value))
     elif term.op in ("eq", "lt", "gte"):
         params.append(term.value)
+    elif term.op == "prefix":
+        params.extend([len(term.value), term.value])
     clause = _SQL[term.op].format(column)
     return clause if term.alt is None else f"({clause} OR {_render(term.alt, params)})"
 

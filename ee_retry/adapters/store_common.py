@@ -170,7 +170,8 @@ def status_counts(pairs: Iterable[tuple[str, int]]) -> dict[JobStatus, int]:
 class Term:
     """One condition of a job query on a stored field, for a store to render in its own language.
 
-    `op` is "in" (value: a list), "eq", "lt", "gte", "is_null" (missing or null), or "not_true";
+    `op` is "in" (value: a list), "eq", "prefix" (a string starting with the value), "lt", "gte",
+    "is_null" (missing or null), or "not_true";
     `alt`, when set, is OR-ed with this term.
     """
 
@@ -196,11 +197,14 @@ def query_terms(q: JobQuery) -> list[Term]:
     equal = {
         "job_input.method": q.method,
         "job_input.app_id": q.app_id,
+        "wsid": q.wsid,
         "batch_id": q.batch_id,
         "error_code": q.error_code,
         "retry_parent": q.retry_parent,
     }
     terms.extend(Term(name, "eq", value) for name, value in equal.items() if value is not None)
+    if q.module is not None:
+        terms.append(Term("job_input.method", "prefix", f"{q.module}."))
     if q.originals_only:
         terms.append(Term("retry_parent", "is_null"))
     if q.exclude_batch_containers:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ee_retry.domain.model import Job
@@ -36,6 +36,20 @@ def job_state(job: Job, exclude: Iterable[str] = ()) -> dict[str, Any]:
         if key != "job_id":
             state.pop(key, None)
     return state
+
+
+def log_page(lines: Sequence[Mapping[str, Any]], first: int, total: int) -> dict[str, Any]:
+    """ee2's get_job_logs answer for lines `first`.. of a log of `total` lines."""
+    shaped = [
+        {
+            "line": ln["line"],
+            "linepos": first + i,
+            "is_error": bool(ln.get("is_error")),
+            "ts": ms(ln.get("ts")),
+        }
+        for i, ln in enumerate(lines)
+    ]
+    return {"lines": shaped, "last_line_number": first + len(shaped), "count": total}
 
 
 def run_job_params(job: Job) -> dict[str, Any]:
