@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from ee_retry.domain.model import Job, JobStatus, Operation, OperationState
 from ee_retry.domain.values import (
+    GuardedUpdate,
     InsertOutcome,
     JobQuery,
     Permission,
@@ -68,6 +69,9 @@ class JobStore(Protocol):
         """One bulk write: $addToSet (with $each, order kept) retry_ids on originals and
         child_jobs on containers, and set retry_saved_toggle on the `saved` jobs."""
 
+    async def guarded_update(self, updates: Sequence[GuardedUpdate]) -> set[str]:
+        """Apply compare-and-set updates in one bulk write; return the ids that changed."""
+
     async def delete_created(self, ids: Sequence[str]) -> int:
         """Delete jobs that are still `created` and have no scheduler_id (rollback of a reservation)."""
 
@@ -107,6 +111,17 @@ class JobStore(Protocol):
 
     async def get_logs(self, job_id: str, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         """Lines skip..skip+limit in order, and the total count; limit <= 0 returns only the total."""
+
+    async def add_logs_many(self, lines: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+        """Append lines to several jobs' logs in one write."""
+
+    # -- small service state documents by key (collection ee_retry_states), e.g. circuit breakers
+
+    async def get_states(self, prefix: str) -> dict[str, dict[str, Any]]:
+        """Every state document whose key starts with `prefix`, by key."""
+
+    async def put_states(self, docs: Mapping[str, Mapping[str, Any]]) -> None:
+        """Write (insert or replace) state documents by key, in one write."""
 
     # -- leases (collection ee_retry_leases)
 

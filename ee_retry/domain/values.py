@@ -41,6 +41,8 @@ class JobQuery:
     created_from: float | None = None  # inclusive, epoch seconds
     created_to: float | None = None  # exclusive
     updated_before: float | None = None  # exclusive
+    updated_from: float | None = None  # inclusive
+    auto_due_before: float | None = None  # an automatic retry waits to start before this (auto_next_at)
     operation_ids: Sequence[str] | None = None
     limit: int = 0  # 0: no limit
     offset: int = 0
@@ -97,6 +99,8 @@ class SchedulerProc:
     exit_code: int | None = None
     exit_signal: int | None = None
     hold_reason: str | None = None  # set when the scheduler (not we) held it, e.g. on_exit_hold
+    hold_code: int | None = None  # HTCondor's HoldReasonCode / HoldReasonSubCode of such a hold
+    hold_subcode: int | None = None
     held_by_us: bool = False  # held because it was submitted on hold and not yet released
     in_queue: bool = True  # False when reported from history
     output_tail: str | None = None  # local executor: tail of stdout
@@ -147,3 +151,14 @@ class ResolvedVersion:
     git_commit_hash: str
     requirements: JobRequirements
     command: tuple[str, ...] = ()  # local executor only
+
+
+@dataclass(frozen=True)
+class GuardedUpdate:
+    """Set `fields` on one job if, and only if, its stored `guard` field (dotted) still equals
+    `expected` (None: missing or null): a compare-and-set."""
+
+    job_id: str
+    guard: str
+    expected: Any
+    fields: Mapping[str, Any]

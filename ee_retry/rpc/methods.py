@@ -12,6 +12,7 @@ from ee_retry.errors import InvalidParams
 from ee_retry.rpc import params as p
 from ee_retry.rpc.context import Call, Handler
 from ee_retry.rpc.methods_ops import OPS_METHODS
+from ee_retry.rpc.methods_policy import POLICY_METHODS
 from ee_retry.rpc.views import job_state, log_page, ms, raise_item_error, run_job_params, wire_items
 from ee_retry.service import jobs
 from ee_retry.service.submit import retry, run
@@ -275,3 +276,4 @@ METHODS: dict[str, Handler] = {
 }
 
 METHODS.update(OPS_METHODS)
+METHODS.update(POLICY_METHODS)
