@@ -84,10 +84,15 @@ def update(fields: Mapping[str, Any], never_null: frozenset[str]) -> dict[str, A
 
 def _render(term: sc.Term) -> dict[str, Any]:
     value = [oid(i) for i in term.value] if term.field == "_id" else term.value
+    if term.op == "cluster":  # digits only, so the pattern matches exactly "<cluster>.<proc>"
+        return {"$or": [{term.field: value}, {term.field: {"$regex": f"^{value}\\."}}]}
     condition: Any = {
         "in": {"$in": value},
         "eq": value,
+        "ne": {"$ne": value},
         "lt": {"$lt": value},
+        "lte": {"$lte": value},
+        "gt": {"$gt": value},
         "gte": {"$gte": value},
         "is_null": None,
         "not_true": {"$ne": True},
