@@ -15,9 +15,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ee_retry.constants import MAX_BODY_BYTES
+from ee_retry.api.body import read_body
+from ee_retry.api.routes import api_routes
 from ee_retry.domain.model import STARTABLE_STATUSES
-from ee_retry.errors import EERetryError, InternalError, MethodNotFound, RequestTooLarge
+from ee_retry.errors import EERetryError, InternalError, MethodNotFound
 from ee_retry.rpc.context import Call
 from ee_retry.rpc.methods import METHODS
 from ee_retry.rpc.protocol import error_body, frame, parse, peek_id, result_body
@@ -28,23 +29,6 @@ from ee_retry.service.reaper import reap_in_service
 from ee_retry.service.status_sync import StatusFeed
 
 log = logging.getLogger(__name__)
-
-
-async def _read_body(request: Request) -> bytes:
-    """The body, refused as soon as it passes the size limit (never buffered past it)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise RequestTooLarge(f"The request body is {declared} bytes; the limit is {MAX_BODY_BYTES} (1 MiB)")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise RequestTooLarge(
-                f"The request body is over {MAX_BODY_BYTES} bytes (1 MiB); split the request"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _json(body: dict[str, Any], status: int) -> JSONResponse:
@@ -81,7 +65,7 @@ class RpcEndpoint:
         v2 = False
         label = "invalid"
         try:
-            body = parse(await _read_body(request))
+            body = parse(await read_body(request))
             req_id, v2 = peek_id(body)
             rpc = frame(body)
             handler = METHODS.get(rpc.method)
@@ -160,5 +144,6 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
         Route("/", RpcEndpoint(deps).handle, methods=["POST"]),
         Route("/", index, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        *api_routes(deps),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

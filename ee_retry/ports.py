@@ -55,8 +55,10 @@ class JobQuery:
     ids: Sequence[str] | None = None
     users: Sequence[str] | None = None  # any of these owners ...
     wsids: Sequence[int] | None = None  # ... or (when both set) any of these workspaces
+    wsid: int | None = None  # and in this workspace
     statuses: Sequence[JobStatus] | None = None
     method: str | None = None  # job_input.method
+    module: str | None = None  # job_input.method starts with "<module>."
     app_id: str | None = None  # job_input.app_id
     batch_id: str | None = None
     error_code: int | None = None
@@ -313,6 +315,10 @@ class Workspace(Protocol):
     async def writable_workspaces(self, user: User) -> list[int]:
         """Ids of every workspace the caller may write ('a' or 'w'), in one call
         (list_workspace_ids with perm 'w'); deleted workspaces are not listed."""
+
+    async def readable_workspaces(self, user: User) -> list[int]:
+        """Ids of every workspace the caller may read ('a', 'w' or 'r' given to them), in one call
+        (list_workspace_ids with perm 'r', public workspaces excluded)."""
 
 
 @dataclass(frozen=True)

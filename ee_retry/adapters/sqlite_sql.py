@@ -53,6 +53,7 @@ _SQL = {
     "in": "{} IN (SELECT value FROM json_each(?))",
     "eq": "{} = ?",
     "ne": "({0} IS NULL OR {0} != ?)",
+    "prefix": "substr({}, 1, ?) = ?",
     "lt": "{} < ?",
     "lte": "{} <= ?",
     "gt": "{} > ?",
@@ -69,6 +70,8 @@ def _render(term: sc.Term, params: list[Any]) -> str:
         params.append(sc.dumps(term.value))
     elif term.op == "cluster":
         params += [term.value, f"{term.value}.%"]  # digits only: no LIKE wildcard in it
+    elif term.op == "prefix":
+        params.extend([len(term.value), term.value])
     elif term.op not in ("is_null", "not_true"):
         params.append(term.value)
     clause = _SQL[term.op].format(column)

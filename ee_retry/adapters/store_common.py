@@ -170,10 +170,10 @@ def status_counts(pairs: Iterable[tuple[str, int]]) -> dict[JobStatus, int]:
 class Term:
     """One condition of a job query on a stored field, for a store to render in its own language.
 
-    `op` is "in" (value: a list), "eq", "ne" (also matches missing or null), "lt", "lte", "gt",
-    "gte", "is_null" (missing or null), "not_true", or "cluster" (value: a cluster id of digits only;
-    matches the scheduler id equal to it or starting with it and a dot); `alt`, when set, is OR-ed
-    with this term.
+    `op` is "in" (value: a list), "eq", "ne" (also matches missing or null), "prefix" (a string
+    starting with the value), "lt", "lte", "gt", "gte", "is_null" (missing or null), "not_true", or
+    "cluster" (value: a cluster id of digits only; matches the scheduler id equal to it or starting
+    with it and a dot); `alt`, when set, is OR-ed with this term.
     """
 
     field: str  # stored name; "_id" for the job id, dotted for sub-documents
@@ -198,11 +198,14 @@ def query_terms(q: JobQuery) -> list[Term]:
     equal = {
         "job_input.method": q.method,
         "job_input.app_id": q.app_id,
+        "wsid": q.wsid,
         "batch_id": q.batch_id,
         "error_code": q.error_code,
         "retry_parent": q.retry_parent,
     }
     terms.extend(Term(name, "eq", value) for name, value in equal.items() if value is not None)
+    if q.module is not None:
+        terms.append(Term("job_input.method", "prefix", f"{q.module}."))
     if q.originals_only:
         terms.append(Term("retry_parent", "is_null"))
     if q.exclude_batch_containers:

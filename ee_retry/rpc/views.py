@@ -44,6 +44,20 @@ def job_states(jobs: Sequence[Job], exclude: Iterable[str], as_list: bool) -> di
     return {j.id: job_state(j, dropped) for j in jobs}
 
 
+def log_page(lines: Sequence[Mapping[str, Any]], first: int, total: int) -> dict[str, Any]:
+    """ee2's get_job_logs answer for lines `first`.. of a log of `total` lines."""
+    shaped = [
+        {
+            "line": ln["line"],
+            "linepos": first + i,
+            "is_error": bool(ln.get("is_error")),
+            "ts": ms(ln.get("ts")),
+        }
+        for i, ln in enumerate(lines)
+    ]
+    return {"lines": shaped, "last_line_number": first + len(shaped), "count": total}
+
+
 def run_job_params(job: Job) -> dict[str, Any]:
     """ee2's RunJobParams for get_job_params: what the runner needs to run the job."""
     ji = job.job_input
