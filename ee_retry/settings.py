@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -46,6 +46,8 @@ class Settings:
     docker_timeout_s: int | None = None  # seconds before a job's container is stopped
     condor_initialdir: str | None = None  # HTCondor initialdir of jobs
     client_groups: tuple[str, ...] = ("njs",)  # the client groups jobs are scheduled to
+    policy_file: Path | None = None  # automatic retry policy (TOML); None: no automatic retries
+    policy_token: str | None = field(default=None, repr=False)  # token automatic attempts run with
 
     @property
     def url(self) -> str:
@@ -112,6 +114,8 @@ class Settings:
             docker_timeout_s=None if docker_timeout is None else int(docker_timeout),
             condor_initialdir=opt("EE_RETRY_CONDOR_INITIALDIR"),
             client_groups=_client_groups(opt("EE_RETRY_CLIENT_GROUPS")),
+            policy_file=opt_path("EE_RETRY_POLICY_FILE"),
+            policy_token=opt("EE_RETRY_POLICY_TOKEN"),
         )
 
 

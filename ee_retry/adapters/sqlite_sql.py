@@ -19,7 +19,13 @@ JOB_FIELDS = (
 OP_FIELDS = ("user", "state", "idem", "idempotency_key", "created", "updated")
 
 
+# Fields filtered on through an expression index on the document, not a column of their own.
+DOC_ONLY_FIELDS = ("auto_next_at",)
+
+
 def _column(field: str) -> str:
+    if field in DOC_ONLY_FIELDS:
+        return f"json_extract(doc, '$.{field}')"
     return "id" if field == "_id" else field.rsplit(".", 1)[-1]
 
 

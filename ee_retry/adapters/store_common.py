@@ -20,7 +20,7 @@ from ee_retry.errors import InvalidJobId
 from ee_retry.ports import Comparison, InsertOutcome, JobQuery
 
 # Fields under a unique index: absent when unset, never null, so a null can never collide.
-NEVER_NULL_JOB_FIELDS = frozenset({"retry_active"})
+NEVER_NULL_JOB_FIELDS = frozenset({"retry_active", "auto_next_at"})
 NEVER_NULL_OPERATION_FIELDS = frozenset({"idem"})
 
 
@@ -214,6 +214,8 @@ def query_terms(q: JobQuery) -> list[Term]:
         ("created", "gte", q.created_from),
         ("created", "lt", q.created_to),
         ("updated", "lt", q.updated_before),
+        ("updated", "gte", q.updated_from),
+        ("auto_next_at", "lt", q.auto_due_before),
     )
     terms.extend(Term(name, op, value) for name, op, value in bounds if value is not None)
     if q.operation_ids is not None:

@@ -13,6 +13,7 @@ from ee_retry.rpc import params as p
 from ee_retry.rpc.context import Call, Handler
 from ee_retry.rpc.methods_ee2 import EE2_METHODS
 from ee_retry.rpc.methods_ops import OPS_METHODS
+from ee_retry.rpc.methods_policy import POLICY_METHODS
 from ee_retry.rpc.views import date_range_stats, job_state, job_states, log_page, ms, run_job_params
 from ee_retry.service import callbacks, jobs, retry, run
 from ee_retry.service.idempotency import check_key
@@ -261,3 +262,4 @@ METHODS: dict[str, Handler] = {
 
 METHODS.update(EE2_METHODS)
 METHODS.update(OPS_METHODS)
+METHODS.update(POLICY_METHODS)

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ee_retry.domain.model import Job
+from ee_retry.domain.policy.model import AutoRetry
 
 _TIME_FIELDS = ("created", "updated", "queued", "running", "finished")
 _PRIVATE_FIELDS = ("_id", "retry_active", "operation_id")
@@ -26,6 +27,11 @@ def job_state(job: Job, exclude: Iterable[str] = ()) -> dict[str, Any]:
             continue
         state[key] = ms(value) if key in _TIME_FIELDS else value
     state["retry_count"] = job.retry_count
+    for key in ("failure", "auto_retry"):  # only on jobs that have them
+        if state.get(key) is None:
+            state.pop(key, None)
+    if job.auto_retry is not None:
+        state["auto_retry"] = AutoRetry.from_doc(job.auto_retry).to_wire()
     if job.job_input is None:
         state.pop("job_input")
     else:
