@@ -41,3 +41,6 @@ REAPER_CREATED_MAX_AGE_S = 3_600  # created jobs older than 1 h with no schedule
 REAPER_QUEUED_MAX_AGE_S = 14 * 86_400  # queued jobs older than 14 days are cancelled
 REAPER_LEASE_TTL_S = 600  # a reaper run holds its lease at most this long
 LOCAL_REAPER_INTERVAL_S = 600.0  # the service's own reaper pass with the local executor (0: off)
+
+# Automatic retry policies.
+AUTO_RETRY_UNCOUNTED_MAX = 20  # attempts of one job a `count = false` rule may start; stops endless loops

@@ -1,5 +1,8 @@
 """Shared fixtures for service, wire and end-to-end tests: one service over a fresh SQLite store.
 
+- `mongo_uri` (session): the MongoDB every Mongo test talks to over the wire: EE_RETRY_TEST_MONGO_URI
+  when set, otherwise a SecantusDB server started once for the session with its data in a temporary
+  folder (ee_retry.testing.secantus). Requested only by tests that use the `mongo` store kind.
 - `store`: a set-up SqliteJobStore in tmp_path (tests/adapters overrides it with every store kind).
 - `clock`: a FakeClock at 1_700_000_000 s, shared by the service and the scheduler; `clock.advance(s)`.
 - `sched`: a FakeScheduler; the test plays the scheduler with its drivers (`await sched.complete(id)`).
@@ -37,8 +40,9 @@ from ee_retry.service.deps import Deps
 from ee_retry.service.status_sync import apply_procs
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.harness import service_deps
-from ee_retry.testing.mongo import open_test_store
+from ee_retry.testing.mongo import mongo_test_uri, open_test_store
 from ee_retry.testing.scheduler import FakeScheduler
+from ee_retry.testing.secantus import SecantusServer
 
 # Property tests: few examples by default so the suite stays fast; `--hypothesis-profile=long` for a
 # deeper search. Deadlines are off: a slow example on a busy machine is not a failure.
@@ -52,6 +56,22 @@ settings.load_profile("fast")
 
 RpcAnswer = tuple[int, Any]
 CLOCK_START_S = 1_700_000_000.0  # the FakeClock's first reading, epoch seconds
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """EE_RETRY_TEST_MONGO_URI, or the URI of a SecantusDB server running for this session."""
+    configured = mongo_test_uri()
+    if configured is not None:
+        yield configured
+        return
+    with SecantusServer(tmp_path_factory.mktemp("secantus")) as server:
+        yield server.uri
+
+
+def store_mongo_uri(request: pytest.FixtureRequest, kind: str) -> str | None:
+    """The session's `mongo_uri` for the `mongo` store kind (starting the server on first use)."""
+    return str(request.getfixturevalue("mongo_uri")) if kind == "mongo" else None
 
 
 @pytest.fixture

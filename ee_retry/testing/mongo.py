@@ -35,7 +35,7 @@ from ee_retry.adapters.sqlite_store import SqliteJobStore
 from ee_retry.domain.ids import new_id
 from ee_retry.ports import JobStore
 
-MONGO_URI_ENV = "EE_RETRY_TEST_MONGO_URI"  # a real MongoDB for the `mongo` store kind
+MONGO_URI_ENV = "EE_RETRY_TEST_MONGO_URI"  # a mongod for the `mongo` kind instead of SecantusDB
 STORE_KINDS = ("sqlite", "mongomock", "mongo")
 TEST_DB_PREFIX = "ee_retry_test_"  # databases made (and dropped) by make_test_store for real MongoDB
 
@@ -214,10 +214,11 @@ def mongo_test_uri() -> str | None:
     return os.environ.get(MONGO_URI_ENV, "").strip() or None
 
 
-async def make_test_store(kind: str, tmp_path: Path) -> JobStore:
+async def make_test_store(kind: str, tmp_path: Path, mongo_uri: str | None = None) -> JobStore:
     """A fresh, set-up store of one kind: "sqlite" (a file in tmp_path), "mongomock" (MongoJobStore
-    over AsyncMongomockClient), or "mongo" (MongoJobStore on EE_RETRY_TEST_MONGO_URI, in a new
-    database that `discard_test_store` drops). Raises LookupError for "mongo" when no URI is set."""
+    over AsyncMongomockClient), or "mongo" (MongoJobStore over the wire on `mongo_uri`, else on
+    EE_RETRY_TEST_MONGO_URI, in a new database that `discard_test_store` drops). Raises LookupError
+    for "mongo" when there is no URI."""
     store: JobStore
     if kind == "sqlite":
         store = SqliteJobStore(tmp_path / f"jobs-{new_id()}.sqlite3")
@@ -225,7 +226,7 @@ async def make_test_store(kind: str, tmp_path: Path) -> JobStore:
         client = AsyncMongomockClient()
         store = MongoJobStore(client["ee2"], client=client)
     elif kind == "mongo":
-        uri = mongo_test_uri()
+        uri = mongo_uri or mongo_test_uri()
         if uri is None:
             raise LookupError(f"{MONGO_URI_ENV} is not set: no MongoDB server to test against")
         store = MongoJobStore.from_uri(uri, TEST_DB_PREFIX + new_id())
@@ -243,9 +244,9 @@ async def discard_test_store(store: JobStore) -> None:
 
 
 @asynccontextmanager
-async def open_test_store(kind: str, tmp_path: Path) -> AsyncIterator[JobStore]:
+async def open_test_store(kind: str, tmp_path: Path, mongo_uri: str | None = None) -> AsyncIterator[JobStore]:
     """make_test_store for the length of a block, then discard_test_store."""
-    store = await make_test_store(kind, tmp_path)
+    store = await make_test_store(kind, tmp_path, mongo_uri)
     try:
         yield store
     finally:

@@ -1,4 +1,5 @@
-"""Start the real service (`python -m ee_retry`) on a free port, on the embedded defaults."""
+"""Start the real service (`python -m ee_retry`) on a free port: on the embedded defaults, or with its
+job records in MongoDB over the wire (`mongo_uri`, in a database of its own)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+from pymongo import MongoClient
+
+from ee_retry.domain.ids import new_id
+from ee_retry.testing.mongo import TEST_DB_PREFIX
 
 START_TIMEOUT_S = 30.0
 
@@ -25,8 +30,10 @@ def free_port() -> int:
 class Server:
     """One service process; `kill9` and `start` model a crash and a restart on the same data dir."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, mongo_uri: str | None = None, mongo_db: str | None = None) -> None:
         self.data_dir = data_dir
+        self.mongo_uri = mongo_uri
+        self.mongo_db = mongo_db or TEST_DB_PREFIX + new_id()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -35,6 +42,8 @@ class Server:
     def start(self) -> None:
         env = {**os.environ, "EE_RETRY_PORT": str(self.port), "EE_RETRY_DATA_DIR": str(self.data_dir)}
         env.pop("EE_RETRY_MONGO_URI", None)
+        if self.mongo_uri is not None:
+            env.update(EE_RETRY_MONGO_URI=self.mongo_uri, EE_RETRY_MONGO_DB=self.mongo_db)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "ee_retry"], env=env, stdout=out, stderr=out)
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -61,6 +70,23 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def stored_documents(self) -> list[dict[str, Any]]:
+        """Every document of the service's MongoDB database (empty on the embedded store)."""
+        if self.mongo_uri is None:
+            return []
+        client: MongoClient[dict[str, Any]] = MongoClient(self.mongo_uri)
+        try:
+            db = client[self.mongo_db]
+            return [doc for name in db.list_collection_names() for doc in db[name].find()]
+        finally:
+            client.close()
+
+    def drop_database(self) -> None:
+        if self.mongo_uri is not None:
+            client: MongoClient[dict[str, Any]] = MongoClient(self.mongo_uri)
+            client.drop_database(self.mongo_db)
+            client.close()
 
     def call(self, method: str, params: Any, token: str | None = "alice-token") -> tuple[int, dict[str, Any]]:
         headers = {"Authorization": token} if token else {}

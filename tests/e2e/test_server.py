@@ -1,4 +1,5 @@
-"""The real server process on the embedded defaults: jobs run, survive SIGKILL, and can be retried."""
+"""The real server process, on the embedded store and on MongoDB over the wire: jobs run, survive
+SIGKILL, and can be retried."""
 
 from __future__ import annotations
 
@@ -6,19 +7,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bson import ObjectId
 
 from tests.e2e.server import Server
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(tmp_path / "data")
+@pytest.fixture(params=["sqlite", "mongo"])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    mongo_uri = str(request.getfixturevalue("mongo_uri")) if request.param == "mongo" else None
+    srv = Server(tmp_path / "data", mongo_uri)
     srv.data_dir.mkdir()
     srv.start()
     yield srv
     srv.stop()
+    srv.drop_database()
 
 
 def test_a_failing_and_a_succeeding_demo_job_end_error_and_completed(server: Server) -> None:
@@ -86,8 +90,14 @@ def test_no_token_is_written_to_the_log_the_store_or_a_job_folder(server: Server
     server.stop()
 
     files = [p for p in server.data_dir.rglob("*") if p.is_file()]
-    assert server.log in files and any(p.suffix == ".sqlite3" for p in files)
-    for path in files:
-        content = path.read_bytes()
+    assert server.log in files
+    stored = {path.name: path.read_bytes() for path in files}
+    if server.mongo_uri is None:
+        assert any(p.suffix == ".sqlite3" for p in files)
+    else:
+        documents = server.stored_documents()
+        assert any(doc.get("_id") == ObjectId(job_id) for doc in documents)
+        stored["MongoDB documents"] = repr(documents).encode()
+    for name, content in stored.items():
         for token in ("alice-token", "admin-token", "bob-token", rejected):
-            assert token.encode() not in content, f"{token} found in {path.name}"
+            assert token.encode() not in content, f"{token} found in {name}"

@@ -1,4 +1,5 @@
-"""A service over fakes for use-case tests, on both the embedded store and the Mongo adapter."""
+"""A service over fakes for use-case tests, on the embedded store and on the Mongo adapter over the
+wire protocol (the session's `mongo_uri`: SecantusDB, or EE_RETRY_TEST_MONGO_URI)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.instrument import Instrumented
 from ee_retry.testing.mongo import open_test_store
 from ee_retry.testing.scheduler import FakeScheduler
+from tests.conftest import store_mongo_uri
 from tests.service.support import Env
 
 
-@pytest.fixture(params=["sqlite", "mongomock"])
+@pytest.fixture(params=["sqlite", "mongo"])
 async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Env]:
-    async with open_test_store(request.param, tmp_path) as raw_store:
+    async with open_test_store(request.param, tmp_path, store_mongo_uri(request, request.param)) as raw_store:
         clock = FakeClock(1_700_000_000.0)
         sched = FakeScheduler(clock=clock)
         store = Instrumented(raw_store)
