@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ee_retry.soak.run import Soak, SoakConfig, observer_store, render
@@ -50,7 +51,18 @@ async def _soak(config: SoakConfig) -> int:
         await store.close()
     header = f"soak: embedded store, {config.seconds:g} s, {config.clients} clients, seed {config.seed}"
     print(render(result, header), flush=True)
-    return EXIT_VIOLATION if result.violations.total else 0
+    if result.violations.total:
+        _show_log(service.log, result.violations.examples.values())
+        return EXIT_VIOLATION
+    return 0
+
+
+def _show_log(log: Path, examples: Iterable[str], most: int = 40) -> None:
+    """The service log's lines that name a job of a violation's example, for the first look."""
+    ids = set(re.findall(r"\b[0-9a-f]{24}\b", " ".join(examples)))
+    lines = [ln for ln in log.read_text(errors="replace").splitlines() if any(i in ln for i in ids)]
+    print(f"\nService log lines naming {', '.join(sorted(ids)) or 'no job'} (of {log}):", flush=True)
+    print("\n".join(lines[-most:]), flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,13 +73,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     seed = args.seed if args.seed is not None else int(time.time())
     work_dir = Path(tempfile.mkdtemp(prefix="ee-retry-soak-"))
     config = SoakConfig(args.seconds, args.clients, seed, args.drain_seconds, work_dir, dict(SERVICE_ENV))
+    code = EXIT_BROKEN
     try:
-        return asyncio.run(_soak(config))
+        code = asyncio.run(_soak(config))
+        return code
     except RuntimeError as exc:
         print(f"soak: could not run: {exc}", file=sys.stderr)
         return EXIT_BROKEN
     finally:
-        if args.keep:
+        if args.keep or code != 0:
             print(f"soak: work folder kept at {work_dir}", flush=True)
         else:
             shutil.rmtree(work_dir, ignore_errors=True)

@@ -68,7 +68,12 @@ def duplicate_links(jobs: Iterable[Job]) -> list[str]:
 
 
 def not_terminal(jobs: Iterable[Job]) -> list[str]:
-    return [f"job {j.id} is still {j.status.value}" for j in jobs if j.status in ACTIVE_STATUSES]
+    return [
+        f"job {j.id} is still {j.status.value} (scheduler id {j.scheduler_id}, operation {j.operation_id}, "
+        f"retry of {j.retry_parent}, updated at {j.updated:.3f})"
+        for j in jobs
+        if j.status in ACTIVE_STATUSES
+    ]
 
 
 def incomplete(operations: Iterable[Operation]) -> list[str]:

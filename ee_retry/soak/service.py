@@ -50,13 +50,14 @@ def wait_until_answering(url: str, proc: subprocess.Popen[bytes], log: Path, tim
 
 
 class ServiceProcess:
-    """`python -m ee_retry` over one data folder (and, optionally, one MongoDB), restartable."""
+    """`python -m ee_retry` (or another server module) over one data folder, restartable."""
 
-    def __init__(self, data_dir: Path, env: Mapping[str, str]) -> None:
+    def __init__(self, data_dir: Path, env: Mapping[str, str], module: str = "ee_retry") -> None:
         self.data_dir = data_dir
+        self.module = module
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
-        self.log = data_dir.parent / "service.log"
+        self.log = data_dir.parent / f"{data_dir.name}.log"
         self._env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("EE_RETRY_")},
             **env,
@@ -73,7 +74,7 @@ class ServiceProcess:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ee_retry"], env=self._env, stdout=out, stderr=subprocess.STDOUT
+                [sys.executable, "-m", self.module], env=self._env, stdout=out, stderr=subprocess.STDOUT
             )
         wait_until_answering(self.url, self.proc, self.log, START_TIMEOUT_S)
 

@@ -56,7 +56,8 @@ def test_a_job_linked_twice_in_retry_ids_or_child_jobs_is_reported() -> None:
 
 def test_active_jobs_after_the_drain_are_reported() -> None:
     jobs = [job(ORIGINAL, JobStatus.COMPLETED), job(RETRY_1, JobStatus.QUEUED)]
-    assert inv.not_terminal(jobs) == [f"job {RETRY_1} is still queued"]
+    [found] = inv.not_terminal(jobs)
+    assert found.startswith(f"job {RETRY_1} is still queued")
 
 
 def test_only_unfinished_operations_are_incomplete() -> None:
