@@ -69,6 +69,9 @@ class JobStore(Protocol):
         """One bulk write: $addToSet (with $each, order kept) retry_ids on originals and
         child_jobs on containers, and set retry_saved_toggle on the `saved` jobs."""
 
+    async def remove_children(self, container_id: str, child_ids: Sequence[str]) -> list[str]:
+        """One write: $pullAll `child_ids` from the container's child_jobs; returns the children left."""
+
     async def guarded_update(self, updates: Sequence[GuardedUpdate]) -> set[str]:
         """Apply compare-and-set updates in one bulk write; return the ids that changed."""
 

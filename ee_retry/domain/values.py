@@ -44,6 +44,8 @@ class JobQuery:
     updated_from: float | None = None  # inclusive
     auto_due_before: float | None = None  # an automatic retry waits to start before this (auto_next_at)
     operation_ids: Sequence[str] | None = None
+    scheduler_cluster: str | None = None  # a scheduler cluster id ("123"): procs "123" and "123.N"
+    conditions: Sequence[FieldCondition] = ()  # AND-ed
     limit: int = 0  # 0: no limit
     offset: int = 0
     ascending: bool = True  # order by created, then id
@@ -162,3 +164,25 @@ class GuardedUpdate:
     guard: str
     expected: Any
     fields: Mapping[str, Any]
+
+
+class Comparison(str, Enum):
+    """How a FieldCondition compares a stored field with its value (ee2's filter operators)."""
+
+    EQ = "eq"
+    NE = "ne"  # also matches a missing field, as MongoDB's $ne does
+    GT = "gt"
+    GTE = "gte"
+    LT = "lt"
+    LTE = "lte"
+    IN = "in"  # value: a list
+
+
+@dataclass(frozen=True)
+class FieldCondition:
+    """One typed condition on a stored job field; the field comes from a fixed whitelist, never from
+    the caller's text, and the value is a plain typed value (str, int, float, bool, or a list)."""
+
+    field: str  # stored name, dotted for sub-documents, e.g. "job_input.app_id"
+    op: Comparison
+    value: Any
