@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from ee_retry.constants import MAX_BODY_BYTES
 from ee_retry.domain.model import STARTABLE_STATUSES
-from ee_retry.errors import EERetryError, InternalError, MethodNotFound, RequestTooLarge
+from ee_retry.errors import EERetryError, InternalError, MethodNotFound, RequestTooLarge, shown
 from ee_retry.rpc.context import Call
 from ee_retry.rpc.methods import METHODS
 from ee_retry.rpc.protocol import error_body, frame, parse, peek_id, result_body
@@ -86,7 +86,9 @@ class RpcEndpoint:
             rpc = frame(body)
             handler = METHODS.get(rpc.method)
             if handler is None:
-                raise MethodNotFound(f"Unknown method {rpc.method!r}; see the service's spec for its methods")
+                raise MethodNotFound(
+                    f"Unknown method {shown(rpc.method)}; see the service's spec for its methods"
+                )
             label = rpc.method
             token = request.headers.get("authorization")
             result = await handler(Call(self.deps, token), rpc.params)

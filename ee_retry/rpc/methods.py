@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from ee_retry import __version__
-from ee_retry.constants import DEFAULT_LOG_PAGE, MAX_DATE_RANGE_RESULTS
+from ee_retry.constants import DEFAULT_LOG_PAGE, MAX_DATE_RANGE_RESULTS, MAX_LOG_PAGE_LINES
 from ee_retry.errors import InvalidParams
 from ee_retry.rpc import params as p
 from ee_retry.rpc.context import Call, Handler
@@ -235,7 +235,7 @@ async def get_job_logs(call: Call, params: list[Any]) -> dict[str, Any]:
     skip = p.opt_int(d, "skip_lines", 0)
     if skip is None:
         skip = p.opt_int(d, "offset", 0) or 0
-    limit = p.opt_int(d, "limit", 1) or DEFAULT_LOG_PAGE
+    limit = min(p.opt_int(d, "limit", 1) or DEFAULT_LOG_PAGE, MAX_LOG_PAGE_LINES)
     lines, total = await callbacks.get_job_logs(
         call.deps, await call.user(), d.get("job_id"), skip, limit, p.flag(d, "as_admin")
     )

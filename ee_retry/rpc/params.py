@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ee_retry.domain.model import CLIENT_GROUP_RE
-from ee_retry.errors import InvalidParams
+from ee_retry.errors import InvalidParams, shown
 from ee_retry.service.requests import RequirementsOverride
 
 
@@ -120,7 +120,7 @@ def requirements(d: Mapping[str, Any]) -> RequirementsOverride | None:
     group = opt_str(raw, "client_group")
     if group is not None and not CLIENT_GROUP_RE.fullmatch(group):
         raise InvalidParams(
-            f"Invalid client_group {group!r}: 1 to 64 letters, digits, '_' or '-', not starting with '-'"
+            f"Invalid client_group {shown(group)}: 1 to 64 letters, digits, '_' or '-', not starting with '-'"
         )
     return RequirementsOverride(
         cpus=opt_int(raw, "request_cpus", 1),
