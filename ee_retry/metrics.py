@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 
 class Metrics:
-    """Requests, errors, client disconnects, retries, scheduler submissions, poller lag and poller leadership."""
+    """Requests, errors, client disconnects, retries, scheduler submissions, poller lag and leadership."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
