@@ -17,9 +17,10 @@ from starlette.routing import Route
 
 from ee_retry.constants import MAX_BODY_BYTES
 from ee_retry.domain.model import STARTABLE_STATUSES
-from ee_retry.errors import EERetryError, InternalError, MethodNotFound, RequestTooLarge, shown
+from ee_retry.domain.storable import unstorable
+from ee_retry.errors import EERetryError, InternalError, InvalidParams, MethodNotFound, RequestTooLarge, shown
 from ee_retry.rpc.context import Call
-from ee_retry.rpc.methods import METHODS
+from ee_retry.rpc.methods import METHODS, READ_ONLY_METHODS
 from ee_retry.rpc.protocol import error_body, frame, parse, peek_id, result_body
 from ee_retry.service.deps import Deps
 from ee_retry.service.loops import every
@@ -90,6 +91,9 @@ class RpcEndpoint:
                     f"Unknown method {shown(rpc.method)}; see the service's spec for its methods"
                 )
             label = rpc.method
+            problem = None if rpc.method in READ_ONLY_METHODS else unstorable(rpc.params, "params")
+            if problem is not None:
+                raise InvalidParams(f"Invalid params at {problem}")
             token = request.headers.get("authorization")
             result = await handler(Call(self.deps, token), rpc.params)
             return _json(result_body(req_id, result, v2), 200)

@@ -282,3 +282,24 @@ METHODS: dict[str, Handler] = {
 }
 
 METHODS.update(OPS_METHODS)
+
+# Methods whose params are never stored; every other method's params are checked, before it runs,
+# for values a store cannot hold (ee_retry.domain.storable).
+READ_ONLY_METHODS = frozenset(
+    {
+        "ver",
+        "status",
+        "check_job",
+        "check_jobs",
+        "check_job_batch",
+        "check_job_canceled",
+        "is_admin",
+        "get_admin_permission",
+        "check_jobs_date_range_for_user",
+        "check_jobs_date_range_for_all",
+        "get_job_logs",
+        "get_job_params",
+        "get_job_lineage",
+        "job_stats",
+    }
+)
