@@ -17,13 +17,14 @@ def main() -> int:
     try:
         settings = Settings.from_env()
         deps = build_deps(settings)
+        app = create_app(deps)
     except ValueError as exc:
         print(f"ee-retry: configuration error: {exc}", file=sys.stderr)
         return 2
     store = "MongoDB" if settings.mongo_uri else f"embedded store in {settings.data_dir.resolve()}"
     where = f"http://{settings.host}:{settings.port}/"
     print(f"ee-retry listening on {where} ({store}, {settings.scheduler} scheduler)", flush=True)
-    uvicorn.run(create_app(deps), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     return 0
 
 

@@ -15,37 +15,22 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ee_retry.constants import MAX_BODY_BYTES
+from ee_retry.api.body import read_body
+from ee_retry.api.routes import api_routes
 from ee_retry.domain.model import STARTABLE_STATUSES
 from ee_retry.domain.storable import unstorable
-from ee_retry.errors import EERetryError, InternalError, InvalidParams, MethodNotFound, RequestTooLarge, shown
+from ee_retry.errors import EERetryError, InternalError, InvalidParams, MethodNotFound, shown
 from ee_retry.rpc.context import Call
 from ee_retry.rpc.methods import METHODS, READ_ONLY_METHODS
 from ee_retry.rpc.protocol import error_body, frame, parse, peek_id, result_body
 from ee_retry.service.deps import Deps
 from ee_retry.service.loops import every
+from ee_retry.service.policy.loop import AutoRetrier, policy_source
 from ee_retry.service.poller import Poller
 from ee_retry.service.reaper import reap_in_service
 from ee_retry.service.status_sync import StatusFeed
 
 log = logging.getLogger(__name__)
-
-
-async def _read_body(request: Request) -> bytes:
-    """The body, refused as soon as it passes the size limit (never buffered past it)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise RequestTooLarge(f"The request body is {declared} bytes; the limit is {MAX_BODY_BYTES} (1 MiB)")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise RequestTooLarge(
-                f"The request body is over {MAX_BODY_BYTES} bytes (1 MiB); split the request"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _json(body: dict[str, Any], status: int) -> JSONResponse:
@@ -82,7 +67,7 @@ class RpcEndpoint:
         v2 = False
         label = "invalid"
         try:
-            body = parse(await _read_body(request))
+            body = parse(await read_body(request))
             req_id, v2 = peek_id(body)
             rpc = frame(body)
             handler = METHODS.get(rpc.method)
@@ -118,6 +103,12 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
     """Build the app from its ports. `recover`: run local start-up recovery (default: local scheduler)."""
     feed = StatusFeed(deps)
     poller = Poller(deps, deps.settings.effective_poll_interval_s)
+    source = policy_source(deps.settings, deps.scheduler.runs_with_owner_token, deps.clock.now())
+    retrier = None
+    if source is not None:
+        interval = deps.settings.effective_poll_interval_s
+        retrier = AutoRetrier(deps, source, interval, deps.settings.policy_token)
+    deps.policy = source
     do_recover = deps.scheduler.scheduler_type == "local" if recover is None else recover
 
     @contextlib.asynccontextmanager
@@ -139,12 +130,14 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
             )
             await recover_local(deps, kill)
         tasks = [asyncio.create_task(poller.run_forever())] if poll else []
+        if poll and retrier is not None:
+            tasks.append(asyncio.create_task(retrier.run_forever()))
         reap_every = deps.settings.effective_reaper_interval_s
         if poll and reap_every > 0:
             step = functools.partial(reap_in_service, deps, f"service-{poller.instance_id}")
             tasks.append(asyncio.create_task(every(reap_every, step, "reaper pass")))
         try:
-            yield {"deps": deps, "feed": feed, "poller": poller}
+            yield {"deps": deps, "feed": feed, "poller": poller, "retrier": retrier}
         finally:
             for task in tasks:
                 task.cancel()
@@ -154,6 +147,8 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
             await feed.stop()
             with contextlib.suppress(Exception):
                 await poller.stop()
+                if retrier is not None:
+                    await retrier.stop()
             for port in (deps.auth, deps.workspace, deps.catalog):
                 close = getattr(port, "close", None)
                 if close is not None:
@@ -171,5 +166,6 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
         Route("/", RpcEndpoint(deps).handle, methods=["POST"]),
         Route("/", index, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        *api_routes(deps),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

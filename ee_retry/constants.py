@@ -46,3 +46,7 @@ LOCAL_REAPER_INTERVAL_S = 600.0  # the service's own reaper pass with the local 
 
 # Automatic retry policies.
 AUTO_RETRY_UNCOUNTED_MAX = 20  # attempts of one job a `count = false` rule may start; stops endless loops
+AUTO_RETRY_MAX_DUE_PER_PASS = 10_000  # due automatic retries one start pass looks at; the rest wait a pass
+AUTO_RETRY_LOOKBACK_S = 3_600  # a fresh lease holder decides failures this old or newer
+BREAKER_RECHECK_S = 10.0  # retries paused behind a half-open breaker's probe look again this often
+AUTO_RETRY_RESCAN_S = 30.0  # each pass reads finished jobs again this far back (clock skew, slow writes)

@@ -33,8 +33,10 @@ class JobQuery:
     ids: Sequence[str] | None = None
     users: Sequence[str] | None = None  # any of these owners ...
     wsids: Sequence[int] | None = None  # ... or (when both set) any of these workspaces
+    wsid: int | None = None  # and in this workspace
     statuses: Sequence[JobStatus] | None = None
     method: str | None = None  # job_input.method
+    module: str | None = None  # job_input.method starts with "<module>."
     app_id: str | None = None  # job_input.app_id
     batch_id: str | None = None
     error_code: int | None = None
@@ -44,10 +46,23 @@ class JobQuery:
     created_from: float | None = None  # inclusive, epoch seconds
     created_to: float | None = None  # exclusive
     updated_before: float | None = None  # exclusive
+    updated_from: float | None = None  # inclusive
+    auto_due_before: float | None = None  # an automatic retry waits to start before this (auto_next_at)
     operation_ids: Sequence[str] | None = None
     limit: int = 0  # 0: no limit
     offset: int = 0
     ascending: bool = True  # order by created, then id
+
+
+@dataclass(frozen=True)
+class GuardedUpdate:
+    """Set `fields` on one job if, and only if, its stored `guard` field (dotted) still equals
+    `expected` (None: missing or null): a compare-and-set."""
+
+    job_id: str
+    guard: str
+    expected: Any
+    fields: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -103,6 +118,9 @@ class JobStore(Protocol):
         """One bulk write: $addToSet (with $each, order kept) retry_ids on originals and
         child_jobs on containers, and set retry_saved_toggle on the `saved` jobs."""
 
+    async def guarded_update(self, updates: Sequence[GuardedUpdate]) -> set[str]:
+        """Apply compare-and-set updates in one bulk write; return the ids that changed."""
+
     async def delete_created(self, ids: Sequence[str]) -> int:
         """Delete jobs that are still `created` and have no scheduler_id (rollback of a reservation)."""
 
@@ -142,6 +160,17 @@ class JobStore(Protocol):
 
     async def get_logs(self, job_id: str, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         """Lines skip..skip+limit in order, and the total count; limit <= 0 returns only the total."""
+
+    async def add_logs_many(self, lines: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+        """Append lines to several jobs' logs in one write."""
+
+    # -- small service state documents by key (collection ee_retry_states), e.g. circuit breakers
+
+    async def get_states(self, prefix: str) -> dict[str, dict[str, Any]]:
+        """Every state document whose key starts with `prefix`, by key."""
+
+    async def put_states(self, docs: Mapping[str, Mapping[str, Any]]) -> None:
+        """Write (insert or replace) state documents by key, in one write."""
 
     # -- leases (collection ee_retry_leases)
 
@@ -194,6 +223,8 @@ class SchedulerProc:
     exit_code: int | None = None
     exit_signal: int | None = None
     hold_reason: str | None = None  # set when the scheduler (not we) held it, e.g. on_exit_hold
+    hold_code: int | None = None  # HTCondor's HoldReasonCode / HoldReasonSubCode of such a hold
+    hold_subcode: int | None = None
     held_by_us: bool = False  # held because it was submitted on hold and not yet released
     in_queue: bool = True  # False when reported from history
     output_tail: str | None = None  # local executor: tail of stdout
@@ -286,6 +317,10 @@ class Workspace(Protocol):
     async def writable_workspaces(self, user: User) -> list[int]:
         """Ids of every workspace the caller may write ('a' or 'w'), in one call
         (list_workspace_ids with perm 'w'); deleted workspaces are not listed."""
+
+    async def readable_workspaces(self, user: User) -> list[int]:
+        """Ids of every workspace the caller may read ('a', 'w' or 'r' given to them), in one call
+        (list_workspace_ids with perm 'r', public workspaces excluded)."""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -38,6 +38,8 @@ class Settings:
     schedd_name: str | None = None  # HTCondor schedd to use; None: the local one from condor config
     condor_runner: str = "/usr/local/bin/ee-retry-runner"  # executable HTCondor jobs run
     condor_accounting_prefix: str = "ee2"  # accounting group prefix; per user: <prefix>.<user>
+    policy_file: Path | None = None  # automatic retry policy (TOML); None: no automatic retries
+    policy_token: str | None = field(default=None, repr=False)  # token automatic attempts run with
 
     @property
     def url(self) -> str:
@@ -97,6 +99,8 @@ class Settings:
             schedd_name=opt("EE_RETRY_SCHEDD"),
             condor_runner=opt("EE_RETRY_CONDOR_RUNNER") or "/usr/local/bin/ee-retry-runner",
             condor_accounting_prefix=opt("EE_RETRY_CONDOR_ACCOUNTING_PREFIX") or "ee2",
+            policy_file=opt_path("EE_RETRY_POLICY_FILE"),
+            policy_token=opt("EE_RETRY_POLICY_TOKEN"),
         )
 
 

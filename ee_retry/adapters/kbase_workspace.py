@@ -10,7 +10,7 @@ write (the id-only form of `list_workspace_info`, which the Workspace answers fa
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx2
@@ -27,6 +27,7 @@ _LIST_METHOD = "Workspace.list_workspace_ids"
 # perm is a minimum, so 'w' also lists 'a'; above 'r' no world-readable workspace is listed, and
 # excludeGlobal says so explicitly. Deleted workspaces are never listed; there is no paging.
 _WRITABLE_PARAMS = {"perm": Permission.WRITE.value, "excludeGlobal": 1}
+_READABLE_PARAMS = {"perm": Permission.READ.value, "excludeGlobal": 1}
 WORKSPACES_PER_CALL = 1_000  # the Workspace service's own limit for get_permissions_mass
 MISSING_WORKSPACE_RETRIES = 5  # calls spent skipping deleted workspaces before denying the rest
 _MISSING = re.compile(r"no workspace with id|is deleted|has been deleted", re.IGNORECASE)
@@ -76,6 +77,7 @@ class KBaseWorkspace:
         now = clock.now if clock else None
         self._cache: TTLCache[tuple[str, int], Permission] = TTLCache(cache_ttl_s, now)
         self._writable: TTLCache[str, tuple[int, ...]] = TTLCache(cache_ttl_s, now)
+        self._readable: TTLCache[str, tuple[int, ...]] = TTLCache(cache_ttl_s, now)
 
     async def permissions(self, user: User, wsids: Sequence[int]) -> dict[int, Permission]:
         """The caller's permission on each workspace: cached answers plus one call for the rest.
@@ -98,14 +100,23 @@ class KBaseWorkspace:
     async def writable_workspaces(self, user: User) -> list[int]:
         """Ids of the workspaces the caller may write, cached per user; one call when not cached.
         Raises DependencyUnavailable when the Workspace cannot answer."""
-        ids = self._writable.get(user.name)
+        return await self._listed(user, self._writable, _WRITABLE_PARAMS)
+
+    async def readable_workspaces(self, user: User) -> list[int]:
+        """Ids of the workspaces shared with the caller for reading (or more), cached per user."""
+        return await self._listed(user, self._readable, _READABLE_PARAMS)
+
+    async def _listed(
+        self, user: User, cache: TTLCache[str, tuple[int, ...]], listing: Mapping[str, object]
+    ) -> list[int]:
+        ids = cache.get(user.name)
         if ids is None:
-            params = [dict(_WRITABLE_PARAMS)]
+            params = [dict(listing)]
             result = await call_jsonrpc(
                 self._client, self._url, _SERVICE, _LIST_METHOD, params, user.token or None
             )
             ids = _parse_ids(result)
-            self._writable.put(user.name, ids)
+            cache.put(user.name, ids)
         return list(ids)
 
     async def _fetch(self, user: User, wsids: list[int]) -> dict[int, Permission]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -83,6 +84,8 @@ def update(fields: Mapping[str, Any], never_null: frozenset[str]) -> dict[str, A
 
 
 def _render(term: sc.Term) -> dict[str, Any]:
+    if term.op == "prefix":
+        return {term.field: {"$regex": f"^{re.escape(term.value)}"}}
     value = [oid(i) for i in term.value] if term.field == "_id" else term.value
     condition: Any = {
         "in": {"$in": value},

@@ -18,7 +18,13 @@ JOB_FIELDS = (
 OP_FIELDS = ("user", "state", "idem", "idempotency_key", "created", "updated")
 
 
+# Fields filtered on through an expression index on the document, not a column of their own.
+DOC_ONLY_FIELDS = ("auto_next_at",)
+
+
 def _column(field: str) -> str:
+    if field in DOC_ONLY_FIELDS:
+        return f"json_extract(doc, '$.{field}')"
     return "id" if field == "_id" else field.rsplit(".", 1)[-1]
 
 
@@ -39,6 +45,7 @@ def row(doc: Mapping[str, Any], fields: Sequence[str]) -> tuple[Any, ...]:
 _SQL = {
     "in": "{} IN (SELECT value FROM json_each(?))",
     "eq": "{} = ?",
+    "prefix": "substr({}, 1, ?) = ?",
     "lt": "{} < ?",
     "gte": "{} >= ?",
     "is_null": "{} IS NULL",
@@ -52,6 +59,8 @@ def _render(term: sc.Term, params: list[Any]) -> str:
         params.append(sc.dumps(term.value))
     elif term.op in ("eq", "lt", "gte"):
         params.append(term.value)
+    elif term.op == "prefix":
+        params.extend([len(term.value), term.value])
     clause = _SQL[term.op].format(column)
     return clause if term.alt is None else f"({clause} OR {_render(term.alt, params)})"
 

@@ -176,6 +176,11 @@ class FileWorkspace:
         workspaces = self._file.current()
         return sorted(w for w, perms in workspaces.items() if best_permission(perms, user.name).can_write)
 
+    async def readable_workspaces(self, user: User) -> list[int]:
+        """The workspaces where the user's own letter (not the public one) lets them read."""
+        workspaces = self._file.current()
+        return sorted(w for w, perms in workspaces.items() if Permission(perms.get(user.name, "n")).can_read)
+
 
 # ---------------------------------------------------------------- catalog
 

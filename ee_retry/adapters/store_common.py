@@ -20,7 +20,7 @@ from ee_retry.errors import InvalidJobId
 from ee_retry.ports import InsertOutcome, JobQuery
 
 # Fields under a unique index: absent when unset, never null, so a null can never collide.
-NEVER_NULL_JOB_FIELDS = frozenset({"retry_active"})
+NEVER_NULL_JOB_FIELDS = frozenset({"retry_active", "auto_next_at"})
 NEVER_NULL_OPERATION_FIELDS = frozenset({"idem"})
 
 
@@ -170,7 +170,8 @@ def status_counts(pairs: Iterable[tuple[str, int]]) -> dict[JobStatus, int]:
 class Term:
     """One condition of a job query on a stored field, for a store to render in its own language.
 
-    `op` is "in" (value: a list), "eq", "lt", "gte", "is_null" (missing or null), or "not_true";
+    `op` is "in" (value: a list), "eq", "prefix" (a string starting with the value), "lt", "gte",
+    "is_null" (missing or null), or "not_true";
     `alt`, when set, is OR-ed with this term.
     """
 
@@ -196,11 +197,14 @@ def query_terms(q: JobQuery) -> list[Term]:
     equal = {
         "job_input.method": q.method,
         "job_input.app_id": q.app_id,
+        "wsid": q.wsid,
         "batch_id": q.batch_id,
         "error_code": q.error_code,
         "retry_parent": q.retry_parent,
     }
     terms.extend(Term(name, "eq", value) for name, value in equal.items() if value is not None)
+    if q.module is not None:
+        terms.append(Term("job_input.method", "prefix", f"{q.module}."))
     if q.originals_only:
         terms.append(Term("retry_parent", "is_null"))
     if q.exclude_batch_containers:
@@ -209,6 +213,8 @@ def query_terms(q: JobQuery) -> list[Term]:
         ("created", "gte", q.created_from),
         ("created", "lt", q.created_to),
         ("updated", "lt", q.updated_before),
+        ("updated", "gte", q.updated_from),
+        ("auto_next_at", "lt", q.auto_due_before),
     )
     terms.extend(Term(name, op, value) for name, op, value in bounds if value is not None)
     if q.operation_ids is not None:

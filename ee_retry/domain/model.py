@@ -164,6 +164,10 @@ class Job:
     # ee-retry's own fields (ignored by ee2 readers):
     operation_id: str | None = None  # the submission operation that created this job
     retry_active: str | None = None  # original's id while this attempt is not terminal (unique in the store)
+    failure: Mapping[str, Any] | None = (
+        None  # why it ended in error: exit_code, signal, hold_code, hold_subcode
+    )
+    auto_retry: Mapping[str, Any] | None = None  # on an original: the automatic retry policy's decision
 
     @property
     def retry_count(self) -> int:
@@ -203,6 +207,8 @@ class Job:
             "retry_saved_toggle": self.retry_saved_toggle,
             "operation_id": self.operation_id,
             "retry_active": self.retry_active,
+            "failure": dict(self.failure) if self.failure is not None else None,
+            "auto_retry": dict(self.auto_retry) if self.auto_retry is not None else None,
         }
 
     @classmethod
@@ -235,6 +241,8 @@ class Job:
             retry_saved_toggle=bool(doc.get("retry_saved_toggle", False)),
             operation_id=doc.get("operation_id"),
             retry_active=_opt_str(doc.get("retry_active")),
+            failure=doc.get("failure"),
+            auto_retry=doc.get("auto_retry"),
         )
 
 

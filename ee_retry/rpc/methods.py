@@ -12,7 +12,8 @@ from ee_retry.errors import InvalidParams
 from ee_retry.rpc import params as p
 from ee_retry.rpc.context import Call, Handler
 from ee_retry.rpc.methods_ops import OPS_METHODS
-from ee_retry.rpc.views import job_state, ms, run_job_params
+from ee_retry.rpc.methods_policy import POLICY_METHODS
+from ee_retry.rpc.views import job_state, log_page, ms, run_job_params
 from ee_retry.service import callbacks, jobs, retry, run
 from ee_retry.service.idempotency import check_key
 from ee_retry.service.requests import DateRangeRequest, RetryRequest, RunRequest
@@ -239,16 +240,7 @@ async def get_job_logs(call: Call, params: list[Any]) -> dict[str, Any]:
     lines, total = await callbacks.get_job_logs(
         call.deps, await call.user(), d.get("job_id"), skip, limit, p.flag(d, "as_admin")
     )
-    shaped = [
-        {
-            "line": ln["line"],
-            "linepos": skip + i,
-            "is_error": bool(ln.get("is_error")),
-            "ts": ms(ln.get("ts")),
-        }
-        for i, ln in enumerate(lines)
-    ]
-    return {"lines": shaped, "last_line_number": skip + len(shaped), "count": total}
+    return log_page(lines, skip, total)
 
 
 async def get_job_params(call: Call, params: list[Any]) -> dict[str, Any]:
@@ -282,6 +274,7 @@ METHODS: dict[str, Handler] = {
 }
 
 METHODS.update(OPS_METHODS)
+METHODS.update(POLICY_METHODS)
 
 # Methods whose params are never stored; every other method's params are checked, before it runs,
 # for values a store cannot hold (ee_retry.domain.storable).
@@ -301,5 +294,6 @@ READ_ONLY_METHODS = frozenset(
         "get_job_params",
         "get_job_lineage",
         "job_stats",
+        "get_retry_policy",
     }
 )

@@ -56,15 +56,24 @@ class RetryRequest:
     idempotency_key: str | None = None
     job_requirements: RequirementsOverride | None = None
     single: bool = False  # retry_job: one item, errors raise
+    # Automatic retries: per-original resources (raised memory), and attempts owned by the original's
+    # owner rather than by the caller (the policy).
+    requirements_by_original: Mapping[str, RequirementsOverride] | None = None
+    owner_keeps_attempts: bool = False
 
     def fingerprint(self) -> dict[str, Any]:
         """What makes two requests with one idempotency key 'the same params'."""
-        return {
+        doc: dict[str, Any] = {
             "job_ids": [str(j) for j in self.job_ids],
             "as_admin": self.as_admin,
             "job_requirements": self.job_requirements.to_doc() if self.job_requirements else None,
             "single": self.single,
         }
+        if self.requirements_by_original:
+            doc["requirements_by_original"] = {
+                k: v.to_doc() for k, v in self.requirements_by_original.items()
+            }
+        return doc
 
 
 @dataclass(frozen=True)

@@ -298,6 +298,15 @@ async def test_writable_workspaces_are_listed_for_the_caller_with_their_token(
     assert fake_state(ws_app).authorizations == [SECRET]
 
 
+async def test_readable_workspaces_are_listed_with_minimum_permission_r(
+    workspace: KBaseWorkspace, ws_app: Starlette
+) -> None:
+    assert await workspace.readable_workspaces(BOB) == [1, 2]  # 'r' on 1, 'a' on 2
+    assert fake_state(ws_app).params == [[{"perm": "r", "excludeGlobal": 1}]]
+    assert await workspace.readable_workspaces(BOB) == [1, 2]
+    assert calls(ws_app, "Workspace.list_workspace_ids") == 1
+
+
 async def test_writable_workspaces_include_admin_and_write_but_not_read_or_public(
     workspace: KBaseWorkspace,
 ) -> None:

@@ -194,6 +194,15 @@ async def test_writable_workspaces_are_those_where_the_user_has_a_or_w(ws_file: 
     assert await ws.writable_workspaces(user("carol")) == []
 
 
+async def test_readable_workspaces_are_those_shared_with_the_user_not_public_ones(ws_file: Path) -> None:
+    ws = FileWorkspace(ws_file)
+    write(
+        ws_file,
+        {"workspaces": {"5": {"carol": "r"}, "4": {"carol": "a"}, "6": {"*": "r"}, "7": {"carol": "n"}}},
+    )
+    assert await ws.readable_workspaces(user("carol")) == [4, 5]
+
+
 async def test_writable_workspaces_follow_an_edited_file(ws_file: Path) -> None:
     ws = FileWorkspace(ws_file)
     write(ws_file, {"workspaces": {"5": {"carol": "w"}, "4": {"carol": "a"}, "6": {"carol": "r"}}})

@@ -97,6 +97,13 @@ QUERIES: dict[str, tuple[dict[str, Any], list[str]]] = {
     "statuses": ({"statuses": [JobStatus.ERROR, JobStatus.RUNNING]}, ["orig", "app"]),
     "method": ({"method": "Other.go"}, ["app"]),
     "app_id": ({"app_id": "Other/go"}, ["app"]),
+    "module": ({"module": "Mod"}, ["orig", "retry", "bob", "child"]),
+    "module_is_not_a_text_prefix": ({"module": "Mo"}, []),
+    "module_with_regex_characters": ({"module": "M.d"}, []),
+    "owners_or_spaces_and_one_space": (
+        {"users": ["alice", "bob"], "wsids": [9], "wsid": 9},
+        ["batch", "child"],
+    ),
     "error_code": ({"error_code": 1}, ["orig"]),
     "originals_only": ({"originals_only": True, "users": ["alice"]}, ["orig", "app"]),
     "exclude_batch_containers": ({"exclude_batch_containers": True, "wsids": [9]}, ["child"]),
