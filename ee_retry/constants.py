@@ -35,8 +35,9 @@ DEFAULT_LOG_PAGE = 1_000  # get_job_logs default page size
 MAX_LOG_PAGE_LINES = 10_000  # get_job_logs ceiling on `limit`; a larger limit gets this many lines
 MAX_LOG_LINE_CHARS = 4_096  # a longer log line is stored cut, so one page stays within ~40 MB
 
-# Date-range queries.
+# Listings.
 MAX_DATE_RANGE_RESULTS = 10_000  # check_jobs_date_range_* limit ceiling
+MAX_WORKSPACE_JOBS = 10_000  # check_workspace_jobs answers at most this many (a workspace's newest jobs)
 
 # Reaper defaults.
 REAPER_CREATED_MAX_AGE_S = 3_600  # created jobs older than 1 h with no scheduler proc are cancelled
