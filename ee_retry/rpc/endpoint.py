@@ -6,34 +6,18 @@ import logging
 import time
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from ee_retry.constants import MAX_BODY_BYTES
-from ee_retry.errors import EERetryError, InternalError, MethodNotFound, RequestTooLarge
+from ee_retry.api.body import read_body
+from ee_retry.domain.storable import unstorable
+from ee_retry.errors import EERetryError, InternalError, InvalidParams, MethodNotFound, shown
 from ee_retry.rpc.context import Call
-from ee_retry.rpc.methods import METHODS
+from ee_retry.rpc.methods import METHODS, READ_ONLY_METHODS
 from ee_retry.rpc.protocol import error_body, frame, parse, peek_id, result_body
 from ee_retry.service.deps import Deps
 
 log = logging.getLogger(__name__)
-
-
-async def _read_body(request: Request) -> bytes:
-    """The body, refused as soon as it passes the size limit (never buffered past it)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise RequestTooLarge(f"The request body is {declared} bytes; the limit is {MAX_BODY_BYTES} (1 MiB)")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise RequestTooLarge(
-                f"The request body is over {MAX_BODY_BYTES} bytes (1 MiB); split the request"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def json_response(body: dict[str, Any], status: int) -> JSONResponse:
@@ -52,19 +36,29 @@ class RpcEndpoint:
         v2 = False
         label = "invalid"
         try:
-            body = parse(await _read_body(request))
+            body = parse(await read_body(request))
             req_id, v2 = peek_id(body)
             rpc = frame(body)
             handler = METHODS.get(rpc.method)
             if handler is None:
-                raise MethodNotFound(f"Unknown method {rpc.method!r}; see the service's spec for its methods")
+                raise MethodNotFound(
+                    f"Unknown method {shown(rpc.method)}; see the service's spec for its methods"
+                )
             label = rpc.method
+            problem = None if rpc.method in READ_ONLY_METHODS else unstorable(rpc.params, "params")
+            if problem is not None:
+                raise InvalidParams(f"Invalid params at {problem}")
             token = request.headers.get("authorization")
             result = await handler(Call(self.deps, token), rpc.params)
             return json_response(result_body(req_id, result, v2), 200)
         except EERetryError as exc:
             self.deps.metrics.errors.labels(label, str(exc.code)).inc()
             return json_response(error_body(req_id, exc, v2), 500)
+        except ClientDisconnect:
+            # Not a fault of the service: count it apart from errors, so alerts on -32099 stay quiet.
+            self.deps.metrics.disconnects.labels(label).inc()
+            log.info("client disconnected before its %s request was read", label)
+            return Response(status_code=400)
         except Exception:
             log.exception("unexpected error in %s", label)
             self.deps.metrics.errors.labels(label, str(InternalError.code)).inc()
