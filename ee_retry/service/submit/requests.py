@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ee_retry.domain.model import JobRequirements
-from ee_retry.ports import FieldCondition
+from ee_retry.domain.values import FieldCondition
 
 
 @dataclass(frozen=True)
