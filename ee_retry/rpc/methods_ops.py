@@ -14,6 +14,7 @@ from ee_retry.rpc.views import ms
 from ee_retry.service import operator, retry
 from ee_retry.service.access import check_ids
 from ee_retry.service.idempotency import check_key
+from ee_retry.service.policy.cost import job_cost
 
 _FILTER_KEYS = frozenset(
     {"status", "user", "wsid", "method", "app_id", "batch_id", "error_code", "created_from", "created_to"}
@@ -173,6 +174,7 @@ async def job_stats(call: Call, params: list[Any]) -> dict[str, Any]:
         as_admin=p.flag(d, "as_admin"), user=p.opt_str(d, "user"), since=_opt_time(d, "since")
     )
     stats = await operator.job_stats(call.deps, await call.user(), req)
+    cost = await job_cost(call.deps, stats.user, stats.since)
     attempts = stats.attempts
     in_flight = sum(n for s, n in attempts.items() if not s.terminal)
     return {
@@ -187,6 +189,7 @@ async def job_stats(call: Call, params: list[Any]) -> dict[str, Any]:
             "attempts_terminated": attempts[JobStatus.TERMINATED],
             "attempts_in_flight": in_flight,
         },
+        "cost": cost.to_wire(),
     }
 
 
