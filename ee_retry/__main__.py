@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import uvicorn
 
 from ee_retry.app import create_app
 from ee_retry.settings import Settings
 from ee_retry.wiring import build_deps
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn serves the app; the HTTP benchmark serves its baseline app with the same options."""
+    return {"host": settings.host, "port": settings.port, "log_level": "info"}
 
 
 def main() -> int:
@@ -24,7 +30,7 @@ def main() -> int:
     store = "MongoDB" if settings.mongo_uri else f"embedded store in {settings.data_dir.resolve()}"
     where = f"http://{settings.host}:{settings.port}/"
     print(f"ee-retry listening on {where} ({store}, {settings.scheduler} scheduler)", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(app, **uvicorn_options(settings))
     return 0
 
 

@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ee_retry.bench_http.cli import add_http_parser, run_http
 from ee_retry.bench_paths import (
     DEFAULT_STORE_LATENCY_MS,
     DEFAULT_SUBMIT_LATENCY_MS,
@@ -168,6 +169,7 @@ def parser() -> argparse.ArgumentParser:
     pol.add_argument("--store-latency-ms", type=float, default=DEFAULT_STORE_LATENCY_MS)
     pol.add_argument("--submit-latency-ms", type=float, default=DEFAULT_SUBMIT_LATENCY_MS)
     pol.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    add_http_parser(sub)
     return p
 
 
@@ -187,6 +189,8 @@ def main_policy(args: argparse.Namespace, latency: Latency) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; exit status 1 when a target fails."""
     args = parser().parse_args(argv)
+    if args.bench == "http":
+        return run_http(args)
     latency = Latency(args.store_latency_ms / 1_000, args.submit_latency_ms / 1_000)
     if args.bench == "policy":
         return main_policy(args, latency)
