@@ -33,8 +33,9 @@ OUTPUT_TAIL_CHARS = 4_000  # tail of stdout kept in job_output and of stderr in 
 MAX_LOG_LINES_PER_CALL = 10_000  # add_job_logs accepts at most this many lines per call
 DEFAULT_LOG_PAGE = 1_000  # get_job_logs default page size
 
-# Date-range queries.
+# Listings.
 MAX_DATE_RANGE_RESULTS = 10_000  # check_jobs_date_range_* limit ceiling
+MAX_WORKSPACE_JOBS = 10_000  # check_workspace_jobs answers at most this many (a workspace's newest jobs)
 
 # Reaper defaults.
 REAPER_CREATED_MAX_AGE_S = 3_600  # created jobs older than 1 h with no scheduler proc are cancelled

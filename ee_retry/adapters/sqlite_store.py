@@ -48,6 +48,7 @@ CREATE INDEX IF NOT EXISTS jobs_retry_parent ON jobs (retry_parent);
 CREATE INDEX IF NOT EXISTS jobs_operation_id ON jobs (operation_id);
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created, id);
 CREATE INDEX IF NOT EXISTS jobs_updated ON jobs (updated);
+CREATE INDEX IF NOT EXISTS jobs_scheduler_id ON jobs (scheduler_id);
 CREATE INDEX IF NOT EXISTS jobs_auto_next_at ON jobs (json_extract(doc, '$.auto_next_at'));
 CREATE TABLE IF NOT EXISTS operations (
     id TEXT PRIMARY KEY, user TEXT NOT NULL, state TEXT NOT NULL, idem TEXT UNIQUE,
@@ -277,6 +278,19 @@ class SqliteJobStore:
 
         if retry_ids or child_jobs or saved:
             await self._run(run, write=True)
+
+    async def remove_children(self, container_id: str, child_ids: Sequence[str]) -> list[str]:
+        gone = set(map(str, child_ids))
+
+        def run(conn: sqlite3.Connection) -> list[str]:
+            doc = self._load_jobs(conn, sc.valid_ids([container_id])).get(container_id)
+            if doc is None:
+                return []
+            doc["child_jobs"] = [c for c in doc.get("child_jobs") or [] if c not in gone]
+            self._save_job(conn, doc)
+            return list(doc["child_jobs"])
+
+        return await self._run(run, write=True)
 
     async def delete_created(self, ids: Sequence[str]) -> int:
         params = (sc.dumps(sc.valid_ids(ids)), JobStatus.CREATED.value)

@@ -17,6 +17,7 @@ class RequirementsOverride:
     memory_mb: int | None = None
     disk_gb: int | None = None
     client_group: str | None = None
+    account_group: str | None = None  # run_job_concierge only: the user the job is billed to
 
     def apply(self, base: JobRequirements) -> JobRequirements:
         return JobRequirements(
@@ -24,6 +25,7 @@ class RequirementsOverride:
             memory_mb=self.memory_mb if self.memory_mb is not None else base.memory_mb,
             disk_gb=self.disk_gb if self.disk_gb is not None else base.disk_gb,
             client_group=self.client_group if self.client_group is not None else base.client_group,
+            account_group=self.account_group if self.account_group is not None else base.account_group,
         )
 
     def to_doc(self) -> dict[str, Any]:
