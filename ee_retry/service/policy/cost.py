@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ee_retry import constants
-from ee_retry.domain.model import JobStatus, TerminatedCode
-from ee_retry.domain.policy.rules import core_hours
+from ee_retry.domain.model import JobStatus
+from ee_retry.domain.policy.rules import core_hours, system_terminated
 from ee_retry.ports import JobQuery
 from ee_retry.service.deps import Deps
 
@@ -59,11 +59,7 @@ async def job_cost(deps: Deps, user: str | None, since: float | None) -> Cost:
         by_status[job.status.value] += hours
         if job.retry_parent is not None:
             attempts += 1
-            system = (
-                job.status is JobStatus.TERMINATED
-                and job.terminated_code == TerminatedCode.TERMINATED_BY_AUTOMATION
-            )
-            if job.status is JobStatus.ERROR or system:
+            if job.status is JobStatus.ERROR or system_terminated(job.status.value, job.terminated_code):
                 failed_again += hours
         elif job.auto_retry:
             automatic += int(job.auto_retry.get("started") or 0)

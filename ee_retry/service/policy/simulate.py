@@ -14,12 +14,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from ee_retry.domain.model import Job, JobStatus, TerminatedCode
+from ee_retry.domain.model import Job, JobStatus
 from ee_retry.domain.policy import breaker as breakers
 from ee_retry.domain.policy import decide as d
 from ee_retry.domain.policy.breaker import Breaker
 from ee_retry.domain.policy.model import AutoRetry, AutoRetryState, Policy
-from ee_retry.domain.policy.rules import core_hours
+from ee_retry.domain.policy.rules import core_hours, system_terminated
 from ee_retry.ports import JobQuery, JobStore
 from ee_retry.service.policy.records import facts_of
 from ee_retry.service.policy.state import PolicyState
@@ -96,9 +96,8 @@ class Outcomes:
     failed: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # running count
 
     def add(self, job: Job) -> None:
-        if (
-            job.status is JobStatus.TERMINATED
-            and job.terminated_code != TerminatedCode.TERMINATED_BY_AUTOMATION
+        if job.status is JobStatus.TERMINATED and not system_terminated(
+            job.status.value, job.terminated_code
         ):
             return  # a person's cancel says nothing about the app's health
         app = job.job_input.method if job.job_input else ""
