@@ -7,10 +7,11 @@ import time
 from typing import Any
 
 from ee_retry import __version__
-from ee_retry.constants import DEFAULT_LOG_PAGE, MAX_DATE_RANGE_RESULTS
+from ee_retry.constants import DEFAULT_LOG_PAGE, MAX_DATE_RANGE_RESULTS, MAX_LOG_PAGE_LINES
 from ee_retry.errors import InvalidParams
 from ee_retry.rpc import params as p
 from ee_retry.rpc.context import Call, Handler
+from ee_retry.rpc.date_filters import parse_filter
 from ee_retry.rpc.methods_ee2 import EE2_METHODS
 from ee_retry.rpc.methods_ops import OPS_METHODS
 from ee_retry.rpc.methods_policy import POLICY_METHODS
@@ -120,6 +121,7 @@ def _date_range(d: dict[str, Any]) -> DateRangeRequest:
         ascending=bool(ascending),
         projection=tuple(p.str_list(d, "projection")),
         as_admin=p.flag(d, "as_admin"),
+        conditions=tuple(parse_filter(d.get("filter"))),
     )
 
 
@@ -136,13 +138,21 @@ async def _date_range_result(call: Call, params: list[Any], for_all: bool) -> di
         "jobs": states,
         "count": len(states),
         "query_count": total,
-        "filter": {"created_from_ms": ms(req.start), "created_to_ms": ms(req.end), "user": req.user},
+        "filter": _applied_filter(d, req, for_all),
         "skip": req.offset,
         "projection": list(req.projection),
         "limit": req.limit,
         "sort_order": "+" if req.ascending else "-",
         "stats": stats,
     }
+
+
+def _applied_filter(d: dict[str, Any], req: DateRangeRequest, for_all: bool) -> dict[str, Any]:
+    """The filters applied, as ee2 echoes them: the caller's filter entries with the window and user."""
+    raw = d.get("filter")
+    given = dict(item.split("=") for item in raw) if isinstance(raw, list) else dict(raw or {})
+    user = jobs.ALL_USERS if for_all else req.user
+    return {**given, "created_from_ms": ms(req.start), "created_to_ms": ms(req.end), "user": user}
 
 
 async def check_jobs_date_range_for_user(call: Call, params: list[Any]) -> dict[str, Any]:
@@ -223,7 +233,7 @@ async def get_job_logs(call: Call, params: list[Any]) -> dict[str, Any]:
     skip = p.opt_int(d, "skip_lines", 0)
     if skip is None:
         skip = p.opt_int(d, "offset", 0) or 0
-    limit = p.opt_int(d, "limit", 1) or DEFAULT_LOG_PAGE
+    limit = min(p.opt_int(d, "limit", 1) or DEFAULT_LOG_PAGE, MAX_LOG_PAGE_LINES)
     lines, total = await callbacks.get_job_logs(
         call.deps, await call.user(), d.get("job_id"), skip, limit, p.flag(d, "as_admin")
     )
@@ -263,3 +273,29 @@ METHODS: dict[str, Handler] = {
 METHODS.update(EE2_METHODS)
 METHODS.update(OPS_METHODS)
 METHODS.update(POLICY_METHODS)
+
+# Methods whose params are never stored; every other method's params are checked, before it runs,
+# for values a store cannot hold (ee_retry.domain.storable).
+READ_ONLY_METHODS = frozenset(
+    {
+        "ver",
+        "status",
+        "check_job",
+        "check_jobs",
+        "check_job_batch",
+        "check_job_canceled",
+        "is_admin",
+        "get_admin_permission",
+        "check_jobs_date_range_for_user",
+        "check_jobs_date_range_for_all",
+        "get_job_logs",
+        "get_job_params",
+        "get_job_lineage",
+        "job_stats",
+        "get_retry_policy",
+        "list_config",
+        "get_client_groups",
+        "check_workspace_jobs",
+        "get_job_status",
+    }
+)
