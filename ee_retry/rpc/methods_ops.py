@@ -144,6 +144,12 @@ def _filters_view(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 def _member(entry: operator.LineageEntry) -> dict[str, Any]:
     job: Job = entry.job
+    requested = _requested(entry.operation)
+    if requested is not None and entry.operation is not None and job.retry_parent is not None:
+        # an automatic retry's own resources (raised memory) for this attempt
+        own = (entry.operation.request.get("requirements_by_original") or {}).get(job.retry_parent)
+        if own:
+            requested["job_requirements"] = _requirements_view(own)
     return {
         "job_id": job.id,
         "attempt": entry.attempt,
@@ -156,7 +162,7 @@ def _member(entry: operator.LineageEntry) -> dict[str, Any]:
         "errormsg": job.errormsg,
         "error_code": job.error_code,
         "retry_of": job.retry_parent,
-        "requested": _requested(entry.operation),
+        "requested": requested,
     }
 
 

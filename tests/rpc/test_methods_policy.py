@@ -112,3 +112,23 @@ async def test_job_stats_reports_cost_and_automatic_versus_manual_retries(
     assert cost["failed_again_core_hours"] == pytest.approx(1.0)
     assert cost["jobs_counted"] == 4 and cost["truncated"] is False
     assert manual["retry_id"] != automatic
+
+
+async def test_the_lineage_names_the_rule_and_shows_the_raised_memory(
+    policy_api: Api, deps: Deps, sched: FakeScheduler, clock: FakeClock
+) -> None:
+    job = policy_api.run(method="Demo.fail")
+    await sched.start(job)
+    await sched.hold(job, "memory usage exceeded request_memory", hold_code=34, hold_subcode=102)
+    retrier = AutoRetrier(deps, deps.policy, 1.0, None, lambda a, b: b)
+    await retrier.run_once()
+    clock.advance(60)
+    await retrier.run_once()
+
+    lineage = ok(policy_api.call("get_job_lineage", [{"job_id": job}]))
+    first, second = lineage["attempts"]
+    assert first["job_id"] == job
+    requested = second["requested"]
+    assert requested["by"] == "policy:out of memory" and requested["method"] == "auto_retry"
+    assert requested["job_requirements"] == {"request_memory": 768}
+    assert second["user"] == "alice"
