@@ -23,12 +23,19 @@ from ee_retry.rpc.endpoint import RpcEndpoint, json_response
 from ee_retry.service.deps import Deps
 from ee_retry.service.instance import InstanceClaim
 from ee_retry.service.policy.loop import AutoRetrier, policy_source
+from ee_retry.service.repair.reaper import reap_in_service
 from ee_retry.service.sync.loops import every
 from ee_retry.service.sync.poller import Poller
 from ee_retry.service.sync.start_gate import may_start
 from ee_retry.service.sync.status_sync import StatusFeed
 
 log = logging.getLogger(__name__)
+
+
+async def _reap_while_claimed(deps: Deps, claim: InstanceClaim | None, holder: str) -> None:
+    """The in-service reaper pass, skipped while this instance does not hold the store's claim."""
+    if claim is None or claim.held:
+        await reap_in_service(deps, holder)
 
 
 def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) -> Starlette:

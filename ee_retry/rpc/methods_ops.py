@@ -16,6 +16,7 @@ from ee_retry.service.ops import retry_failed
 from ee_retry.service.ops.lineage import LineageEntry, job_lineage
 from ee_retry.service.ops.stats import StatsRequest
 from ee_retry.service.ops.stats import job_stats as count_jobs
+from ee_retry.service.policy.cost import job_cost
 from ee_retry.service.submit.idempotency import check_key
 
 _FILTER_KEYS = frozenset(
@@ -146,6 +147,12 @@ def _filters_view(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 def _member(entry: LineageEntry) -> dict[str, Any]:
     job: Job = entry.job
+    requested = _requested(entry.operation)
+    if requested is not None and entry.operation is not None and job.retry_parent is not None:
+        # an automatic retry's own resources (raised memory) for this attempt
+        own = (entry.operation.request.get("requirements_by_original") or {}).get(job.retry_parent)
+        if own:
+            requested["job_requirements"] = _requirements_view(own)
     return {
         "job_id": job.id,
         "attempt": entry.attempt,
@@ -158,7 +165,7 @@ def _member(entry: LineageEntry) -> dict[str, Any]:
         "errormsg": job.errormsg,
         "error_code": job.error_code,
         "retry_of": job.retry_parent,
-        "requested": _requested(entry.operation),
+        "requested": requested,
     }
 
 
@@ -174,6 +181,7 @@ async def job_stats(call: Call, params: list[Any]) -> dict[str, Any]:
     d = p.first_dict(params, "job_stats", optional=True)
     req = StatsRequest(as_admin=p.flag(d, "as_admin"), user=p.opt_str(d, "user"), since=_opt_time(d, "since"))
     stats = await count_jobs(call.deps, await call.user(), req)
+    cost = await job_cost(call.deps, stats.user, stats.since)
     attempts = stats.attempts
     in_flight = sum(n for s, n in attempts.items() if not s.terminal)
     return {
@@ -188,6 +196,7 @@ async def job_stats(call: Call, params: list[Any]) -> dict[str, Any]:
             "attempts_terminated": attempts[JobStatus.TERMINATED],
             "attempts_in_flight": in_flight,
         },
+        "cost": cost.to_wire(),
     }
 
 
