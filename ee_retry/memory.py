@@ -12,7 +12,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 
-
 M_TRIM_THRESHOLD = -1  # glibc mallopt parameters (malloc.h)
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's initial value, kept fixed
