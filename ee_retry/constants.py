@@ -24,6 +24,8 @@ STORE_CALL_TIMEOUT_S = 20.0  # one MongoDB call (pymongo timeoutMS); a hung serv
 SUBMIT_GRACE_S = 120.0  # reconcile leaves an operation this young alone: its submit may still be under way
 POLL_INTERVAL_S = 10.0  # status poller period for HTCondor
 LOCAL_POLL_INTERVAL_S = 1.0  # status sync period for the local executor
+INSTANCE_CLAIM_TTL_S = 30.0  # a local executor's claim on its store lapses this long after its holder dies
+INSTANCE_CLAIM_RENEW_S = 10.0  # the live instance renews its claim this often (three tries per TTL)
 LEADER_LEASE_TTL_S = 30.0  # poller leadership lapses this long after its holder stops renewing
 
 # Output kept from a finished local job.
