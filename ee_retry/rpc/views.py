@@ -9,7 +9,7 @@ from typing import Any
 from ee_retry.domain.model import Job
 from ee_retry.domain.policy.model import AutoRetry
 
-_TIME_FIELDS = ("created", "updated", "queued", "running", "finished")
+_TIME_FIELDS = ("created", "updated", "queued", "estimating", "running", "finished")
 _PRIVATE_FIELDS = ("_id", "retry_active", "operation_id")
 
 
