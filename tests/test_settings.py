@@ -12,6 +12,7 @@ from typing import Any
 import httpx2
 import pytest
 from starlette.applications import Starlette
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from ee_retry import __main__ as cli
 from ee_retry.adapters.htcondor import scheduler as condor_scheduler
@@ -62,6 +63,11 @@ SAMPLES = {
     "EE_RETRY_POLL_INTERVAL_S": "2.5",
     "EE_RETRY_REAPER_INTERVAL_S": "0",
     "EE_RETRY_LOCAL_MAX_PARALLEL": "3",
+    "EE_RETRY_HEADER_TIMEOUT_S": "4.5",
+    "EE_RETRY_BODY_TIMEOUT_S": "60",
+    "EE_RETRY_KEEP_ALIVE_S": "2",
+    "EE_RETRY_MAX_CONNECTIONS": "200",
+    "EE_RETRY_MAX_IN_FLIGHT": "16",
     "EE_RETRY_SERVICE_URL": "https://ee.example.org/",
     "EE_RETRY_SCHEDD": "schedd.example.org",
     "EE_RETRY_CONDOR_RUNNER": "/opt/ee/runner",
@@ -552,6 +558,11 @@ BAD_VALUES = [
     pytest.param("EE_RETRY_DOCKER_TIMEOUT_S", "a week", id="non-numeric-docker-timeout"),
     pytest.param("EE_RETRY_CLIENT_GROUPS", "njs,big mem", id="client-group-with-a-space"),
     pytest.param("EE_RETRY_CLIENT_GROUPS", ",", id="no-client-group"),
+    pytest.param("EE_RETRY_HEADER_TIMEOUT_S", "0", id="zero-header-timeout"),
+    pytest.param("EE_RETRY_BODY_TIMEOUT_S", "forever", id="non-numeric-body-timeout"),
+    pytest.param("EE_RETRY_KEEP_ALIVE_S", "-5", id="negative-keep-alive"),
+    pytest.param("EE_RETRY_MAX_CONNECTIONS", "0", id="no-connections"),
+    pytest.param("EE_RETRY_MAX_IN_FLIGHT", "2.5", id="fractional-in-flight"),
 ]
 
 
@@ -580,3 +591,16 @@ def test_the_command_stops_with_exit_2_before_serving_when_a_variable_is_bad(
     err = capsys.readouterr().err
     assert "configuration error" in err
     assert name in err
+
+
+def test_the_http_limits_reach_uvicorn_and_the_request_middleware(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("EE_RETRY_HEADER_TIMEOUT_S", "EE_RETRY_KEEP_ALIVE_S", "EE_RETRY_MAX_IN_FLIGHT"):
+        monkeypatch.setenv(name, SAMPLES[name])
+    settings = Settings.from_env()
+
+    options = cli.uvicorn_options(settings)
+
+    assert options["timeout_keep_alive"] == 2.0
+    assert settings.http.header_timeout_s == 4.5
+    assert settings.http.max_in_flight == 16
+    assert issubclass(options["http"], AutoHTTPProtocol)

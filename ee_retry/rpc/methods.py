@@ -202,7 +202,8 @@ async def retry_jobs(call: Call, params: list[Any]) -> list[dict[str, Any]]:
 
 async def start_job(call: Call, params: list[Any]) -> None:
     d = p.first_dict(params, "start_job")
-    await callbacks.start_job(call.deps, await call.user(), d.get("job_id"), p.flag(d, "as_admin"))
+    skip = p.flag(d, "skip_estimation") if d.get("skip_estimation") is not None else True
+    await callbacks.start_job(call.deps, await call.user(), d.get("job_id"), p.flag(d, "as_admin"), skip)
 
 
 async def finish_job(call: Call, params: list[Any]) -> None:

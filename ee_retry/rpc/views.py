@@ -11,7 +11,7 @@ from ee_retry.domain.model import Job
 from ee_retry.domain.policy.model import AutoRetry
 from ee_retry.errors import ALL_ERRORS, EERetryError
 
-_TIME_FIELDS = ("created", "updated", "queued", "running", "finished")
+_TIME_FIELDS = ("created", "updated", "queued", "estimating", "running", "finished")
 _PRIVATE_FIELDS = ("_id", "retry_active", "operation_id")
 
 

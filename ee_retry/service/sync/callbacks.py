@@ -27,6 +27,8 @@ from ee_retry.service.access import load_one
 from ee_retry.service.deps import Deps
 from ee_retry.service.sync.status_sync import refresh_containers
 
+_BEFORE_ESTIMATING = frozenset({JobStatus.CREATED, JobStatus.QUEUED})
+
 
 async def _apply(
     deps: Deps, job: Job, change: Transition, verb: str, already: JobStatus | None = None
@@ -47,9 +49,19 @@ async def _apply(
     await refresh_containers(deps, {job.batch_id})
 
 
-async def start_job(deps: Deps, user: User, job_id: object, as_admin: bool) -> None:
+async def start_job(
+    deps: Deps, user: User, job_id: object, as_admin: bool, skip_estimation: bool = True
+) -> None:
+    """As ee2: running, or with skip_estimation false a job not yet estimating goes to estimating
+    first (a second start_job then runs it)."""
     job = await load_one(deps, user, job_id, Access.WRITE, as_admin)
     now = deps.clock.now()
+    if not skip_estimation and job.status is not JobStatus.ESTIMATING:
+        estimate = Transition(
+            job.id, _BEFORE_ESTIMATING, JobStatus.ESTIMATING, {"estimating": now, "updated": now}
+        )
+        await _apply(deps, job, estimate, "start")
+        return
     fields: dict[str, Any] = {"running": now, "updated": now}
     if job.queued is None:
         fields["queued"] = now
