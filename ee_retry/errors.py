@@ -16,9 +16,10 @@
     |   +-- RetryInFlight             -32006  an attempt of the same original is in flight
     +-- UnknownModule                 -32007  catalog does not know the module, version or commit
     +-- IdempotencyConflict           -32008  the key was used with other params, or is busy
-    +-- SchedulerUnavailable          -32009  the scheduler did not answer; nothing was lost
+    +-- SchedulerUnavailable          -32009  the scheduler did not answer in time
     +-- StoreUnavailable              -32010  the job store did not answer
     +-- DependencyUnavailable         -32011  auth, workspace or catalog did not answer
+    +-- OperationTakenOver            -32012  reconcile took the request's operation over
     +-- InternalError                 -32099  anything unexpected; details go to the log only
 
 Each class carries its JSON-RPC code and a docstring that serves as its default message;
@@ -29,6 +30,7 @@ than ``MESSAGE_MAX_CHARS``, so a huge bad value cannot make a huge answer.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 ECHO_MAX_CHARS = 100  # of a refused value, at most this much is echoed back in an error
@@ -106,6 +108,11 @@ class InvalidJobId(InvalidParams):
 
     name = "Invalid job id"
 
+    @classmethod
+    def of(cls, value: object) -> InvalidJobId:
+        """The error for one malformed id, with the value echoed."""
+        return cls(f"Invalid job id {shown(value)}: a job id is 24 hexadecimal characters")
+
 
 class AuthenticationError(EERetryError):
     """Authentication failed: send a valid token in the Authorization header."""
@@ -164,7 +171,7 @@ class IdempotencyConflict(EERetryError):
 
 
 class SchedulerUnavailable(EERetryError):
-    """The scheduler did not answer in time. Nothing was lost: the jobs are recorded and will be submitted."""
+    """The scheduler did not answer in time; try again shortly."""
 
     code = -32009
     name = "Scheduler unavailable"
@@ -184,6 +191,14 @@ class DependencyUnavailable(EERetryError):
     name = "Dependency unavailable"
 
 
+class OperationTakenOver(EERetryError):
+    """The request took longer than reconcile's grace period, so reconcile took its operation over
+    and finishes it or rolls it back; repeat the call with the same idempotency_key to see which."""
+
+    code = -32012
+    name = "Operation taken over"
+
+
 class InternalError(EERetryError):
     """An unexpected error occurred; it has been logged."""
 
@@ -194,8 +209,11 @@ class InternalError(EERetryError):
 ALL_ERRORS: tuple[type[EERetryError], ...] = (
     ParseError,
     InvalidRequest,
+    RequestTooLarge,
     MethodNotFound,
     InvalidParams,
+    TooManyIds,
+    InvalidJobId,
     AuthenticationError,
     PermissionDenied,
     JobNotFound,
@@ -207,8 +225,30 @@ ALL_ERRORS: tuple[type[EERetryError], ...] = (
     SchedulerUnavailable,
     StoreUnavailable,
     DependencyUnavailable,
+    OperationTakenOver,
     InternalError,
 )
+
+
+_BY_CLASS_NAME = {cls.__name__: cls for cls in ALL_ERRORS}
+_BY_CODE = {cls.code: cls for cls in reversed(ALL_ERRORS)}  # a shared code names the parent class
+
+
+def item_error(err: EERetryError) -> dict[str, Any]:
+    """A refused item's error as a stored answer keeps it: the message, and the code and class
+    that let a replay raise the same error (the wire form of the item drops both)."""
+    return {"error": err.message, "code": err.code, "error_class": type(err).__name__}
+
+
+def error_of_item(item: Mapping[str, Any]) -> EERetryError | None:
+    """The error a stored answer item carries, of its own class; None for an item that succeeded.
+    Items stored before the class was kept are matched by code."""
+    if "error" not in item:
+        return None
+    cls = _BY_CLASS_NAME.get(str(item.get("error_class")))
+    if cls is None:
+        cls = _BY_CODE.get(int(item.get("code", EERetryError.code)), EERetryError)
+    return cls(str(item["error"]))
 
 
 def to_error_object(exc: BaseException) -> dict[str, Any]:

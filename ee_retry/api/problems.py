@@ -28,6 +28,7 @@ _STATUS: tuple[tuple[type[e.EERetryError], int], ...] = (
     (e.SchedulerUnavailable, 503),
     (e.StoreUnavailable, 503),
     (e.DependencyUnavailable, 503),
+    (e.OperationTakenOver, 409),
 )
 
 

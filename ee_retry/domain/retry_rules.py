@@ -43,7 +43,7 @@ Check = Callable[[RetryItem], EERetryError | None]
 
 def id_is_well_formed(item: RetryItem) -> EERetryError | None:
     if not is_job_id(item.named_id):
-        return InvalidJobId(f"Invalid job id {shown(item.named_id)}: a job id is 24 hexadecimal characters")
+        return InvalidJobId.of(item.named_id)
     return None
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from ee_retry.domain.model import Job
 from ee_retry.domain.policy.model import AutoRetry
-from ee_retry.errors import ALL_ERRORS, EERetryError
+from ee_retry.errors import error_of_item
 
 _TIME_FIELDS = ("created", "updated", "queued", "estimating", "running", "finished")
 _PRIVATE_FIELDS = ("_id", "retry_active", "operation_id")
@@ -89,18 +89,19 @@ def run_job_params(job: Job) -> dict[str, Any]:
     }
 
 
+_STORED_ONLY = ("code", "error_class")  # what a stored answer item keeps for replays only
+
+
 def wire_items(answer: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The ee2 wire form of the answer items."""
-    return [{k: v for k, v in a.items() if k != "code"} for a in answer]
+    return [{k: v for k, v in a.items() if k not in _STORED_ONLY} for a in answer]
 
 
 def raise_item_error(item: Mapping[str, Any]) -> None:
     """retry_job: a refused item becomes the JSON-RPC error of its class."""
-    if "error" not in item:
-        return
-    by_code = {cls.code: cls for cls in ALL_ERRORS}
-    cls = by_code.get(int(item.get("code", EERetryError.code)), EERetryError)
-    raise cls(str(item["error"]))
+    err = error_of_item(item)
+    if err is not None:
+        raise err
 
 
 _STATS_KEYS = ("clientgroup", "user", "app_id", "method", "wsid", "status")

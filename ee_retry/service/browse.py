@@ -25,7 +25,7 @@ from ee_retry.domain.access import Access, check_admin_flag
 from ee_retry.domain.ids import is_job_id
 from ee_retry.domain.model import Job, JobStatus
 from ee_retry.domain.values import JobQuery, User
-from ee_retry.errors import ALL_ERRORS, EERetryError, InvalidParams, JobNotFound, PermissionDenied
+from ee_retry.errors import EERetryError, InvalidParams, JobNotFound, PermissionDenied, error_of_item
 from ee_retry.service.access import check_ids, load_accessible, load_one
 from ee_retry.service.deps import Deps
 from ee_retry.service.ops import retry_failed
@@ -238,12 +238,8 @@ def group_refusals(items: Sequence[tuple[str, EERetryError]]) -> list[Refusals]:
 
 def answer_errors(answer: Sequence[dict[str, Any]]) -> list[tuple[str, EERetryError]]:
     """The refused items of a retry answer, as errors of their class."""
-    by_code = {cls.code: cls for cls in ALL_ERRORS}
-    return [
-        (str(a["job_id"]), by_code.get(int(a.get("code", EERetryError.code)), EERetryError)(str(a["error"])))
-        for a in answer
-        if "error" in a
-    ]
+    errors = [(str(a["job_id"]), error_of_item(a)) for a in answer]
+    return [(job_id, err) for job_id, err in errors if err is not None]
 
 
 async def preview_failed(deps: Deps, user: User, req: retry_failed.RetryFailedRequest) -> FailedPreview:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ee_retry.testing.scheduler import FakeScheduler
 from tests.rpc.method_helpers import BETA_COMMIT, Api, failed, ok
 
@@ -42,3 +44,34 @@ async def test_empty_job_requirements_from_a_non_admin_are_refused_like_any_othe
     message = failed(api.call("retry_job", [{"job_id": job_id, "job_requirements": {}}]), -32002)
     assert "EE2_ADMIN with as_admin" in message
     assert api.state(job_id)["retry_ids"] == []
+
+
+def _error(answer: tuple[int, Any]) -> dict[str, Any]:
+    status, body = answer
+    assert status == 500, body
+    error: dict[str, Any] = body["error"]
+    return error
+
+
+def test_a_malformed_id_is_an_invalid_job_id_in_retry_job_as_in_get_job_lineage(api: Api) -> None:
+    lineage = _error(api.call("get_job_lineage", [{"job_id": "nope"}]))
+    retried = _error(api.call("retry_job", [{"job_id": "nope"}]))
+
+    assert lineage["name"] == retried["name"] == "Invalid job id"
+    assert retried["error"].startswith("InvalidJobId: ")
+    assert retried["message"] == lineage["message"]
+
+
+def test_a_replayed_retry_job_with_a_malformed_id_is_still_an_invalid_job_id(api: Api) -> None:
+    params = [{"job_id": "nope", "idempotency_key": "malformed-once"}]
+    first, again = _error(api.call("retry_job", params)), _error(api.call("retry_job", params))
+
+    assert first["name"] == again["name"] == "Invalid job id"
+    assert again["message"] == first["message"]
+
+
+def test_a_malformed_id_among_retry_jobs_items_carries_the_invalid_job_id_message(api: Api) -> None:
+    lineage = _error(api.call("get_job_lineage", [{"job_id": "nope"}]))
+    [item] = ok(api.call("retry_jobs", [{"job_ids": ["nope"]}]))
+
+    assert item == {"job_id": "nope", "error": lineage["message"]}

@@ -22,6 +22,7 @@ from ee_retry.errors import (
     PermissionDenied,
     RetryInFlight,
     TooManyIds,
+    item_error,
 )
 from ee_retry.service.deps import Deps
 from ee_retry.service.submit import idempotency
@@ -129,7 +130,7 @@ def _answer(plan: RetryPlan, conflicts: Mapping[str, str | None]) -> list[dict[s
             assert first is not None and item.original_id is not None
             err = RetryInFlight(same_original_message(str(item.named_id), item.original_id, first.id))
         if err is not None:
-            out.append({"job_id": job_id, "error": err.message, "code": err.code})
+            out.append({"job_id": job_id, **item_error(err)})
         else:
             assert item.attempt is not None
             out.append({"job_id": job_id, "retry_id": item.attempt.id})

@@ -38,6 +38,7 @@ from ee_retry.errors import (
     DependencyUnavailable,
     EERetryError,
     InvalidParams,
+    OperationTakenOver,
     SchedulerUnavailable,
     StoreUnavailable,
     UnknownModule,
@@ -95,7 +96,7 @@ async def reserve(
     if not await deps.store.update_operation(op.id, reserving, fields, updated_was=op.updated):
         # reconcile rolled the request back while it was recording its jobs (it took too long)
         await deps.store.delete_created([j.id for j in kept])
-        raise StoreUnavailable(
+        raise OperationTakenOver(
             f"Recording the request took longer than {constants.SUBMIT_GRACE_S:g} s, so reconcile "
             f"rolled it back (operation {op.id}); nothing of it remains: send it again"
         )
@@ -153,7 +154,7 @@ async def advance(deps: Deps, op: Operation, jobs: Sequence[Job], specs_for: Spe
     if missing:
         procs.update(await _submit(deps, op, missing, await specs_for(missing)))
     if fresh and await claim(deps, op) is None:  # the request's fence: reconcile took over
-        raise SchedulerUnavailable(
+        raise OperationTakenOver(
             f"The submission of operation {op.id} took longer than {constants.SUBMIT_GRACE_S:g} s and "
             "reconcile took it over; it finishes or rolls the request back. Check the job ids, or "
             "repeat the call with the same idempotency_key to see the outcome."
@@ -181,7 +182,7 @@ async def advance(deps: Deps, op: Operation, jobs: Sequence[Job], specs_for: Spe
         {"state": OperationState.DONE.value, "updated": now, "error": None},
     )
     if not done:  # another writer finished or rolled it back while this one was slower than the grace
-        raise SchedulerUnavailable(
+        raise OperationTakenOver(
             f"Operation {op.id} was finished or rolled back by reconcile while this request was still "
             "working on it; check the job ids, or repeat the call with the same idempotency_key"
         )

@@ -16,7 +16,7 @@ import pytest
 from ee_retry import constants
 from ee_retry.domain.model import Job, JobStatus, OperationState
 from ee_retry.domain.values import JobQuery, ProcState, SubmitSpec
-from ee_retry.errors import InvalidParams, SchedulerUnavailable, StoreUnavailable
+from ee_retry.errors import InvalidParams, OperationTakenOver, SchedulerUnavailable
 from ee_retry.service.jobs import cancel_job
 from ee_retry.service.repair.reaper import ReapOptions, reap
 from ee_retry.service.repair.reconcile import reconcile
@@ -215,9 +215,10 @@ async def test_a_request_slower_than_the_grace_period_stops_once_reconcile_took_
         return await submit(op_id, specs, hold)
 
     env.sched.submit = slow_submit  # type: ignore[method-assign]
-    with pytest.raises(SchedulerUnavailable, match="reconcile took it over"):
+    with pytest.raises(OperationTakenOver, match="reconcile took it over") as caught:
         await env.retry(original)
     env.sched.submit = submit  # type: ignore[method-assign]
+    assert "finishes or rolls the request back" in caught.value.message
 
     attempts = await env.deps.store.find_jobs(JobQuery(retry_parent=original))
     assert len(attempts) == (0 if owner_token else 1)  # rolled back, or finished by reconcile
@@ -252,7 +253,7 @@ async def test_a_request_rolled_back_while_recording_its_jobs_leaves_nothing(
         return await insert(jobs)
 
     store.insert_jobs = stalled_insert  # type: ignore[method-assign]
-    with pytest.raises(StoreUnavailable, match="rolled it back"):
+    with pytest.raises(OperationTakenOver, match="reconcile rolled it back"):
         await env.retry(original, idempotency_key="k")
     store.insert_jobs = insert  # type: ignore[method-assign]
 
@@ -354,7 +355,7 @@ async def test_a_request_whose_operation_reconcile_finished_meanwhile_is_not_tol
         return await link(*args)
 
     store.link = stalled_link  # type: ignore[method-assign]
-    with pytest.raises(SchedulerUnavailable, match="finished or rolled back by reconcile"):
+    with pytest.raises(OperationTakenOver, match="finished or rolled back by reconcile"):
         await env.retry(original)
     [attempt] = await assert_consistent(env, original)
     assert len(live_procs(env, attempt)) == 1

@@ -171,3 +171,24 @@ async def test_duplicate_procs_of_one_job_are_removed(env: Env) -> None:
     env.sched.add_orphan(attempt.id, attempt.operation_id)
     await recover(env)
     await assert_consistent(env, original)
+
+
+@pytest.mark.parametrize(
+    ("owner_token", "promise", "attempts_after_reconcile"),
+    [(True, "rolls it back", 0), (False, "pass submits it", 1)],
+    ids=["htcondor-like", "local-like"],
+)
+async def test_an_unanswered_submit_tells_the_caller_what_reconcile_then_does(
+    env: Env, owner_token: bool, promise: str, attempts_after_reconcile: int
+) -> None:
+    """A scheduler that needs the owner's token cannot be submitted to by reconcile, which rolls the
+    request back; the local executor's request is submitted by reconcile. The message says which."""
+    env.sched.runs_with_owner_token = owner_token
+    original = await env.failed_job()
+    env.sched.fail_next_submit()
+    with pytest.raises(SchedulerUnavailable) as caught:
+        await env.retry(original)
+    assert promise in caught.value.message
+    await recover(env)
+    attempts = await env.deps.store.find_jobs(JobQuery(retry_parent=original))
+    assert len(attempts) == attempts_after_reconcile

@@ -66,6 +66,7 @@ async def test_retry_of_a_running_job_is_refused(env: Env) -> None:
         "error": f"Error retrying job {job_id} with status running: "
         "can only retry jobs with status 'error' or 'terminated'",
         "code": -32005,
+        "error_class": "RetryNotAllowed",
     }
 
 
