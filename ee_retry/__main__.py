@@ -14,6 +14,7 @@ from ee_retry import memory
 from ee_retry.adapters.clock import SystemClock
 from ee_retry.adapters.folder_lock import FolderLock, lock_data_folder
 from ee_retry.app import create_app
+from ee_retry.domain.values import SchedulerKind
 from ee_retry.errors import EERetryError
 from ee_retry.http_limits import RequestLimits, bounded_protocol
 from ee_retry.service.instance import InstanceClaim, InstanceClaimed
@@ -55,7 +56,7 @@ def claim_instance(settings: Settings) -> tuple[FolderLock | None, str | None]:
             f"another ee-retry instance is running with the data folder {folder}; stop it first, or "
             "give this one its own EE_RETRY_DATA_DIR"
         )
-    if settings.scheduler == "local":
+    if settings.scheduler is SchedulerKind.LOCAL:
         try:
             asyncio.run(take_instance_claim(settings))
         except InstanceClaimed as exc:

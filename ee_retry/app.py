@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
@@ -19,8 +19,9 @@ from starlette.routing import Route
 
 from ee_retry.api.routes import api_routes
 from ee_retry.constants import INSTANCE_CLAIM_RENEW_S
+from ee_retry.domain.values import SchedulerKind
 from ee_retry.rpc.endpoint import RpcEndpoint, json_response
-from ee_retry.service.deps import Deps
+from ee_retry.service.deps import Deps, close_clients
 from ee_retry.service.instance import InstanceClaim
 from ee_retry.service.policy.loop import AutoRetrier, policy_source
 from ee_retry.service.repair.reaper import reap_in_service
@@ -48,7 +49,7 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
         interval = deps.settings.effective_poll_interval_s
         retrier = AutoRetrier(deps, source, interval, deps.settings.policy_token)
     deps.policy = source
-    do_recover = deps.scheduler.scheduler_type == "local" if recover is None else recover
+    do_recover = deps.scheduler.scheduler_type == SchedulerKind.LOCAL if recover is None else recover
     # Recovery acts on every local job of the store: only the instance holding the claim may run it.
     claim = InstanceClaim(deps.store, deps.settings.data_dir, deps.clock.now) if do_recover else None
 
@@ -58,20 +59,13 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
         if claim is not None:
             await claim.take()
         feed.start()
-        set_listener = getattr(deps.scheduler, "set_listener", None)
-        if set_listener is not None:
-            set_listener(feed.push)
-        set_start_gate = getattr(deps.scheduler, "set_start_gate", None)
-        if set_start_gate is not None:
-            set_start_gate(functools.partial(may_start, deps))
+        deps.scheduler.set_listener(feed.push)
+        deps.scheduler.set_start_gate(functools.partial(may_start, deps))
         await deps.scheduler.start()
         if do_recover:
             from ee_retry.service.repair.recovery import recover_local
 
-            kill: Callable[[Sequence[str]], Sequence[str]] = getattr(
-                deps.scheduler, "kill_leftovers", lambda ids: []
-            )
-            await recover_local(deps, kill)
+            await recover_local(deps, deps.scheduler.kill_leftovers)
         tasks = [asyncio.create_task(poller.run_forever())] if poll else []
         if claim is not None:
             renew = every(INSTANCE_CLAIM_RENEW_S, claim.renew, "instance claim renewal")
@@ -98,10 +92,7 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
                 await poller.stop()
                 if retrier is not None:
                     await retrier.stop()
-            for port in (deps.auth, deps.workspace, deps.catalog):
-                close = getattr(port, "close", None)
-                if close is not None:
-                    await close()
+            await close_clients(deps)
             await deps.store.close()
 
     async def metrics(request: Request) -> Response:

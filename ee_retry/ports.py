@@ -136,11 +136,14 @@ class JobStore(Protocol):
 
 # ---------------------------------------------------------------- scheduler
 
+StatusListener = Callable[[SchedulerProc], Awaitable[None]]
+StartGate = Callable[[str], Awaitable[bool]]  # job id -> may its waiting proc start now?
+
 
 class Scheduler(Protocol):
     """HTCondor (htcondor2 in a worker process) or the local subprocess executor."""
 
-    scheduler_type: str  # stored in job records: "condor" or "local"
+    scheduler_type: str  # stored in job records: a SchedulerKind value (test doubles name their own)
     # True when a job needs its owner's token to run (HTCondor passes it in the job's environment);
     # such jobs cannot be submitted later by reconcile, which never has the token.
     runs_with_owner_token: bool
@@ -168,8 +171,22 @@ class Scheduler(Protocol):
     async def poll(self) -> list[SchedulerProc]:
         """Every proc of this service in the queue, plus recent history."""
 
+    # Optional hooks, declared here with their defaults so that every call is type-checked; an
+    # adapter that subclasses this Protocol overrides the ones it supports.
 
-StatusListener = Callable[[SchedulerProc], Awaitable[None]]
+    def set_listener(self, listener: StatusListener | None) -> None:
+        """Await `listener` on every state change as it happens. Default: changes are only polled."""
+        return
+
+    def set_start_gate(self, gate: StartGate | None) -> None:
+        """Ask `gate` before a proc that waited for a slot starts. Default: released procs start
+        as the scheduler decides (HTCondor's schedd, not this service, owns that moment)."""
+        return
+
+    def kill_leftovers(self, job_ids: Sequence[str]) -> Sequence[str]:
+        """Kill what a crashed instance of this service left running of these jobs; return the ids
+        killed. Default: nothing outlives the service (the schedd keeps its own procs)."""
+        return []
 
 
 # ---------------------------------------------------------------- identity, permissions, catalog
@@ -178,6 +195,10 @@ StatusListener = Callable[[SchedulerProc], Awaitable[None]]
 class Auth(Protocol):
     async def user_for_token(self, token: str) -> User:
         """Raises AuthenticationError for a missing, unknown or expired token."""
+
+    async def close(self) -> None:
+        """Release connections. Default: none are held."""
+        return
 
 
 class Workspace(Protocol):
@@ -192,12 +213,20 @@ class Workspace(Protocol):
         """Ids of every workspace the caller may read ('a', 'w' or 'r' given to them), in one call
         (list_workspace_ids with perm 'r', public workspaces excluded)."""
 
+    async def close(self) -> None:
+        """Release connections. Default: none are held."""
+        return
+
 
 class Catalog(Protocol):
     async def resolve(self, module: str, version: str | None, function: str | None = None) -> ResolvedVersion:
         """Resolve a tag ('release', 'beta', 'dev'), a commit hash, or None (release); `function`
         selects per-function resources where the catalog has them.
         Raises UnknownModule when the module or version is unknown."""
+
+    async def close(self) -> None:
+        """Release connections. Default: none are held."""
+        return
 
 
 class Clock(Protocol):

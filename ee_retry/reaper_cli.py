@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import sys
 from collections.abc import Sequence
 
 from ee_retry import constants
-from ee_retry.service.deps import Deps
+from ee_retry.service.deps import Deps, close_clients
 from ee_retry.service.repair.reaper import ReapOptions, reap
 from ee_retry.service.repair.reaper_report import ReapReport
 from ee_retry.settings import Settings
@@ -122,11 +121,7 @@ async def _run(deps: Deps, options: ReapOptions) -> ReapReport:
             if options.scheduler_visible:
                 await deps.scheduler.close()
     finally:
-        for port in (deps.auth, deps.workspace, deps.catalog):
-            close = getattr(port, "close", None)
-            if close is not None:
-                with contextlib.suppress(Exception):
-                    await close()
+        await close_clients(deps)
         await deps.store.close()
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from ee_retry import constants
 from ee_retry.domain.model import CLIENT_GROUP_RE
+from ee_retry.domain.values import SchedulerKind
 
 
 def demo_file(name: str) -> Path:
@@ -51,7 +52,7 @@ class Settings:
     data_dir: Path = Path(".ee_retry")
     mongo_uri: str | None = None
     mongo_db: str = "ee2"
-    scheduler: str = "local"  # "local" or "htcondor"
+    scheduler: SchedulerKind = SchedulerKind.LOCAL
     auth_url: str | None = None
     tokens_file: Path | None = None
     workspace_url: str | None = None
@@ -84,7 +85,11 @@ class Settings:
     def effective_poll_interval_s(self) -> float:
         if self.poll_interval_s is not None:
             return self.poll_interval_s
-        return constants.LOCAL_POLL_INTERVAL_S if self.scheduler == "local" else constants.POLL_INTERVAL_S
+        return (
+            constants.LOCAL_POLL_INTERVAL_S
+            if self.scheduler is SchedulerKind.LOCAL
+            else constants.POLL_INTERVAL_S
+        )
 
     @property
     def effective_reaper_interval_s(self) -> float:
@@ -92,7 +97,7 @@ class Settings:
         no other process can see; with HTCondor the reaper runs from cron."""
         if self.reaper_interval_s is not None:
             return self.reaper_interval_s
-        return constants.LOCAL_REAPER_INTERVAL_S if self.scheduler == "local" else 0.0
+        return constants.LOCAL_REAPER_INTERVAL_S if self.scheduler is SchedulerKind.LOCAL else 0.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -106,9 +111,7 @@ class Settings:
             value = opt(name)
             return Path(value) if value else None
 
-        scheduler = opt("EE_RETRY_SCHEDULER") or "local"
-        if scheduler not in ("local", "htcondor"):
-            raise ValueError(f"EE_RETRY_SCHEDULER must be 'local' or 'htcondor', not {scheduler!r}")
+        scheduler = SchedulerKind.from_setting(opt("EE_RETRY_SCHEDULER") or "local")
 
         port = _number(opt, "EE_RETRY_PORT", int, 1, 65_535)
         poll = _number(opt, "EE_RETRY_POLL_INTERVAL_S", float, 0.01)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ee_retry.adapters.clock import SystemClock
 from ee_retry.adapters.private_files import private_folder
+from ee_retry.domain.values import SchedulerKind
 from ee_retry.ports import Auth, Catalog, JobStore, Scheduler, Workspace
 from ee_retry.service.deps import Deps
 from ee_retry.settings import Settings, demo_file
@@ -21,7 +22,7 @@ def build_store(settings: Settings) -> JobStore:
 
 
 def build_scheduler(settings: Settings) -> Scheduler:
-    if settings.scheduler == "htcondor":
+    if settings.scheduler is SchedulerKind.CONDOR:
         from ee_retry.adapters.htcondor.scheduler import HTCondorScheduler
 
         return HTCondorScheduler.from_settings(settings)

@@ -26,7 +26,7 @@ from ee_retry.adapters.kbase.static import FileAuth, FileCatalog, FileWorkspace
 from ee_retry.adapters.local.executor import LocalExecutor
 from ee_retry.adapters.store.mongo import MongoJobStore
 from ee_retry.adapters.store.sqlite import SqliteJobStore
-from ee_retry.domain.values import Permission, User
+from ee_retry.domain.values import Permission, SchedulerKind, User
 from ee_retry.errors import AuthenticationError, UnknownModule
 from ee_retry.settings import Settings
 from ee_retry.testing.kbase import fake_auth2_app, fake_catalog_app, fake_workspace_app
@@ -53,7 +53,7 @@ SAMPLES = {
     "EE_RETRY_DATA_DIR": "/srv/ee-retry",
     "EE_RETRY_MONGO_URI": MONGO_URI,
     "EE_RETRY_MONGO_DB": "kbase_jobs",
-    "EE_RETRY_SCHEDULER": "htcondor",
+    "EE_RETRY_SCHEDULER": "condor",
     "EE_RETRY_AUTH_URL": "https://kbase.example/services/auth",
     "EE_RETRY_TOKENS_FILE": "/etc/ee-retry/tokens.json",
     "EE_RETRY_WORKSPACE_URL": "https://kbase.example/services/ws",
@@ -236,17 +236,20 @@ def test_by_default_jobs_run_on_the_local_executor_polled_every_second_and_reape
     assert settings.local_max_parallel == 0
 
 
+@pytest.mark.parametrize("name", ["condor", "htcondor"])
 def test_with_htcondor_the_poller_waits_10_s_and_the_service_does_not_reap(
-    monkeypatch: pytest.MonkeyPatch,
+    name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("EE_RETRY_SCHEDULER", "htcondor")
+    """The name ee2 stores in scheduler_type, "condor", selects HTCondor; so does "htcondor", the
+    setting's earlier spelling."""
+    monkeypatch.setenv("EE_RETRY_SCHEDULER", name)
     settings = Settings.from_env()
-    assert settings.scheduler == "htcondor"
+    assert settings.scheduler is SchedulerKind.CONDOR
     assert settings.effective_poll_interval_s == 10
     assert settings.effective_reaper_interval_s == 0
 
 
-@pytest.mark.parametrize("scheduler", ["local", "htcondor"])
+@pytest.mark.parametrize("scheduler", ["local", "condor"])
 def test_the_poll_and_reaper_interval_variables_override_either_schedulers_default(
     scheduler: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -307,7 +310,7 @@ def schedd_names(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
 async def test_the_htcondor_scheduler_defaults_to_the_local_schedd_the_installed_runner_and_prefix_ee2(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch, schedd_names: list[str | None]
 ) -> None:
-    monkeypatch.setenv("EE_RETRY_SCHEDULER", "htcondor")
+    monkeypatch.setenv("EE_RETRY_SCHEDULER", "condor")
     settings = Settings.from_env()
     assert (settings.schedd_name, settings.condor_runner, settings.condor_accounting_prefix) == (
         None,

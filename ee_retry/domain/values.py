@@ -90,6 +90,23 @@ class SubmitSpec:
     token: str | None = field(default=None, repr=False)  # for the job runner's callbacks; never logged
 
 
+class SchedulerKind(str, Enum):
+    """Which scheduler runs the jobs: the EE_RETRY_SCHEDULER setting, and the `scheduler_type` job
+    records store. "condor" is what ee2 stores for HTCondor, so records stay readable by both."""
+
+    LOCAL = "local"
+    CONDOR = "condor"
+
+    @classmethod
+    def from_setting(cls, value: str) -> SchedulerKind:
+        """The kind a setting names; "htcondor", the setting's earlier spelling, reads as "condor"."""
+        name = "condor" if value == "htcondor" else value
+        try:
+            return cls(name)
+        except ValueError:
+            raise ValueError(f"EE_RETRY_SCHEDULER must be 'local' or 'condor', not {value!r}") from None
+
+
 @dataclass(frozen=True)
 class SchedulerProc:
     """One proc as the scheduler reports it."""

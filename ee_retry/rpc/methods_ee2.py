@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ee_retry import __version__
+from ee_retry.domain.values import SchedulerKind
 from ee_retry.errors import InvalidParams
 from ee_retry.rpc import params as p
 from ee_retry.rpc.context import Call, Handler
@@ -78,7 +79,7 @@ def public_config(settings: Settings) -> dict[str, str | None]:
         "auth-service-url-v2": _endpoint_url(settings, auth and auth + "/api/V2/token", "/auth/api/V2/token"),
         "auth-service-url-allow-insecure": "false",
         "scratch": settings.scratch,
-        "executable": settings.condor_runner if settings.scheduler == "htcondor" else None,
+        "executable": settings.condor_runner if settings.scheduler is SchedulerKind.CONDOR else None,
         "docker_timeout": None if settings.docker_timeout_s is None else str(settings.docker_timeout_s),
         "initialdir": settings.condor_initialdir,
         "ref_data_base": settings.ref_data_base,

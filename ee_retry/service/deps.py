@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,3 +22,13 @@ class Deps:
     settings: Settings = field(default_factory=Settings)
     metrics: Metrics = field(default_factory=Metrics)
     policy: Any = None  # the automatic retry policy source (service.policy.source.PolicySource), if any
+
+
+async def close_clients(deps: Deps) -> None:
+    """Close the identity, permission and catalog clients; a failure to close is logged, not raised
+    (it happens on the way out, and the store must still be closed after it)."""
+    for port in (deps.auth, deps.workspace, deps.catalog):
+        try:
+            await port.close()
+        except Exception as exc:
+            logging.getLogger(__name__).warning("closing %s failed: %s", type(port).__name__, exc)

@@ -22,7 +22,7 @@ from typing import Any
 
 from ee_retry.domain.values import ProcState, SchedulerProc, SubmitSpec
 from ee_retry.errors import InvalidParams, SchedulerUnavailable
-from ee_retry.ports import Clock, StatusListener
+from ee_retry.ports import Clock, Scheduler, StatusListener
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class _SubmitFault(Enum):
     REJECT = "reject"  # refused for good (a value the scheduler will never take): nothing recorded
 
 
-class FakeScheduler:
+class FakeScheduler(Scheduler):
     """A Scheduler that keeps procs in a dict and lets the test decide what happens to them."""
 
     scheduler_type = "fake"

@@ -9,6 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from ee_retry import __version__
+from ee_retry.domain.values import SchedulerKind
 from ee_retry.errors import AuthenticationError, InvalidParams, PermissionDenied
 from ee_retry.service.deps import Deps
 from ee_retry.settings import Settings
@@ -78,7 +79,7 @@ def test_list_config_derives_kbase_urls_from_the_endpoint_and_never_hands_out_cr
         scratch="/kb/scratch",
         ref_data_base="/kb/data",
         docker_timeout_s=604_800,
-        scheduler="htcondor",
+        scheduler=SchedulerKind.CONDOR,
         service_url="https://ee.example/services/ee2",
     )
 

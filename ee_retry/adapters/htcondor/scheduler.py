@@ -19,9 +19,9 @@ from ee_retry import constants
 from ee_retry.adapters.htcondor import ads, safety
 from ee_retry.adapters.htcondor.submit import SubmitParams, build_submit
 from ee_retry.adapters.htcondor.worker import DEFAULT_WORKERS, ScheddWorkerPool, WorkerConfig
-from ee_retry.domain.values import SchedulerProc, SubmitSpec
+from ee_retry.domain.values import SchedulerKind, SchedulerProc, SubmitSpec
 from ee_retry.errors import SchedulerUnavailable
-from ee_retry.ports import Clock
+from ee_retry.ports import Clock, Scheduler
 from ee_retry.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,10 +37,10 @@ class _WallClock:
         return time.time()
 
 
-class HTCondorScheduler:
+class HTCondorScheduler(Scheduler):
     """Scheduler port over an HTCondor schedd (or, in tests, a fake one via `schedd_factory`)."""
 
-    scheduler_type = "condor"
+    scheduler_type = SchedulerKind.CONDOR.value
     runs_with_owner_token = True  # the job runner calls back and reads the workspace as its owner
 
     def __init__(

@@ -12,7 +12,7 @@ from ee_retry.adapters.kbase.ttl_cache import TTLCache
 from ee_retry.adapters.kbase.values import NO_LOGIN_MESSAGE, REJECTED_LOGIN_MESSAGE, token_key
 from ee_retry.domain.values import User
 from ee_retry.errors import AuthenticationError
-from ee_retry.ports import Clock
+from ee_retry.ports import Auth, Clock
 
 _SERVICE = "auth"
 
@@ -28,7 +28,7 @@ def _parse_me(answer: Any) -> tuple[str, frozenset[str]]:
     return name, frozenset(r for r in roles if isinstance(r, str))
 
 
-class KBaseAuth:
+class KBaseAuth(Auth):
     """Resolves tokens to users through KBase auth2; successful answers are cached briefly."""
 
     def __init__(

@@ -24,7 +24,7 @@ from ee_retry.adapters.kbase.values import (
 from ee_retry.domain.model import JobRequirements
 from ee_retry.domain.values import ResolvedVersion
 from ee_retry.errors import DependencyUnavailable
-from ee_retry.ports import Clock
+from ee_retry.ports import Catalog, Clock
 
 _SERVICE = "catalog"
 _UNKNOWN_MARKERS = ("cannot be found", "no module version found", "never properly registered", "not found")
@@ -40,7 +40,7 @@ def _version_answer(result: list[Any], module: str) -> tuple[str, str]:
     return (name if isinstance(name, str) and name else module), commit
 
 
-class KBaseCatalog:
+class KBaseCatalog(Catalog):
     """Resolves module versions to commits and looks up resource requests in the KBase Catalog."""
 
     def __init__(

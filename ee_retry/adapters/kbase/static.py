@@ -39,6 +39,7 @@ from ee_retry.domain.ids import is_commit_hash
 from ee_retry.domain.model import JobRequirements
 from ee_retry.domain.values import Permission, ResolvedVersion, User
 from ee_retry.errors import AuthenticationError
+from ee_retry.ports import Auth, Catalog, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ def parse_tokens(data: Any, source: str) -> dict[str, tuple[str, frozenset[str]]
     return tokens
 
 
-class FileAuth:
+class FileAuth(Auth):
     """Tokens from a JSON file: the embedded stand-in for KBase auth2."""
 
     def __init__(self, path: Path | str) -> None:
@@ -160,7 +161,7 @@ def parse_workspaces(data: Any, source: str) -> dict[int, dict[str, str]]:
     return workspaces
 
 
-class FileWorkspace:
+class FileWorkspace(Workspace):
     """Workspace permissions from a JSON file: the embedded stand-in for the KBase Workspace."""
 
     def __init__(self, path: Path | str) -> None:
@@ -255,7 +256,7 @@ def parse_catalog(data: Any, source: str) -> dict[str, CatalogModule]:
     return modules
 
 
-class FileCatalog:
+class FileCatalog(Catalog):
     """Modules, versions and commands from a JSON file: the embedded stand-in for the KBase Catalog."""
 
     def __init__(self, path: Path | str) -> None:

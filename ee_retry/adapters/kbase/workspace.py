@@ -20,7 +20,7 @@ from ee_retry.adapters.kbase.http import RemoteError, call_jsonrpc, new_client, 
 from ee_retry.adapters.kbase.ttl_cache import TTLCache
 from ee_retry.adapters.kbase.values import best_permission
 from ee_retry.domain.values import Permission, User
-from ee_retry.ports import Clock
+from ee_retry.ports import Clock, Workspace
 
 _SERVICE = "workspace"
 _METHOD = "Workspace.get_permissions_mass"
@@ -62,7 +62,7 @@ def _parse_ids(result: list[Any]) -> tuple[int, ...]:
     return tuple(ids)
 
 
-class KBaseWorkspace:
+class KBaseWorkspace(Workspace):
     """The caller's permission on workspaces, from the KBase Workspace service."""
 
     def __init__(

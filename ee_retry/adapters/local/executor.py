@@ -30,9 +30,9 @@ from typing import Any
 
 from ee_retry.adapters.local import procs as lp
 from ee_retry.adapters.private_files import private_folder
-from ee_retry.domain.values import ProcState, SchedulerProc, SubmitSpec
+from ee_retry.domain.values import ProcState, SchedulerKind, SchedulerProc, SubmitSpec
 from ee_retry.errors import SchedulerUnavailable
-from ee_retry.ports import StatusListener
+from ee_retry.ports import Scheduler, StatusListener
 
 StartGate = Callable[[str], Awaitable[bool]]  # job id -> may its proc start now?
 
@@ -55,10 +55,10 @@ class _Entry:
     live: bool = False  # a run task owns it (starting, running or collecting its output)
 
 
-class LocalExecutor:
+class LocalExecutor(Scheduler):
     """A Scheduler that runs jobs as subprocesses of this host, for the embedded default setup."""
 
-    scheduler_type = "local"
+    scheduler_type = SchedulerKind.LOCAL.value
     runs_with_owner_token = False  # the local command needs no token
 
     def __init__(

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from ee_retry import constants
 from ee_retry.domain import reaper_rules as rules
 from ee_retry.domain.ids import new_id
-from ee_retry.domain.model import Job, JobStatus
+from ee_retry.domain.model import Job, JobStatus, OperationState
 from ee_retry.domain.values import JobQuery, Transition
 from ee_retry.errors import EERetryError
 from ee_retry.service.deps import Deps
 from ee_retry.service.repair.reaper_report import ReapAction, ReapReport
-from ee_retry.service.repair.reconcile import ReconcileAction, reconcile
+from ee_retry.service.repair.reconcile import Outcome, ReconcileAction, reconcile
 from ee_retry.service.submit.submission import INCOMPLETE
 from ee_retry.service.sync.status_sync import refresh_containers
 
@@ -138,15 +138,16 @@ async def _reconcile(deps: Deps, options: ReapOptions) -> list[ReapAction]:
 
 
 def _from_reconcile(a: ReconcileAction) -> ReapAction:
-    if a.action == "skipped":
+    failed = a.action is Outcome.FAILED
+    if a.action is Outcome.SKIPPED:
         verb = "skip-operation"
-    elif a.action in ("rolled_back", "would roll back") or (a.action == "failed" and a.state == "reserving"):
+    elif a.action.rolls_back or (failed and a.state is OperationState.RESERVING):
         verb = "rollback-operation"
     else:
         verb = "finish-operation"
-    action = f"would-{verb}" if a.action.startswith("would") else verb
-    what = f"{a.kind} operation in state {a.state} with {a.jobs} jobs"
-    if a.action == "failed":
+    action = f"would-{verb}" if a.action.planned else verb
+    what = f"{a.kind.value} operation in state {a.state.value} with {a.jobs} jobs"
+    if failed:
         return ReapAction(action, a.op_id, what).failed(a.detail or "unknown error")
     return ReapAction(action, a.op_id, f"{what}: {a.detail}" if a.detail else what)
 

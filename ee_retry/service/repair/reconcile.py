@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from enum import Enum
 
 from ee_retry import constants
-from ee_retry.domain.model import Job, JobStatus, Operation, OperationState
+from ee_retry.domain.model import Job, JobStatus, Operation, OperationKind, OperationState
 from ee_retry.domain.reaper_rules import cancel_by_reaper
 from ee_retry.domain.values import ProcState, SchedulerProc
 from ee_retry.errors import EERetryError
@@ -35,14 +36,34 @@ from ee_retry.service.sync.status_sync import refresh_containers
 log = logging.getLogger(__name__)
 
 
+class Outcome(str, Enum):
+    """What reconcile did (or, in a dry run, would do) with one operation."""
+
+    FINISHED = "finished"
+    ROLLED_BACK = "rolled_back"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # another writer holds or moved the operation
+    WOULD_FINISH = "would finish"
+    WOULD_ROLL_BACK = "would roll back"
+
+    @property
+    def rolls_back(self) -> bool:
+        return self in (Outcome.ROLLED_BACK, Outcome.WOULD_ROLL_BACK)
+
+    @property
+    def planned(self) -> bool:
+        """A dry run's outcome: nothing was written."""
+        return self in (Outcome.WOULD_FINISH, Outcome.WOULD_ROLL_BACK)
+
+
 @dataclass(frozen=True)
 class ReconcileAction:
     """What reconcile did (or, in a dry run, would do) with one operation."""
 
     op_id: str
-    kind: str
-    state: str
-    action: str  # "finished", "rolled_back", "failed", "skipped", or "would finish" / "would roll back"
+    kind: OperationKind
+    state: OperationState  # the state it was found in
+    action: Outcome
     jobs: int
     detail: str = ""
 
@@ -60,31 +81,31 @@ async def reconcile(
             actions.append(await reconcile_one(deps, op, dry_run))
         except EERetryError as exc:
             log.warning("reconcile of operation %s failed: %s", op.id, exc.message)
-            actions.append(_action(op, "failed", exc.message))
+            actions.append(_action(op, Outcome.FAILED, exc.message))
     return actions
 
 
 async def reconcile_one(deps: Deps, op: Operation, dry_run: bool = False) -> ReconcileAction:
     if op.state is OperationState.RESERVING:
         if dry_run:
-            return _action(op, "would roll back")
+            return _action(op, Outcome.WOULD_ROLL_BACK)
         owned_at = await claim(deps, op)
         if owned_at is None:
-            return _action(op, "skipped", "another writer took this operation")
+            return _action(op, Outcome.SKIPPED, "another writer took this operation")
         why = "the request stopped before its jobs were recorded"
         if await roll_back(deps, op, why, procs=(), owned_at=owned_at):
-            return _action(op, "rolled_back", "never acknowledged; reserved jobs removed")
-        return _action(op, "skipped", "another writer moved it during the rollback")
+            return _action(op, Outcome.ROLLED_BACK, "never acknowledged; reserved jobs removed")
+        return _action(op, Outcome.SKIPPED, "another writer moved it during the rollback")
     jobs = list((await deps.store.get_jobs(op.job_ids)).values())
     held = await deps.scheduler.procs_for_operation(op.id)
     gone = _removed_elsewhere(jobs, held, resubmittable=not deps.scheduler.runs_with_owner_token)
     why_not = _why_roll_back(deps, op, jobs, held, gone)
     if dry_run:
-        would = "would roll back" if why_not else "would finish"
+        would = Outcome.WOULD_ROLL_BACK if why_not else Outcome.WOULD_FINISH
         return _action(op, would, why_not or f"{len(jobs)} jobs to submit, link and release")
     owned_at = await claim(deps, op)
     if owned_at is None:
-        return _action(op, "skipped", "another writer took this operation")
+        return _action(op, Outcome.SKIPPED, "another writer took this operation")
     if why_not:
         return await _roll_back(deps, op, why_not, owned_at, held)
     if gone:
@@ -95,7 +116,7 @@ async def reconcile_one(deps: Deps, op: Operation, dry_run: bool = False) -> Rec
         return await _roll_back(deps, op, f"its jobs cannot be submitted: {exc.message}", owned_at)
     if gone:
         await refresh_containers(deps, {j.batch_id for j in jobs if j.batch_id})
-    return _action(op, "finished", f"{len(jobs)} jobs submitted, linked and released")
+    return _action(op, Outcome.FINISHED, f"{len(jobs)} jobs submitted, linked and released")
 
 
 def _why_roll_back(
@@ -140,9 +161,9 @@ async def _roll_back(
     deps: Deps, op: Operation, reason: str, owned_at: float, held: list[SchedulerProc] | None = None
 ) -> ReconcileAction:
     if await roll_back(deps, op, reason, procs=held, owned_at=owned_at):
-        return _action(op, "rolled_back", reason)
+        return _action(op, Outcome.ROLLED_BACK, reason)
     return _action(
-        op, "failed", f"not rolled back (a proc was released, or another writer moved it): {reason}"
+        op, Outcome.FAILED, f"not rolled back (a proc was released, or another writer moved it): {reason}"
     )
 
 
@@ -152,5 +173,5 @@ def _missing(jobs: list[Job], held: list[SchedulerProc]) -> list[str]:
     return [j.id for j in jobs if not j.batch_job and j.status is JobStatus.CREATED and j.id not in carried]
 
 
-def _action(op: Operation, action: str, detail: str = "") -> ReconcileAction:
-    return ReconcileAction(op.id, op.kind.value, op.state.value, action, len(op.job_ids), detail)
+def _action(op: Operation, outcome: Outcome, detail: str = "") -> ReconcileAction:
+    return ReconcileAction(op.id, op.kind, op.state, outcome, len(op.job_ids), detail)

@@ -15,7 +15,7 @@ from ee_retry.adapters.htcondor.worker import _scrub
 from ee_retry.domain import status
 from ee_retry.domain.ids import new_id
 from ee_retry.domain.model import Job, JobStatus
-from ee_retry.domain.values import ProcState
+from ee_retry.domain.values import ProcState, SchedulerKind
 from ee_retry.errors import InvalidParams, SchedulerUnavailable
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.schedd import FakeSchedd
@@ -261,7 +261,7 @@ def test_from_settings_uses_the_configured_runner_url_and_prefix(tmp_path: Path)
         service_url="https://ee.example.org/",
         condor_runner="/opt/ee/runner",
         condor_accounting_prefix="kb",
-        scheduler="htcondor",
+        scheduler=SchedulerKind.CONDOR,
     )
     made = HTCondorScheduler.from_settings(settings)
     assert (made.submit_params.runner, made.submit_params.service_url) == (

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ee_retry.domain.values import SchedulerKind
 from ee_retry.service.policy.loop import policy_source
 from ee_retry.service.policy.source import PolicySource
 from ee_retry.settings import Settings
@@ -30,7 +31,9 @@ def test_a_scheduler_that_needs_a_token_needs_the_policy_token(tmp_path: Path) -
     path = tmp_path / "p.toml"
     path.write_text(EXAMPLE)
     with pytest.raises(ValueError, match="EE_RETRY_POLICY_TOKEN"):
-        policy_source(Settings(policy_file=path, scheduler="htcondor"), runs_with_owner_token=True, now=0.0)
+        policy_source(
+            Settings(policy_file=path, scheduler=SchedulerKind.CONDOR), runs_with_owner_token=True, now=0.0
+        )
     ok = policy_source(Settings(policy_file=path, policy_token="svc"), runs_with_owner_token=True, now=0.0)
     assert ok is not None and ok.current is not None
 

@@ -54,9 +54,9 @@ async def test_the_service_cancels_a_stale_created_job_without_cron(deps: Deps, 
     ("env", "interval_s"),
     [
         ({}, 600.0),
-        ({"EE_RETRY_SCHEDULER": "htcondor"}, 0.0),
+        ({"EE_RETRY_SCHEDULER": "condor"}, 0.0),
         ({"EE_RETRY_REAPER_INTERVAL_S": "0"}, 0.0),
-        ({"EE_RETRY_SCHEDULER": "htcondor", "EE_RETRY_REAPER_INTERVAL_S": "300"}, 300.0),
+        ({"EE_RETRY_SCHEDULER": "condor", "EE_RETRY_REAPER_INTERVAL_S": "300"}, 300.0),
     ],
     ids=["local-default-10-min", "htcondor-default-off-cron-runs-it", "turned-off", "htcondor-turned-on"],
 )
