@@ -18,7 +18,7 @@ from typing import Any
 import httpx2
 from pymongo import MongoClient
 
-from ee_retry.adapters.mongo_store import JOBS, OPERATIONS
+from ee_retry.adapters.store.mongo import JOBS, OPERATIONS
 from ee_retry.domain.ids import new_id
 from ee_retry.testing.mongo import TEST_DB_PREFIX
 
