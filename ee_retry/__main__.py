@@ -23,6 +23,7 @@ def main() -> int:
     store = "MongoDB" if settings.mongo_uri else f"embedded store in {settings.data_dir.resolve()}"
     where = f"http://{settings.host}:{settings.port}/"
     print(f"ee-retry listening on {where} ({store}, {settings.scheduler} scheduler)", flush=True)
+    print(f"console: open {where}ui/ in a browser and sign in with a token", flush=True)
     uvicorn.run(create_app(deps), host=settings.host, port=settings.port, log_level="info")
     return 0
 

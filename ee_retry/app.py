@@ -27,6 +27,7 @@ from ee_retry.service.loops import every
 from ee_retry.service.poller import Poller
 from ee_retry.service.reaper import reap_in_service
 from ee_retry.service.status_sync import StatusFeed
+from ee_retry.web.routes import console_routes
 
 log = logging.getLogger(__name__)
 
@@ -145,5 +146,6 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
         Route("/", index, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *api_routes(deps),
+        *console_routes(deps),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
