@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import uvicorn
 
@@ -12,11 +13,17 @@ from ee_retry.settings import Settings
 from ee_retry.wiring import build_deps
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn serves the app; the HTTP benchmark serves its baseline app with the same options."""
+    return {"host": settings.host, "port": settings.port, "log_level": "info"}
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env()
         deps = build_deps(settings)
+        app = create_app(deps)
     except ValueError as exc:
         print(f"ee-retry: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -24,7 +31,7 @@ def main() -> int:
     where = f"http://{settings.host}:{settings.port}/"
     print(f"ee-retry listening on {where} ({store}, {settings.scheduler} scheduler)", flush=True)
     print(f"console: open {where}ui/ in a browser and sign in with a token", flush=True)
-    uvicorn.run(create_app(deps), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(app, **uvicorn_options(settings))
     return 0
 
 

@@ -24,6 +24,7 @@ from ee_retry.rpc.methods import METHODS
 from ee_retry.rpc.protocol import error_body, frame, parse, peek_id, result_body
 from ee_retry.service.deps import Deps
 from ee_retry.service.loops import every
+from ee_retry.service.policy.loop import AutoRetrier, policy_source
 from ee_retry.service.poller import Poller
 from ee_retry.service.reaper import reap_in_service
 from ee_retry.service.status_sync import StatusFeed
@@ -92,6 +93,12 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
     """Build the app from its ports. `recover`: run local start-up recovery (default: local scheduler)."""
     feed = StatusFeed(deps)
     poller = Poller(deps, deps.settings.effective_poll_interval_s)
+    source = policy_source(deps.settings, deps.scheduler.runs_with_owner_token, deps.clock.now())
+    retrier = None
+    if source is not None:
+        interval = deps.settings.effective_poll_interval_s
+        retrier = AutoRetrier(deps, source, interval, deps.settings.policy_token)
+    deps.policy = source
     do_recover = deps.scheduler.scheduler_type == "local" if recover is None else recover
 
     @contextlib.asynccontextmanager
@@ -113,12 +120,14 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
             )
             await recover_local(deps, kill)
         tasks = [asyncio.create_task(poller.run_forever())] if poll else []
+        if poll and retrier is not None:
+            tasks.append(asyncio.create_task(retrier.run_forever()))
         reap_every = deps.settings.effective_reaper_interval_s
         if poll and reap_every > 0:
             step = functools.partial(reap_in_service, deps, f"service-{poller.instance_id}")
             tasks.append(asyncio.create_task(every(reap_every, step, "reaper pass")))
         try:
-            yield {"deps": deps, "feed": feed, "poller": poller}
+            yield {"deps": deps, "feed": feed, "poller": poller, "retrier": retrier}
         finally:
             for task in tasks:
                 task.cancel()
@@ -128,6 +137,8 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
             await feed.stop()
             with contextlib.suppress(Exception):
                 await poller.stop()
+                if retrier is not None:
+                    await retrier.stop()
             for port in (deps.auth, deps.workspace, deps.catalog):
                 close = getattr(port, "close", None)
                 if close is not None:

@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ee_retry.bench_http.cli import add_http_parser, run_http
 from ee_retry.bench_paths import (
     DEFAULT_STORE_LATENCY_MS,
     DEFAULT_SUBMIT_LATENCY_MS,
@@ -168,12 +169,15 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="after the table, run our path once more at the largest N under cProfile and print it",
     )
+    add_http_parser(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; exit status 1 when a target fails."""
     args = parser().parse_args(argv)
+    if args.bench == "http":
+        return run_http(args)
     latency = Latency(args.store_latency_ms / 1_000, args.submit_latency_ms / 1_000)
     print(
         f"retry benchmark: store={args.store}, {args.store_latency_ms:g} ms per store round trip, "

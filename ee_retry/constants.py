@@ -33,8 +33,9 @@ OUTPUT_TAIL_CHARS = 4_000  # tail of stdout kept in job_output and of stderr in 
 MAX_LOG_LINES_PER_CALL = 10_000  # add_job_logs accepts at most this many lines per call
 DEFAULT_LOG_PAGE = 1_000  # get_job_logs default page size
 
-# Date-range queries.
+# Listings.
 MAX_DATE_RANGE_RESULTS = 10_000  # check_jobs_date_range_* limit ceiling
+MAX_WORKSPACE_JOBS = 10_000  # check_workspace_jobs answers at most this many (a workspace's newest jobs)
 
 # Reaper defaults.
 REAPER_CREATED_MAX_AGE_S = 3_600  # created jobs older than 1 h with no scheduler proc are cancelled
@@ -44,3 +45,7 @@ LOCAL_REAPER_INTERVAL_S = 600.0  # the service's own reaper pass with the local 
 
 # Automatic retry policies.
 AUTO_RETRY_UNCOUNTED_MAX = 20  # attempts of one job a `count = false` rule may start; stops endless loops
+AUTO_RETRY_MAX_DUE_PER_PASS = 10_000  # due automatic retries one start pass looks at; the rest wait a pass
+AUTO_RETRY_LOOKBACK_S = 3_600  # a fresh lease holder decides failures this old or newer
+BREAKER_RECHECK_S = 10.0  # retries paused behind a half-open breaker's probe look again this often
+AUTO_RETRY_RESCAN_S = 30.0  # each pass reads finished jobs again this far back (clock skew, slow writes)

@@ -58,5 +58,24 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.auto_retries = Counter(
+            "ee_retry_auto_retries",
+            "Automatic retry decisions and starts by rule and outcome (a decision state, or started)",
+            ["rule", "outcome"],
+            registry=self.registry,
+        )
+        self.auto_breaker = Gauge(
+            "ee_retry_auto_retry_breaker_state",
+            "Circuit breaker of an app's automatic retries: 0 closed, 1 open, 2 half open",
+            ["app"],
+            registry=self.registry,
+        )
+        self.auto_budget = Gauge(
+            "ee_retry_auto_retry_budget_used_ratio",
+            "Share of a retry budget used now, by budget and user or app",
+            ["budget", "key"],
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -26,6 +26,28 @@ class Transition:
     fields: Mapping[str, Any] = field(default_factory=dict)  # stored field names, e.g. "errormsg"
 
 
+class Comparison(str, Enum):
+    """How a FieldCondition compares a stored field with its value (ee2's filter operators)."""
+
+    EQ = "eq"
+    NE = "ne"  # also matches a missing field, as MongoDB's $ne does
+    GT = "gt"
+    GTE = "gte"
+    LT = "lt"
+    LTE = "lte"
+    IN = "in"  # value: a list
+
+
+@dataclass(frozen=True)
+class FieldCondition:
+    """One typed condition on a stored job field; the field comes from a fixed whitelist, never from
+    the caller's text, and the value is a plain typed value (str, int, float, bool, or a list)."""
+
+    field: str  # stored name, dotted for sub-documents, e.g. "job_input.app_id"
+    op: Comparison
+    value: Any
+
+
 @dataclass(frozen=True)
 class JobQuery:
     """A filter over job records; every field left None does not filter."""
@@ -46,10 +68,25 @@ class JobQuery:
     created_from: float | None = None  # inclusive, epoch seconds
     created_to: float | None = None  # exclusive
     updated_before: float | None = None  # exclusive
+    updated_from: float | None = None  # inclusive
+    auto_due_before: float | None = None  # an automatic retry waits to start before this (auto_next_at)
     operation_ids: Sequence[str] | None = None
+    scheduler_cluster: str | None = None  # a scheduler cluster id ("123"): procs "123" and "123.N"
+    conditions: Sequence[FieldCondition] = ()  # AND-ed
     limit: int = 0  # 0: no limit
     offset: int = 0
     ascending: bool = True  # order by created, then id
+
+
+@dataclass(frozen=True)
+class GuardedUpdate:
+    """Set `fields` on one job if, and only if, its stored `guard` field (dotted) still equals
+    `expected` (None: missing or null): a compare-and-set."""
+
+    job_id: str
+    guard: str
+    expected: Any
+    fields: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -105,6 +142,12 @@ class JobStore(Protocol):
         """One bulk write: $addToSet (with $each, order kept) retry_ids on originals and
         child_jobs on containers, and set retry_saved_toggle on the `saved` jobs."""
 
+    async def remove_children(self, container_id: str, child_ids: Sequence[str]) -> list[str]:
+        """One write: $pullAll `child_ids` from the container's child_jobs; returns the children left."""
+
+    async def guarded_update(self, updates: Sequence[GuardedUpdate]) -> set[str]:
+        """Apply compare-and-set updates in one bulk write; return the ids that changed."""
+
     async def delete_created(self, ids: Sequence[str]) -> int:
         """Delete jobs that are still `created` and have no scheduler_id (rollback of a reservation)."""
 
@@ -144,6 +187,17 @@ class JobStore(Protocol):
 
     async def get_logs(self, job_id: str, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         """Lines skip..skip+limit in order, and the total count; limit <= 0 returns only the total."""
+
+    async def add_logs_many(self, lines: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+        """Append lines to several jobs' logs in one write."""
+
+    # -- small service state documents by key (collection ee_retry_states), e.g. circuit breakers
+
+    async def get_states(self, prefix: str) -> dict[str, dict[str, Any]]:
+        """Every state document whose key starts with `prefix`, by key."""
+
+    async def put_states(self, docs: Mapping[str, Mapping[str, Any]]) -> None:
+        """Write (insert or replace) state documents by key, in one write."""
 
     # -- leases (collection ee_retry_leases)
 
@@ -196,6 +250,8 @@ class SchedulerProc:
     exit_code: int | None = None
     exit_signal: int | None = None
     hold_reason: str | None = None  # set when the scheduler (not we) held it, e.g. on_exit_hold
+    hold_code: int | None = None  # HTCondor's HoldReasonCode / HoldReasonSubCode of such a hold
+    hold_subcode: int | None = None
     held_by_us: bool = False  # held because it was submitted on hold and not yet released
     in_queue: bool = True  # False when reported from history
     output_tail: str | None = None  # local executor: tail of stdout

@@ -280,7 +280,13 @@ def run(job_id: str, service_url: str, env: Mapping[str, str]) -> int:
             client.call("finish_job", {"job_id": job_id, "job_output": job_output(shipper.stdout_tail)})
         else:
             message = _failure_message(code, shipper.stderr_tail)
-            client.call("finish_job", {"job_id": job_id, "error_message": message, "error_code": JOB_CRASHED})
+            # the failure facts the service records (a negative return code is the killing signal)
+            facts = {"exit_code": code, "signal": None} if code >= 0 else {"exit_code": None, "signal": -code}
+            error = {"code": JOB_CRASHED, "name": "Job error", "message": message, **facts}
+            client.call(
+                "finish_job",
+                {"job_id": job_id, "error_message": message, "error_code": JOB_CRASHED, "error": error},
+            )
     except ServiceError as exc:
         print(f"ee-retry-runner: {exc}; exiting with the job's exit code {code}", file=sys.stderr)
     return code

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 from starlette.testclient import TestClient
 
 from ee_retry.app import create_app
@@ -42,6 +43,16 @@ from ee_retry.testing.harness import service_deps
 from ee_retry.testing.mongo import mongo_test_uri, open_test_store
 from ee_retry.testing.scheduler import FakeScheduler
 from ee_retry.testing.secantus import SecantusServer
+
+# Property tests: few examples by default so the suite stays fast; `--hypothesis-profile=long` for a
+# deeper search. Deadlines are off: a slow example on a busy machine is not a failure.
+settings.register_profile(
+    "fast", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "long", max_examples=3_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("fast")
 
 RpcAnswer = tuple[int, Any]
 CLOCK_START_S = 1_700_000_000.0  # the FakeClock's first reading, epoch seconds

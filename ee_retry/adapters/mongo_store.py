@@ -17,10 +17,11 @@ than `TX_MARKS_KEPT` further transitions of the same job land between our write 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pymongo import AsyncMongoClient, ReturnDocument, UpdateMany, UpdateOne
+from pymongo import AsyncMongoClient, ReplaceOne, ReturnDocument, UpdateMany, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from ee_retry import constants
@@ -28,12 +29,13 @@ from ee_retry.adapters import mongo_docs as md
 from ee_retry.adapters import store_common as sc
 from ee_retry.domain.model import Job, JobStatus, Operation, OperationState
 from ee_retry.errors import IdempotencyConflict, RetryInFlight
-from ee_retry.ports import InsertOutcome, JobQuery, Transition
+from ee_retry.ports import GuardedUpdate, InsertOutcome, JobQuery, Transition
 
 JOBS = "ee2_jobs"  # ee2's collection
 OPERATIONS = "ee_retry_operations"
 LOGS = "ee_retry_logs"
 LEASES = "ee_retry_leases"
+STATES = "ee_retry_states"
 
 TX_MARKS_FIELD = "retry_tx_marks"  # recent transition tokens on a job document (see module docstring)
 TX_MARKS_KEPT = 16  # tokens kept per job; a job sees a handful of status changes in its life
@@ -45,8 +47,10 @@ _JOB_INDEXES: tuple[str | list[tuple[str, int]], ...] = (
     "batch_id",
     "retry_parent",
     "operation_id",
+    "scheduler_id",  # handle_held_job finds a job by its scheduler cluster id
     "created",
     "updated",
+    "auto_next_at",
 )
 _OPERATION_INDEXES: tuple[str | list[tuple[str, int]], ...] = (
     "state",
@@ -69,6 +73,7 @@ class MongoJobStore:
         self._ops: Any = db[OPERATIONS]
         self._logs: Any = db[LOGS]
         self._leases: Any = db[LEASES]
+        self._states: Any = db[STATES]
 
     @classmethod
     def from_uri(cls, uri: str, db_name: str) -> MongoJobStore:
@@ -154,14 +159,31 @@ class MongoJobStore:
         if not changes:
             return set()
         token = os.urandom(8).hex()
-        ops = [self._transition_op(c, token) for c in changes]
+        return await self._marked_writes(
+            [c.job_id for c in changes], [self._transition_op(c, token) for c in changes], token
+        )
+
+    async def guarded_update(self, updates: Sequence[GuardedUpdate]) -> set[str]:
+        updates = [u for u in updates if sc.valid_ids([u.job_id])]
+        if not updates:
+            return set()
+        token = os.urandom(8).hex()
+        ops = []
+        for u in updates:
+            update = md.update(u.fields, sc.NEVER_NULL_JOB_FIELDS)
+            update["$push"] = {TX_MARKS_FIELD: {"$each": [token], "$slice": -TX_MARKS_KEPT}}
+            ops.append(UpdateOne({"_id": md.oid(u.job_id), u.guard: u.expected}, update))
+        return await self._marked_writes([u.job_id for u in updates], ops, token)
+
+    async def _marked_writes(self, job_ids: Sequence[str], ops: Sequence[UpdateOne], token: str) -> set[str]:
+        """Run conditional updates that each push `token`; the ids whose update applied."""
         with md.store_errors():
-            ids = {c.job_id for c in changes}
+            ids = set(job_ids)
             try:
                 matched = (await self._jobs.bulk_write(ops, ordered=False)).matched_count
                 if matched == 0:
                     return set()
-                if matched == len(changes) == len(ids):
+                if matched == len(job_ids) == len(ids):
                     return ids
             except BulkWriteError as exc:
                 md.duplicate_indexes(exc.details)  # a refused op did not change its job; read the rest
@@ -215,6 +237,18 @@ class MongoJobStore:
             return
         with md.store_errors():
             await self._jobs.bulk_write(ops, ordered=False)
+
+    async def remove_children(self, container_id: str, child_ids: Sequence[str]) -> list[str]:
+        if not sc.valid_ids([container_id]):
+            return []
+        with md.store_errors():
+            doc = await self._jobs.find_one_and_update(
+                {"_id": md.oid(container_id)},
+                {"$pullAll": {"child_jobs": [str(c) for c in child_ids]}},
+                projection={"child_jobs": 1},
+                return_document=ReturnDocument.AFTER,
+            )
+        return [str(c) for c in (doc or {}).get("child_jobs") or []]
 
     async def delete_created(self, ids: Sequence[str]) -> int:
         oids = md.oids(ids)
@@ -325,6 +359,31 @@ class MongoJobStore:
             return_document=ReturnDocument.AFTER,
         )
         return int(doc["count"])
+
+    async def add_logs_many(self, lines: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+        ops = [
+            UpdateOne(
+                {"_id": job_id},
+                {"$push": {"lines": {"$each": [sc.clean(x) for x in rows]}}, "$inc": {"count": len(rows)}},
+                upsert=True,
+            )
+            for job_id, rows in lines.items()
+            if rows
+        ]
+        if ops:
+            with md.store_errors():
+                await self._logs.bulk_write(ops, ordered=False)
+
+    async def get_states(self, prefix: str) -> dict[str, dict[str, Any]]:
+        with md.store_errors():
+            docs = await self._states.find({"_id": {"$regex": "^" + re.escape(prefix)}}).to_list(None)
+        return {str(d.pop("_id")): d for d in docs}
+
+    async def put_states(self, docs: Mapping[str, Mapping[str, Any]]) -> None:
+        ops = [ReplaceOne({"_id": key}, dict(sc.clean(doc)), upsert=True) for key, doc in docs.items()]
+        if ops:
+            with md.store_errors():
+                await self._states.bulk_write(ops, ordered=False)
 
     async def get_logs(self, job_id: str, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         skip = max(skip, 0)

@@ -26,7 +26,7 @@ from ee_retry.adapters import sqlite_sql as sq
 from ee_retry.adapters import store_common as sc
 from ee_retry.domain.model import Job, JobStatus, Operation, OperationState
 from ee_retry.errors import RetryInFlight, StoreUnavailable
-from ee_retry.ports import InsertOutcome, JobQuery, Transition
+from ee_retry.ports import GuardedUpdate, InsertOutcome, JobQuery, Transition
 
 T = TypeVar("T")
 
@@ -48,6 +48,8 @@ CREATE INDEX IF NOT EXISTS jobs_retry_parent ON jobs (retry_parent);
 CREATE INDEX IF NOT EXISTS jobs_operation_id ON jobs (operation_id);
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created, id);
 CREATE INDEX IF NOT EXISTS jobs_updated ON jobs (updated);
+CREATE INDEX IF NOT EXISTS jobs_scheduler_id ON jobs (scheduler_id);
+CREATE INDEX IF NOT EXISTS jobs_auto_next_at ON jobs (json_extract(doc, '$.auto_next_at'));
 CREATE TABLE IF NOT EXISTS operations (
     id TEXT PRIMARY KEY, user TEXT NOT NULL, state TEXT NOT NULL, idem TEXT UNIQUE,
     idempotency_key TEXT, created REAL NOT NULL, updated REAL NOT NULL, doc TEXT NOT NULL
@@ -62,6 +64,7 @@ CREATE TABLE IF NOT EXISTS logs (
     job_id TEXT NOT NULL, pos INTEGER NOT NULL, line TEXT NOT NULL, PRIMARY KEY (job_id, pos)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS states (key TEXT PRIMARY KEY, doc TEXT NOT NULL);
 COMMIT;
 """
 
@@ -225,6 +228,23 @@ class SqliteJobStore:
 
         return await self._run(run, write=True) if changes else set()
 
+    async def guarded_update(self, updates: Sequence[GuardedUpdate]) -> set[str]:
+        def run(conn: sqlite3.Connection) -> set[str]:
+            docs = self._load_jobs(conn, sc.valid_ids([u.job_id for u in updates]))
+            changed: set[str] = set()
+            for update in updates:
+                doc = docs.get(update.job_id)
+                if doc is None or sc.get_path(doc, update.guard) != update.expected:
+                    continue
+                new = copy.deepcopy(doc)
+                sc.apply_fields(new, update.fields, sc.NEVER_NULL_JOB_FIELDS)
+                if self._save_job(conn, new):
+                    docs[update.job_id] = new
+                    changed.add(update.job_id)
+            return changed
+
+        return await self._run(run, write=True) if updates else set()
+
     async def set_fields(self, updates: Mapping[str, Mapping[str, Any]]) -> None:
         def run(conn: sqlite3.Connection) -> bool:
             refused = False
@@ -258,6 +278,19 @@ class SqliteJobStore:
 
         if retry_ids or child_jobs or saved:
             await self._run(run, write=True)
+
+    async def remove_children(self, container_id: str, child_ids: Sequence[str]) -> list[str]:
+        gone = set(map(str, child_ids))
+
+        def run(conn: sqlite3.Connection) -> list[str]:
+            doc = self._load_jobs(conn, sc.valid_ids([container_id])).get(container_id)
+            if doc is None:
+                return []
+            doc["child_jobs"] = [c for c in doc.get("child_jobs") or [] if c not in gone]
+            self._save_job(conn, doc)
+            return list(doc["child_jobs"])
+
+        return await self._run(run, write=True)
 
     async def delete_created(self, ids: Sequence[str]) -> int:
         params = (sc.dumps(sc.valid_ids(ids)), JobStatus.CREATED.value)
@@ -356,14 +389,34 @@ class SqliteJobStore:
 
     # ------------------------------------------------------------ logs
 
-    async def add_logs(self, job_id: str, lines: Sequence[Mapping[str, Any]]) -> int:
-        def run(conn: sqlite3.Connection) -> int:
-            start = int(conn.execute("SELECT COUNT(*) FROM logs WHERE job_id = ?", (job_id,)).fetchone()[0])
-            rows = [(job_id, start + i, sc.dumps(sc.clean(line))) for i, line in enumerate(lines)]
-            conn.executemany("INSERT INTO logs (job_id, pos, line) VALUES (?, ?, ?)", rows)
-            return start + len(rows)
+    @staticmethod
+    def _append_logs(conn: sqlite3.Connection, job_id: str, lines: Sequence[Mapping[str, Any]]) -> int:
+        start = int(conn.execute("SELECT COUNT(*) FROM logs WHERE job_id = ?", (job_id,)).fetchone()[0])
+        rows = [(job_id, start + i, sc.dumps(sc.clean(line))) for i, line in enumerate(lines)]
+        conn.executemany("INSERT INTO logs (job_id, pos, line) VALUES (?, ?, ?)", rows)
+        return start + len(rows)
 
-        return await self._run(run, write=bool(lines))
+    async def add_logs(self, job_id: str, lines: Sequence[Mapping[str, Any]]) -> int:
+        return await self._run(lambda conn: self._append_logs(conn, job_id, lines), write=bool(lines))
+
+    async def add_logs_many(self, lines: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            for job_id, job_lines in lines.items():
+                self._append_logs(conn, job_id, job_lines)
+
+        if lines:
+            await self._run(run, write=True)
+
+    async def get_states(self, prefix: str) -> dict[str, dict[str, Any]]:
+        sql = "SELECT key, doc FROM states WHERE substr(key, 1, ?) = ?"
+        rows = await self._run(lambda conn: conn.execute(sql, (len(prefix), prefix)).fetchall())
+        return {r[0]: dict(json.loads(r[1])) for r in rows}
+
+    async def put_states(self, docs: Mapping[str, Mapping[str, Any]]) -> None:
+        rows = [(key, sc.dumps(sc.clean(doc))) for key, doc in docs.items()]
+        sql = "INSERT INTO states (key, doc) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET doc = excluded.doc"
+        if rows:
+            await self._run(lambda conn: conn.executemany(sql, rows), write=True)
 
     async def get_logs(self, job_id: str, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         def run(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], int]:

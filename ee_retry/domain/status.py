@@ -36,6 +36,21 @@ def exit_message(exit_code: int | None, exit_signal: int | None, stderr: str | N
     return f"Job process {what}" + (f": {tail}" if tail else "")
 
 
+def failure(
+    exit_code: int | None = None,
+    signal: int | None = None,
+    hold_code: int | None = None,
+    hold_subcode: int | None = None,
+) -> dict[str, int | None]:
+    """The `failure` field of a job that ended in error: what is known about why (None: unknown)."""
+    return {"exit_code": exit_code, "signal": signal, "hold_code": hold_code, "hold_subcode": hold_subcode}
+
+
+def proc_failure(proc: SchedulerProc) -> dict[str, int | None]:
+    """The failure facts a scheduler report carries."""
+    return failure(proc.exit_code, proc.exit_signal, proc.hold_code, proc.hold_subcode)
+
+
 def from_proc(job: Job, proc: SchedulerProc, now: float) -> Transition | None:
     """The transition a scheduler report implies for `job`, if any.
 
@@ -55,7 +70,8 @@ def from_proc(job: Job, proc: SchedulerProc, now: float) -> Transition | None:
         return completed(job.id, proc, now)
     if proc.state is ProcState.HELD and not proc.held_by_us:
         reason = proc.hold_reason or "no reason given"
-        return failed(job.id, f"Job was held by the scheduler: {reason}", ErrorCode.JOB_CRASHED, now)
+        message = f"Job was held by the scheduler: {reason}"
+        return failed(job.id, message, ErrorCode.JOB_CRASHED, now, facts=proc_failure(proc))
     if proc.state is ProcState.REMOVED:
         return Transition(
             job.id,
@@ -66,6 +82,7 @@ def from_proc(job: Job, proc: SchedulerProc, now: float) -> Transition | None:
                 "updated": now,
                 "terminated_code": TerminatedCode.TERMINATED_BY_AUTOMATION.value,
                 "errormsg": "Job was removed from the scheduler queue",
+                "failure": proc_failure(proc),
             },
         )
     return None
@@ -87,13 +104,18 @@ def completed(job_id: str, proc: SchedulerProc, now: float) -> Transition:
             fields["job_output"] = job_output(proc.output_tail)
         return Transition(job_id, ACTIVE_STATUSES, JobStatus.COMPLETED, fields)
     msg = exit_message(proc.exit_code, proc.exit_signal, proc.error_tail)
-    return failed(job_id, msg, ErrorCode.JOB_CRASHED, now, finished)
+    return failed(job_id, msg, ErrorCode.JOB_CRASHED, now, finished, proc_failure(proc))
 
 
 def failed(
-    job_id: str, message: str, code: ErrorCode | int, now: float, finished: float | None = None
+    job_id: str,
+    message: str,
+    code: ErrorCode | int,
+    now: float,
+    finished: float | None = None,
+    facts: dict[str, int | None] | None = None,
 ) -> Transition:
-    """Move an active job to error with a message."""
+    """Move an active job to error with a message and what is known about why (`failure`)."""
     return Transition(
         job_id,
         ACTIVE_STATUSES,
@@ -104,13 +126,13 @@ def failed(
             "errormsg": message,
             "error_code": int(code),
             "error": {"code": int(code), "name": "Job error", "message": message},
+            "failure": facts if facts is not None else failure(),
         },
     )
 
 
-def cancelled(job_id: str, by_admin: bool, now: float, reason: str | None = None) -> Transition:
-    """A user or admin cancel: any active status -> terminated."""
-    code = TerminatedCode.TERMINATED_BY_ADMIN if by_admin else TerminatedCode.TERMINATED_BY_USER
+def cancelled(job_id: str, code: TerminatedCode, now: float, reason: str | None = None) -> Transition:
+    """A cancel: any active status -> terminated, recording why (ee2's terminated_code)."""
     fields: dict[str, Any] = {"finished": now, "updated": now, "terminated_code": code.value}
     if reason:
         fields["errormsg"] = reason

@@ -78,7 +78,7 @@ async def finish_job(
         else:
             error_message = "Missing job output required in order to successfully finish the job"
             code = ErrorCode.JOB_MISSING_OUTPUT if error_code is None else error_code
-        change = rules.failed(job.id, error_message, code, now)
+        change = rules.failed(job.id, error_message, code, now, facts=_reported_failure(error))
         if error is not None:
             change = Transition(
                 change.job_id, change.expected, change.new, {**change.fields, "error": dict(error)}
@@ -87,6 +87,16 @@ async def finish_job(
         fields = {"finished": now, "updated": now, "job_output": job_output}
         change = Transition(job.id, ACTIVE_STATUSES, JobStatus.COMPLETED, fields)
     await _apply(deps, job, change, "finish")
+
+
+def _reported_failure(error: Mapping[str, Any] | None) -> dict[str, int | None]:
+    """The failure facts a finish_job's `error` object names (exit_code, signal, hold_code,
+    hold_subcode); each unknown one is None."""
+    facts = rules.failure()
+    for key in facts:
+        value = error.get(key) if error is not None else None
+        facts[key] = value if isinstance(value, int) and not isinstance(value, bool) else None
+    return facts
 
 
 async def update_job_status(deps: Deps, user: User, job_id: object, status: str, as_admin: bool) -> None:

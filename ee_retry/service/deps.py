@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ee_retry.metrics import Metrics
 from ee_retry.ports import Auth, Catalog, Clock, JobStore, Scheduler, Workspace
@@ -19,3 +20,4 @@ class Deps:
     clock: Clock
     settings: Settings = field(default_factory=Settings)
     metrics: Metrics = field(default_factory=Metrics)
+    policy: Any = None  # the automatic retry policy source (service.policy.source.PolicySource), if any

@@ -3,7 +3,8 @@
 The local executor's queue lives in the service's memory, so after a crash (SIGKILL, reboot) it holds
 nothing. At start: kill job processes left over from the previous instance, finish incomplete
 operations (their unsubmitted jobs are submitted again), then mark every other local job that was
-queued or running `error`, saying why.
+queued or running `error`, saying why, and set every unfinished batch container from its children
+(a crash between a child's last report and its container's refresh leaves the container behind).
 """
 
 from __future__ import annotations
@@ -37,5 +38,6 @@ async def recover_local(deps: Deps, kill_leftovers: Callable[[Sequence[str]], Se
         for j in lost
     ]
     changed = await deps.store.transition(changes) if changes else set()
-    await refresh_containers(deps, {j.batch_id for j in lost if j.id in changed})
+    containers = {j.id for j in active if j.batch_job} | {j.batch_id for j in lost if j.id in changed}
+    await refresh_containers(deps, containers)
     return sorted(changed)

@@ -17,6 +17,7 @@ class RequirementsOverride:
     memory_mb: int | None = None
     disk_gb: int | None = None
     client_group: str | None = None
+    account_group: str | None = None  # run_job_concierge only: the user the job is billed to
 
     def apply(self, base: JobRequirements) -> JobRequirements:
         return JobRequirements(
@@ -24,6 +25,7 @@ class RequirementsOverride:
             memory_mb=self.memory_mb if self.memory_mb is not None else base.memory_mb,
             disk_gb=self.disk_gb if self.disk_gb is not None else base.disk_gb,
             client_group=self.client_group if self.client_group is not None else base.client_group,
+            account_group=self.account_group if self.account_group is not None else base.account_group,
         )
 
     def to_doc(self) -> dict[str, Any]:
@@ -56,15 +58,24 @@ class RetryRequest:
     idempotency_key: str | None = None
     job_requirements: RequirementsOverride | None = None
     single: bool = False  # retry_job: one item, errors raise
+    # Automatic retries: per-original resources (raised memory), and attempts owned by the original's
+    # owner rather than by the caller (the policy).
+    requirements_by_original: Mapping[str, RequirementsOverride] | None = None
+    owner_keeps_attempts: bool = False
 
     def fingerprint(self) -> dict[str, Any]:
         """What makes two requests with one idempotency key 'the same params'."""
-        return {
+        doc: dict[str, Any] = {
             "job_ids": [str(j) for j in self.job_ids],
             "as_admin": self.as_admin,
             "job_requirements": self.job_requirements.to_doc() if self.job_requirements else None,
             "single": self.single,
         }
+        if self.requirements_by_original:
+            doc["requirements_by_original"] = {
+                k: v.to_doc() for k, v in self.requirements_by_original.items()
+            }
+        return doc
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,11 @@ async def plan_retry(deps: Deps, user: User, req: RetryRequest) -> RetryPlan:
             else:
                 first_for[original.id] = index
                 requirements = req.job_requirements.apply(_reqs(original)) if req.job_requirements else None
-                entry.attempt = new_attempt(original, new_id(now), user.name, now, plan.op_id, requirements)
+                own = (req.requirements_by_original or {}).get(original.id)
+                if own is not None:
+                    requirements = own.apply(requirements or _reqs(original))
+                owner = original.user if req.owner_keeps_attempts else user.name
+                entry.attempt = new_attempt(original, new_id(now), owner, now, plan.op_id, requirements)
         plan.items.append(entry)
     await _check_commits(deps, plan)
     plan.attempts = [i.attempt for i in plan.items if i.attempt is not None]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ee_retry.constants import MAX_BATCH_JOBS
@@ -15,7 +15,7 @@ from ee_retry.domain.model import Job, JobInput, Operation, OperationKind, Opera
 from ee_retry.errors import InvalidParams, PermissionDenied
 from ee_retry.ports import User
 from ee_retry.service.deps import Deps
-from ee_retry.service.requests import RunRequest
+from ee_retry.service.requests import RequirementsOverride, RunRequest
 from ee_retry.service.specs import specs_builder
 from ee_retry.service.submission import reserve, submit_reserved
 
@@ -40,6 +40,12 @@ async def run_job(deps: Deps, user: User, req: RunRequest) -> str:
     reservation = await reserve(deps, op, [job], answer=job.id)
     await submit_reserved(deps, reservation, specs_builder(deps, user.token))
     return job.id
+
+
+async def run_job_concierge(deps: Deps, user: User, req: RunRequest, override: RequirementsOverride) -> str:
+    """run_job with the resources, client group and account group an EE2_ADMIN chose."""
+    check_admin_flag(user, True, Access.WRITE, "run concierge jobs")
+    return await run_job(deps, user, replace(req, job_requirements=override, as_admin=True))
 
 
 async def run_job_batch(

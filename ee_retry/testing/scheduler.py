@@ -197,9 +197,18 @@ class FakeScheduler:
             finished=self._now(),
         )
 
-    async def hold(self, job_id: str, reason: str) -> None:
+    async def hold(
+        self, job_id: str, reason: str, hold_code: int | None = None, hold_subcode: int | None = None
+    ) -> None:
         """The scheduler itself holds the job's latest proc (e.g. a policy hold); release ignores it."""
-        await self._change(self._latest(job_id), state=ProcState.HELD, hold_reason=reason, held_by_us=False)
+        await self._change(
+            self._latest(job_id),
+            state=ProcState.HELD,
+            hold_reason=reason,
+            hold_code=hold_code,
+            hold_subcode=hold_subcode,
+            held_by_us=False,
+        )
 
     def forget(self, job_id: str) -> None:
         """Drop every proc of this job from queue and history, as if the scheduler lost it."""

@@ -40,6 +40,21 @@ def test_finish_job_with_an_error_message_records_the_error(api: Api) -> None:
     assert state["status"] == "error"
     assert state["errormsg"] == "boom"
     assert state["error_code"] == 1
+    assert state["failure"] == {"exit_code": None, "signal": None, "hold_code": None, "hold_subcode": None}
+
+
+def test_finish_job_records_the_exit_status_the_runner_reports(api: Api) -> None:
+    job_id = api.run()
+    ok(api.call("start_job", [{"job_id": job_id}]))
+    error = {"code": 1, "name": "Job error", "message": "killed", "exit_code": None, "signal": 9}
+    ok(api.call("finish_job", [{"job_id": job_id, "error_message": "killed", "error": error}]))
+
+    assert api.state(job_id)["failure"] == {
+        "exit_code": None,
+        "signal": 9,
+        "hold_code": None,
+        "hold_subcode": None,
+    }
 
 
 async def test_a_runner_callback_first_then_a_scheduler_report_keeps_the_callbacks_outcome(

@@ -20,7 +20,7 @@ from ee_retry.adapters.local_executor import LocalExecutor
 from ee_retry.app import create_app
 from ee_retry.domain.ids import new_id
 from ee_retry.domain.model import ErrorCode, Job, JobInput, JobStatus
-from ee_retry.ports import JobQuery, JobStore, ProcState
+from ee_retry.ports import JobQuery, JobStore, ProcState, Transition
 from ee_retry.service.recovery import recover_local
 from ee_retry.service.requests import RunRequest
 from ee_retry.service.run import run_job_batch
@@ -231,6 +231,26 @@ async def test_a_batch_with_a_finished_child_follows_its_lost_sibling(env: Env) 
 
     assert (await env.job(done)).status is JobStatus.COMPLETED
     assert (await env.job(batch_id)).status is JobStatus.ERROR
+
+
+async def test_a_batch_whose_children_ended_as_the_service_died_follows_them(env: Env) -> None:
+    """The children's last report was written, the container's refresh after it was not (SIGKILL)."""
+    batch_id, children = await batch_of(env, 2)
+    await env.sched.start(children[0])
+    now = env.clock.now()
+    ended = [
+        Transition(
+            c, frozenset({JobStatus.QUEUED, JobStatus.RUNNING}), JobStatus.COMPLETED, {"finished": now}
+        )
+        for c in children
+    ]
+    assert await env.deps.store.transition(ended) == set(children)
+    assert (await env.job(batch_id)).status is JobStatus.RUNNING
+    restart(env)
+
+    assert await recover_local(env.deps, KillRecorder()) == []
+
+    assert (await env.job(batch_id)).status is JobStatus.COMPLETED
 
 
 # ---------------------------------------------------------------- a second pass

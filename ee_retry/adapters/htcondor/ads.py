@@ -25,6 +25,7 @@ PROJECTION: tuple[str, ...] = (
     "ExitSignal",
     "HoldReason",
     "HoldReasonCode",
+    "HoldReasonSubCode",
     "JobStartDate",
     "JobCurrentStartDate",
     "CompletionDate",
@@ -64,12 +65,14 @@ def proc_from_ad(ad: Mapping[str, Any], in_queue: bool) -> SchedulerProc | None:
     op_id = ad.get("ee_op_id")
     held_code = _int_or_none(ad.get("HoldReasonCode"))
     held_by_us = state is ProcState.HELD and held_code in HELD_BY_US_CODES
-    hold_reason = None
-    if state is ProcState.HELD and not held_by_us:
+    hold_reason = hold_code = hold_subcode = None
+    held_by_them = state is ProcState.HELD and not held_by_us
+    if held_by_them:
         reason = ad.get("HoldReason")
         hold_reason = str(reason) if reason is not None else f"held (HoldReasonCode {held_code})"
+        hold_code, hold_subcode = held_code, _int_or_none(ad.get("HoldReasonSubCode"))
     exit_code = exit_signal = None
-    if state is ProcState.COMPLETED:
+    if state is ProcState.COMPLETED or held_by_them:  # an on_exit_hold keeps the exit status
         if ad.get("ExitBySignal") is True:
             exit_signal = _int_or_none(ad.get("ExitSignal"))
         else:
@@ -82,6 +85,8 @@ def proc_from_ad(ad: Mapping[str, Any], in_queue: bool) -> SchedulerProc | None:
         exit_code=exit_code,
         exit_signal=exit_signal,
         hold_reason=hold_reason,
+        hold_code=hold_code,
+        hold_subcode=hold_subcode,
         held_by_us=held_by_us,
         in_queue=in_queue,
         started=_time(ad.get("JobStartDate")) or _time(ad.get("JobCurrentStartDate")),

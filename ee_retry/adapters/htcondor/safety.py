@@ -27,7 +27,8 @@ SCHEDULER_ID_RE = re.compile(r"\d{1,10}\.\d{1,10}")
 
 MAX_FREE_TEXT_CHARS = 512  # app ids are short; a longer value is not an app id
 MAX_LIST_TEXT_CHARS = 65_536  # a job's input object refs, comma-joined: thousands of refs, as ee2 allowed
-_UNSAFE_FREE_TEXT = re.compile(r"[\x00-\x1f\x7f$]")
+# Control characters and '$' would be interpreted; a lone surrogate cannot be encoded for the schedd at all.
+_UNSAFE_FREE_TEXT = re.compile(r"[\x00-\x1f\x7f$\ud800-\udfff]")
 
 
 def check_identifier(job_id: str, field: str, value: object, pattern: re.Pattern[str]) -> str:
@@ -43,8 +44,8 @@ def check_free_text(job_id: str, field: str, value: object, max_chars: int = MAX
         raise InvalidParams(f"job {job_id}: {field} must be a string of at most {max_chars} chars")
     if _UNSAFE_FREE_TEXT.search(value):
         raise InvalidParams(
-            f"job {job_id}: {field} {_shown(value)} contains a control character or '$', "
-            "which the scheduler's submit language would interpret"
+            f"job {job_id}: {field} {_shown(value)} contains a control character, '$' or a lone "
+            "surrogate, which the scheduler's submit language would interpret or cannot carry"
         )
     return value
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import Enum
 
+from ee_retry import constants
 from ee_retry.domain.policy.model import BreakerConfig
 
 
@@ -72,7 +73,8 @@ def admit(config: BreakerConfig, breaker: Breaker, original_id: str, now_ms: int
     probe_expires = (breaker.probe_at_ms or now_ms) + cooldown_ms
     if breaker.probe_id is None or now_ms >= probe_expires:
         return Admission(True, _probe(breaker, original_id, now_ms))
-    return Admission(False, breaker, probe_expires)
+    # look again soon: the probe's success closes the breaker and the paused retries resume
+    return Admission(False, breaker, min(probe_expires, now_ms + int(constants.BREAKER_RECHECK_S * 1000)))
 
 
 def _probe(breaker: Breaker, original_id: str, now_ms: int) -> Breaker:

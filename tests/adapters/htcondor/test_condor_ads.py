@@ -132,3 +132,27 @@ def test_constraints_refuse_ids_that_are_not_ids(bad: str) -> None:
     if not bad.startswith("66"):
         with pytest.raises(InvalidParams):
             ads.operation_constraint(bad)
+
+
+@pytest.mark.parametrize(
+    ("values", "facts"),
+    [
+        (  # over its memory request
+            {"HoldReasonCode": 34, "HoldReasonSubCode": 102},
+            (None, None, 34, 102),
+        ),
+        (  # on_exit_hold of a non-zero exit keeps the exit status
+            {"HoldReasonCode": 3, "HoldReasonSubCode": 7, "ExitBySignal": False, "ExitCode": 7},
+            (7, None, 3, 7),
+        ),
+        (
+            {"HoldReasonCode": 3, "HoldReasonSubCode": 9, "ExitBySignal": True, "ExitSignal": 9},
+            (None, 9, 3, 9),
+        ),
+        ({"HoldReasonCode": 15, "HoldReasonSubCode": 0}, (None, None, None, None)),  # our own hold
+    ],
+)
+def test_a_held_proc_reports_its_failure_facts(values: dict[str, Any], facts: tuple[Any, ...]) -> None:
+    proc = ads.proc_from_ad(ad(JobStatus=5, **values), True)
+    assert proc is not None
+    assert (proc.exit_code, proc.exit_signal, proc.hold_code, proc.hold_subcode) == facts

@@ -330,3 +330,24 @@ def test_a_job_without_a_token_or_app_keeps_its_row_aligned() -> None:
     assert "KB_AUTH_TOKEN= " in first["environment"]
     assert first["MY.KB_APP_ID"] == "undefined"
     assert second == _expected_commands(specs[1].job_id, 1, hold=True)
+
+
+# Commands by which HTCondor would run a job again by itself; automatic retries never stack on them.
+HTCONDOR_RETRY_COMMANDS = (
+    "max_retries",
+    "retry_until",
+    "success_exit_code",
+    "periodic_release",
+    "on_exit_remove",
+)
+
+
+@pytest.mark.parametrize("hold", [True, False])
+def test_the_description_never_lets_htcondor_retry_a_job_itself(hold: bool) -> None:
+    """ee-retry's own attempts (manual or automatic) are the only retry layer: no max_retries,
+    retry_until, periodic_release or on_exit_remove loop in what the schedd receives."""
+    description, rows = build_submit([make_spec(), make_spec()], OP_ID, params(), hold=hold)
+    for proc in schedd_view(description, rows):
+        commands = {key.lower() for key in proc}
+        assert commands.isdisjoint(HTCONDOR_RETRY_COMMANDS), commands & set(HTCONDOR_RETRY_COMMANDS)
+        assert "periodic_hold" in commands  # a stuck job is held, never released to run again

@@ -1,0 +1,51 @@
+"""The `http` subcommand of `python -m ee_retry.bench` (`scripts/bench http`)."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ee_retry.bench_http import wrk
+from ee_retry.bench_http.run import bench_http, render, verdicts
+
+
+def add_http_parser(sub: Any) -> None:
+    h = sub.add_parser(
+        "http",
+        help="the service's HTTP path against a bare Starlette app under the same uvicorn",
+        description="Loads the service and a bare Starlette baseline from a second process on loopback "
+        "(wrk when installed, else the package's load generator) and prints requests/s, p50, p99 and the "
+        "ratio to the baseline for status, check_job, check_jobs of 100 ids and get_job_logs, then the "
+        "service's memory after 10%% and 100%% of --memory-requests. Exit 1 when a target fails.",
+    )
+    h.add_argument("--seconds", type=float, default=5.0, help="length of one measured run (default 5)")
+    h.add_argument("--rounds", type=int, default=3, help="runs per server and call; the best counts (3)")
+    h.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
+    h.add_argument("--memory-requests", type=int, default=100_000, help="requests of the memory phase")
+    h.add_argument("--load", choices=("auto", "wrk", "python"), default="auto", help="load generator")
+
+
+def run_http(args: argparse.Namespace) -> int:
+    use_wrk = args.load == "wrk" or (args.load == "auto" and wrk.available())
+    if args.load == "wrk" and not wrk.available():
+        print("bench http: wrk is not installed (apt-get install wrk), use --load python")
+        return 2
+    tool = "wrk" if use_wrk else "the package's load generator (python -m ee_retry.bench_http.load)"
+    print(
+        f"http benchmark: {args.connections} connections, {args.rounds} rounds of {args.seconds:g} s per "
+        f"server and call (best round shown), load from {tool}; memory over {args.memory_requests} requests",
+        flush=True,
+    )
+    work_dir = Path(tempfile.mkdtemp(prefix="ee-retry-bench-"))
+    try:
+        rows, memory = bench_http(
+            work_dir, args.seconds, args.rounds, args.connections, args.memory_requests, use_wrk
+        )
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    found = verdicts(rows, memory)
+    print(render(rows, found), flush=True)
+    return 0 if all(ok for ok, _ in found) else 1

@@ -1,0 +1,1 @@
+"""Automatic retry policies in the service: the policy file, the decision and start passes, the loop."""

@@ -1,0 +1,98 @@
+"""The decision pass: every attempt that finished since the last pass, decided once.
+
+Round trips per pass, whatever the number of jobs: one query for finished jobs, one read of the
+originals not among them, one compare-and-set bulk write of the decisions, one write of log lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from dataclasses import replace as _replace
+
+from ee_retry.domain.model import TERMINAL_STATUSES, Job, JobStatus
+from ee_retry.domain.policy import breaker as breakers
+from ee_retry.domain.policy import decide as d
+from ee_retry.domain.policy.model import AutoRetry, AutoRetryState, Policy
+from ee_retry.domain.policy.rules import Uniform, core_hours
+from ee_retry.ports import JobQuery
+from ee_retry.service.deps import Deps
+from ee_retry.service.policy.records import Write, announce, entry_of, facts_of, store_writes
+from ee_retry.service.policy.state import PolicyState
+
+
+@dataclass
+class Planned:
+    write: Write
+    after: list[Callable[[], None]] = field(default_factory=list)  # state changes once the write won
+
+
+async def decide_pass(
+    deps: Deps, policy: Policy, state: PolicyState, since: float, uniform: Uniform
+) -> list[Write]:
+    """Decide every attempt that ended at or after `since` (epoch seconds); the decisions stored."""
+    now = deps.clock.now()
+    now_ms = int(now * 1000)
+    query = JobQuery(statuses=sorted(TERMINAL_STATUSES), updated_from=since, exclude_batch_containers=True)
+    finished = await deps.store.find_jobs(query)
+    if not finished:
+        return []
+    jobs = {j.id: j for j in finished}
+    missing = sorted({j.retry_parent for j in finished if j.retry_parent and j.retry_parent not in jobs})
+    if missing:
+        jobs.update(await deps.store.get_jobs(missing))
+    planned = [p for job in finished if (p := _plan(policy, state, job, jobs, now_ms, uniform)) is not None]
+    done = await store_writes(deps, [p.write for p in planned])
+    won = {w.original.id for w in done}
+    for p in planned:
+        if p.write.original.id in won:
+            for change in p.after:
+                change()
+    await announce(deps, done, now)
+    return done
+
+
+def _plan(
+    policy: Policy, state: PolicyState, job: Job, jobs: dict[str, Job], now_ms: int, uniform: Uniform
+) -> Planned | None:
+    original = jobs.get(job.original_id)
+    if original is None or original.batch_job:
+        return None
+    latest = original.retry_ids[-1] if original.retry_ids else original.id
+    if job.id != latest:
+        return None  # a newer attempt exists; its own end is what gets decided
+    previous = entry_of(original)
+    ours = previous is not None and previous.attempt_id == job.id
+    facts = facts_of(job, original)
+    after: list[Callable[[], None]] = []
+    if job.status is JobStatus.COMPLETED:
+        if not ours or previous is None or previous.state is not AutoRetryState.SCHEDULED:
+            return None
+        entry = d.succeeded(previous, now_ms)
+        after.append(lambda: _probe(state, facts.app, original.id, True, now_ms))
+        return Planned(Write(original, entry), after)
+    decided = d.decide(policy, facts, previous, now_ms, uniform)
+    if decided is None or decided == previous:
+        return None
+    if ours:
+        hours = core_hours(facts.cpus, job.running, job.finished)
+        after.append(lambda: state.record_failed_attempt(facts.user, now_ms, hours))
+        after.append(lambda: _probe(state, facts.app, original.id, False, now_ms))
+    return Planned(
+        Write(original, _shown(policy, state, decided, original.id, facts.user, facts.app, now_ms)), after
+    )
+
+
+def _shown(
+    policy: Policy, state: PolicyState, entry: AutoRetry, original_id: str, user: str, app: str, now_ms: int
+) -> AutoRetry:
+    """A new decision shows already whether a budget or the breaker will hold it back."""
+    if not entry.due:
+        return entry
+    breaker = state.breaker(app) if policy.breaker is not None else None
+    held = d.gate(policy, entry, original_id, state.use_for(user, app), breaker, now_ms).entry
+    return held if held.state is not AutoRetryState.SCHEDULED else _replace(held, reason=entry.reason)
+
+
+def _probe(state: PolicyState, app: str, original_id: str, succeeded: bool, now_ms: int) -> None:
+    state.set_breaker(breakers.probe_finished(state.breaker(app), original_id, succeeded, now_ms))

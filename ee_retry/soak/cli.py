@@ -1,0 +1,87 @@
+"""`scripts/soak` / `python -m ee_retry.soak` / `ee-retry-soak`: options, set-up and exit status."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from ee_retry.soak.run import Soak, SoakConfig, observer_store, render
+from ee_retry.soak.service import ServiceProcess
+
+EXIT_VIOLATION = 1  # an invariant was violated
+EXIT_BROKEN = 2  # bad options, or the soak itself could not run (the service would not start)
+
+SERVICE_ENV = {
+    "EE_RETRY_POLL_INTERVAL_S": "0.2",  # job ends reach the records quickly, so the drain is short
+    "EE_RETRY_LOCAL_MAX_PARALLEL": "4",
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="scripts/soak",
+        description="Run the real service under concurrent clients on loopback, SIGKILL and restart it at "
+        "random, then drain and check the retry invariants. Exit 1 on any violation.",
+    )
+    p.add_argument("--seconds", type=float, default=60.0, help="traffic duration (default 60)")
+    p.add_argument("--clients", type=int, default=4, help="concurrent clients (default 4)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: from the clock)")
+    p.add_argument("--drain-seconds", type=float, default=60.0, help="longest wait for jobs to end")
+    p.add_argument("--keep", action="store_true", help="keep the work folder (data, service log)")
+    return p
+
+
+async def _soak(config: SoakConfig) -> int:
+    data_dir = config.work_dir / "data"
+    service = ServiceProcess(data_dir, config.service_env)
+    store = observer_store(data_dir, None)
+    try:
+        service.start()
+        await store.setup()
+        result = await Soak(config, service, store).run()
+    finally:
+        service.stop()
+        await store.close()
+    header = f"soak: embedded store, {config.seconds:g} s, {config.clients} clients, seed {config.seed}"
+    print(render(result, header), flush=True)
+    if result.violations.total:
+        _show_log(service.log, result.violations.examples.values())
+        return EXIT_VIOLATION
+    return 0
+
+
+def _show_log(log: Path, examples: Iterable[str], most: int = 40) -> None:
+    """The service log's lines that name a job of a violation's example, for the first look."""
+    ids = set(re.findall(r"\b[0-9a-f]{24}\b", " ".join(examples)))
+    lines = [ln for ln in log.read_text(errors="replace").splitlines() if any(i in ln for i in ids)]
+    print(f"\nService log lines naming {', '.join(sorted(ids)) or 'no job'} (of {log}):", flush=True)
+    print("\n".join(lines[-most:]), flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.seconds <= 0 or args.clients < 1 or args.drain_seconds < 0:
+        print("soak: --seconds and --clients must be positive", file=sys.stderr)
+        return EXIT_BROKEN
+    seed = args.seed if args.seed is not None else int(time.time())
+    work_dir = Path(tempfile.mkdtemp(prefix="ee-retry-soak-"))
+    config = SoakConfig(args.seconds, args.clients, seed, args.drain_seconds, work_dir, dict(SERVICE_ENV))
+    code = EXIT_BROKEN
+    try:
+        code = asyncio.run(_soak(config))
+        return code
+    except RuntimeError as exc:
+        print(f"soak: could not run: {exc}", file=sys.stderr)
+        return EXIT_BROKEN
+    finally:
+        if args.keep or code != 0:
+            print(f"soak: work folder kept at {work_dir}", flush=True)
+        else:
+            shutil.rmtree(work_dir, ignore_errors=True)

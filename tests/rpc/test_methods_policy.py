@@ -1,0 +1,80 @@
+"""get_retry_policy, reset_retry_breaker, and check_job's auto_retry over the wire."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+import ee_retry.demo
+from ee_retry.app import create_app
+from ee_retry.service.deps import Deps
+from ee_retry.service.policy.loop import AutoRetrier
+from ee_retry.settings import Settings
+from ee_retry.testing.clock import FakeClock
+from ee_retry.testing.harness import ADMIN_TOKEN, BOB_TOKEN, READONLY_ADMIN_TOKEN
+from ee_retry.testing.scheduler import FakeScheduler
+from tests.conftest import apply_synchronously
+from tests.rpc.method_helpers import Api, Rpc, failed, ok
+
+EXAMPLE = Path(ee_retry.demo.__file__).with_name("policy.toml")
+
+
+@pytest.fixture
+def policy_api(deps: Deps, sched: FakeScheduler, rpc: Rpc) -> Iterator[Api]:
+    """The app with the example policy in force (its loop not running: tests run passes)."""
+    deps.settings = Settings(policy_file=EXAMPLE)
+    with TestClient(create_app(deps, recover=False, poll=False)) as client:
+        apply_synchronously(deps, sched)
+        yield Api(client, rpc)
+
+
+def test_without_a_policy_file_automatic_retries_are_off(api: Api) -> None:
+    answer = ok(api.call("get_retry_policy", [{}]))
+    assert answer == {"enabled": False, "policy": None, "loaded_at": None, "breakers": [], "budgets": []}
+
+
+def test_get_retry_policy_shows_the_policy_in_force(policy_api: Api, clock: FakeClock) -> None:
+    answer: dict[str, Any] = ok(policy_api.call("get_retry_policy", []))
+    assert answer["enabled"] is True and answer["file"] == "policy.toml"
+    assert answer["loaded_at"] == round(clock.now() * 1000)
+    assert [r["name"] for r in answer["policy"]["rules"]][-1] == "flaky downloads"
+    assert answer["last_error"] is None and answer["breakers"] == []
+
+
+async def test_check_job_shows_the_decision(
+    policy_api: Api, deps: Deps, sched: FakeScheduler, clock: FakeClock
+) -> None:
+    job = policy_api.run(method="Demo.fail")
+    await sched.complete(job, exit_code=3, error="flaky")
+    retrier = AutoRetrier(deps, deps.policy, 1.0, None, lambda a, b: b)
+    await retrier.run_once()
+
+    state = policy_api.state(job)
+    assert state["failure"] == {"exit_code": 3, "signal": None, "hold_code": None, "hold_subcode": None}
+    assert state["auto_retry"] == {
+        "state": "scheduled",
+        "rule": "flaky downloads",
+        "attempts": 0,
+        "max_attempts": 5,
+        "next_at": round(clock.now() * 1000) + 1000,
+        "reason": "attempt 1 of 5 after a 1.0 s backoff",
+    }
+
+
+async def test_an_admin_resets_an_open_breaker(policy_api: Api, deps: Deps, clock: FakeClock) -> None:
+    opened = {"state": "open", "opened_at_ms": round(clock.now() * 1000), "since_ms": 0}
+    await deps.store.put_states({"breaker:Demo.fail": opened})
+    [shown] = ok(policy_api.call("get_retry_policy", [{}], BOB_TOKEN))["breakers"]
+    assert shown["app"] == "Demo.fail" and shown["state"] == "open"
+    assert shown["reopens_at"] == opened["opened_at_ms"] + 1_800_000
+
+    failed(policy_api.call("reset_retry_breaker", [{"app": "Demo.fail"}], BOB_TOKEN), -32002)
+    failed(policy_api.call("reset_retry_breaker", [{"app": "Demo.fail"}], READONLY_ADMIN_TOKEN), -32002)
+    failed(policy_api.call("reset_retry_breaker", [{"app": 3}], ADMIN_TOKEN), -32602)
+    reset = ok(policy_api.call("reset_retry_breaker", [{"app": "Demo.fail"}], ADMIN_TOKEN))
+    assert reset["state"] == "closed"
+    assert ok(policy_api.call("get_retry_policy", [{}]))["breakers"] == []

@@ -1,0 +1,41 @@
+"""Automatic retriers over the service fakes (fake clock, jitter drawn at the middle), and helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import ee_retry.demo
+from ee_retry.domain.policy.model import AutoRetry
+from ee_retry.service.policy.loop import AutoRetrier
+from ee_retry.service.policy.source import PolicySource
+from tests.service.support import Env
+
+EXAMPLE = Path(ee_retry.demo.__file__).with_name("policy.toml").read_text()
+
+
+def middle(a: float, b: float) -> float:
+    """Full jitter drawn at the middle of its range: delays are known in the tests."""
+    return (a + b) / 2
+
+
+def make_retrier(env: Env, folder: Path, text: str = EXAMPLE) -> AutoRetrier:
+    """An automatic retrier of `env` with the given policy text (the example by default)."""
+    path = folder / "policy.toml"
+    path.write_text(text)
+    source = PolicySource(path)
+    source.load_first(env.clock.now())
+    return AutoRetrier(env.deps, source, 1.0, None, middle)
+
+
+async def auto(env: Env, job_id: str) -> dict[str, Any]:
+    """The wire view of a job's automatic retry decision."""
+    job = await env.job(job_id)
+    assert job.auto_retry is not None, f"job {job_id} has no automatic retry decision"
+    return AutoRetry.from_doc(job.auto_retry).to_wire()
+
+
+async def latest(env: Env, job_id: str) -> str:
+    """The id of the original's latest attempt."""
+    job = await env.job(job_id)
+    return job.retry_ids[-1] if job.retry_ids else job.id
