@@ -11,16 +11,17 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ee_retry.api.body import read_body
 from ee_retry.api.routes import api_routes
 from ee_retry.domain.model import STARTABLE_STATUSES
-from ee_retry.errors import EERetryError, InternalError, MethodNotFound
+from ee_retry.domain.storable import unstorable
+from ee_retry.errors import EERetryError, InternalError, InvalidParams, MethodNotFound, shown
 from ee_retry.rpc.context import Call
-from ee_retry.rpc.methods import METHODS
+from ee_retry.rpc.methods import METHODS, READ_ONLY_METHODS
 from ee_retry.rpc.protocol import error_body, frame, parse, peek_id, result_body
 from ee_retry.service.deps import Deps
 from ee_retry.service.loops import every
@@ -72,14 +73,24 @@ class RpcEndpoint:
             rpc = frame(body)
             handler = METHODS.get(rpc.method)
             if handler is None:
-                raise MethodNotFound(f"Unknown method {rpc.method!r}; see the service's spec for its methods")
+                raise MethodNotFound(
+                    f"Unknown method {shown(rpc.method)}; see the service's spec for its methods"
+                )
             label = rpc.method
+            problem = None if rpc.method in READ_ONLY_METHODS else unstorable(rpc.params, "params")
+            if problem is not None:
+                raise InvalidParams(f"Invalid params at {problem}")
             token = request.headers.get("authorization")
             result = await handler(Call(self.deps, token), rpc.params)
             return _json(result_body(req_id, result, v2), 200)
         except EERetryError as exc:
             self.deps.metrics.errors.labels(label, str(exc.code)).inc()
             return _json(error_body(req_id, exc, v2), 500)
+        except ClientDisconnect:
+            # Not a fault of the service: count it apart from errors, so alerts on -32099 stay quiet.
+            self.deps.metrics.disconnects.labels(label).inc()
+            log.info("client disconnected before its %s request was read", label)
+            return Response(status_code=400)
         except Exception:
             log.exception("unexpected error in %s", label)
             self.deps.metrics.errors.labels(label, str(InternalError.code)).inc()

@@ -32,6 +32,8 @@ OUTPUT_TAIL_CHARS = 4_000  # tail of stdout kept in job_output and of stderr in 
 # Logs.
 MAX_LOG_LINES_PER_CALL = 10_000  # add_job_logs accepts at most this many lines per call
 DEFAULT_LOG_PAGE = 1_000  # get_job_logs default page size
+MAX_LOG_PAGE_LINES = 10_000  # get_job_logs ceiling on `limit`; a larger limit gets this many lines
+MAX_LOG_LINE_CHARS = 4_096  # a longer log line is stored cut, so one page stays within ~40 MB
 
 # Listings.
 MAX_DATE_RANGE_RESULTS = 10_000  # check_jobs_date_range_* limit ceiling

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from ee_retry.adapters import sqlite_sql as sq
 from ee_retry.adapters import store_common as sc
+from ee_retry.adapters.private_files import touch_private
 from ee_retry.domain.model import Job, JobStatus, Operation, OperationState
 from ee_retry.errors import RetryInFlight, StoreUnavailable
 from ee_retry.ports import GuardedUpdate, InsertOutcome, JobQuery, Transition
@@ -93,6 +94,7 @@ class SqliteJobStore:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             self._path.parent.mkdir(parents=True, exist_ok=True)
+            touch_private(self._path)  # its -wal and -shm files take the database file's mode
             conn = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from ee_retry import __version__
-from ee_retry.constants import DEFAULT_LOG_PAGE, MAX_DATE_RANGE_RESULTS
+from ee_retry.constants import DEFAULT_LOG_PAGE, MAX_DATE_RANGE_RESULTS, MAX_LOG_PAGE_LINES
 from ee_retry.errors import InvalidParams
 from ee_retry.rpc import params as p
 from ee_retry.rpc.context import Call, Handler
@@ -223,7 +223,7 @@ async def get_job_logs(call: Call, params: list[Any]) -> dict[str, Any]:
     skip = p.opt_int(d, "skip_lines", 0)
     if skip is None:
         skip = p.opt_int(d, "offset", 0) or 0
-    limit = p.opt_int(d, "limit", 1) or DEFAULT_LOG_PAGE
+    limit = min(p.opt_int(d, "limit", 1) or DEFAULT_LOG_PAGE, MAX_LOG_PAGE_LINES)
     lines, total = await callbacks.get_job_logs(
         call.deps, await call.user(), d.get("job_id"), skip, limit, p.flag(d, "as_admin")
     )
@@ -263,3 +263,29 @@ METHODS: dict[str, Handler] = {
 METHODS.update(EE2_METHODS)
 METHODS.update(OPS_METHODS)
 METHODS.update(POLICY_METHODS)
+
+# Methods whose params are never stored; every other method's params are checked, before it runs,
+# for values a store cannot hold (ee_retry.domain.storable).
+READ_ONLY_METHODS = frozenset(
+    {
+        "ver",
+        "status",
+        "check_job",
+        "check_jobs",
+        "check_job_batch",
+        "check_job_canceled",
+        "is_admin",
+        "get_admin_permission",
+        "check_jobs_date_range_for_user",
+        "check_jobs_date_range_for_all",
+        "get_job_logs",
+        "get_job_params",
+        "get_job_lineage",
+        "job_stats",
+        "get_retry_policy",
+        "list_config",
+        "get_client_groups",
+        "check_workspace_jobs",
+        "get_job_status",
+    }
+)

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ee_retry.domain.model import CLIENT_GROUP_RE, TerminatedCode
-from ee_retry.errors import InvalidParams
+from ee_retry.errors import InvalidParams, shown
 from ee_retry.service.requests import RequirementsOverride, RunRequest
 
 
@@ -112,7 +112,7 @@ def _client_group(d: Mapping[str, Any]) -> str | None:
     group = opt_str(d, "client_group")
     if group is not None and not CLIENT_GROUP_RE.fullmatch(group):
         raise InvalidParams(
-            f"Invalid client_group {group!r}: 1 to 64 letters, digits, '_' or '-', not starting with '-'"
+            f"Invalid client_group {shown(group)}: 1 to 64 letters, digits, '_' or '-', not starting with '-'"
         )
     return group
 
@@ -155,11 +155,13 @@ def concierge_requirements(raw: Mapping[str, Any], client_groups: Sequence[str])
         raise InvalidParams("requirements_list, client_group_regex and debug_mode are not supported here")
     group = _client_group(raw)
     if group is not None and group not in client_groups:
-        raise InvalidParams(f"Unknown client_group {group!r}; the service schedules to {list(client_groups)}")
+        raise InvalidParams(
+            f"Unknown client_group {shown(group)}; the service schedules to {list(client_groups)}"
+        )
     cpus = opt_int(raw, "request_cpu", 1)
     account = opt_str(raw, "account_group")
     if account is not None and not USER_NAME_RE.fullmatch(account):
-        raise InvalidParams(f"Invalid account_group {account!r}: a KBase user name")
+        raise InvalidParams(f"Invalid account_group {shown(account)}: a KBase user name")
     return RequirementsOverride(
         cpus=cpus if cpus is not None else opt_int(raw, "request_cpus", 1),
         memory_mb=opt_int(raw, "request_memory", 1),

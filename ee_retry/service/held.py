@@ -13,7 +13,7 @@ import re
 from ee_retry.constants import MAX_BATCH_JOBS
 from ee_retry.domain.access import Access, check_admin_flag
 from ee_retry.domain.model import Job
-from ee_retry.errors import InvalidParams, JobNotFound
+from ee_retry.errors import InvalidParams, JobNotFound, shown
 from ee_retry.ports import JobQuery, ProcState, User
 from ee_retry.service.deps import Deps
 from ee_retry.service.status_sync import apply_procs
@@ -26,7 +26,7 @@ def _parse(cluster_id: object) -> tuple[str, str | None]:
     match = _CLUSTER_ID.fullmatch(text) if not isinstance(cluster_id, bool) else None
     if match is None:
         raise InvalidParams(
-            f"Invalid cluster_id {cluster_id!r}: an HTCondor cluster id such as '1234' or '1234.0'"
+            f"Invalid cluster_id {shown(cluster_id)}: an HTCondor cluster id such as '1234' or '1234.0'"
         )
     return match.group(1), match.group(2)
 

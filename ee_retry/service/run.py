@@ -12,7 +12,7 @@ from ee_retry.domain.access import Access, check_admin_flag
 from ee_retry.domain.ids import new_id
 from ee_retry.domain.jobs import new_container, new_job
 from ee_retry.domain.model import Job, JobInput, Operation, OperationKind, OperationState
-from ee_retry.errors import InvalidParams, PermissionDenied
+from ee_retry.errors import InvalidParams, PermissionDenied, shown
 from ee_retry.ports import User
 from ee_retry.service.deps import Deps
 from ee_retry.service.requests import RequirementsOverride, RunRequest
@@ -94,7 +94,7 @@ async def _resolve_all(
     check_admin_flag(user, as_admin, Access.WRITE, "run jobs as an admin")
     for req in reqs:
         if not _METHOD.fullmatch(req.method):
-            raise InvalidParams(f"method must look like 'Module.method', not {req.method!r}")
+            raise InvalidParams(f"method must look like 'Module.method', not {shown(req.method)}")
         if req.job_requirements is not None and not (as_admin and user.is_admin):
             raise PermissionDenied("job_requirements may only be set by an EE2_ADMIN with as_admin")
     await _check_workspaces(deps, user, [r.wsid for r in reqs] + [batch_wsid], as_admin)

@@ -3,9 +3,12 @@ job records in MongoDB over the wire (`mongo_uri`, in a database of its own)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -15,6 +18,7 @@ from typing import Any
 import httpx2
 from pymongo import MongoClient
 
+from ee_retry.adapters.mongo_store import JOBS, OPERATIONS
 from ee_retry.domain.ids import new_id
 from ee_retry.testing.mongo import TEST_DB_PREFIX
 
@@ -82,6 +86,20 @@ class Server:
         finally:
             client.close()
 
+    def stored_records(self) -> int:
+        """How many jobs and operations the service's store holds."""
+        if self.mongo_uri is not None:
+            client: MongoClient[dict[str, Any]] = MongoClient(self.mongo_uri)
+            try:
+                db = client[self.mongo_db]
+                return sum(db[name].count_documents({}) for name in (JOBS, OPERATIONS))
+            finally:
+                client.close()
+        with contextlib.closing(sqlite3.connect(self.data_dir / "ee_retry.sqlite3")) as db:
+            jobs = db.execute("SELECT count(*) FROM jobs").fetchone()[0]
+            ops = db.execute("SELECT count(*) FROM operations").fetchone()[0]
+        return int(jobs + ops)
+
     def drop_database(self) -> None:
         if self.mongo_uri is not None:
             client: MongoClient[dict[str, Any]] = MongoClient(self.mongo_uri)
@@ -91,7 +109,9 @@ class Server:
     def call(self, method: str, params: Any, token: str | None = "alice-token") -> tuple[int, dict[str, Any]]:
         headers = {"Authorization": token} if token else {}
         body = {"version": "1.1", "method": f"execution_engine2.{method}", "params": params, "id": "1"}
-        resp = httpx2.post(self.url, json=body, headers=headers, timeout=30.0)
+        raw = json.dumps(body).encode()  # ASCII-escaped: any string JSON can carry, lone surrogates too
+        headers["Content-Type"] = "application/json"
+        resp = httpx2.post(self.url, content=raw, headers=headers, timeout=30.0)
         return resp.status_code, resp.json()
 
     def result(self, method: str, params: Any, token: str = "alice-token") -> Any:
