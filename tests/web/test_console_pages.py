@@ -70,3 +70,16 @@ def test_without_a_session_pages_lead_to_sign_in_and_posts_are_refused(client: T
     page = client.get(f"/ui/jobs/{job_id}", follow_redirects=False)
     assert page.status_code == 303 and page.headers["location"] == "/ui/login"
     assert client.post(f"/ui/jobs/{job_id}/retry", data={"csrf": ""}).status_code == 403
+
+
+def test_the_log_tail_shows_the_last_lines_and_load_more_shows_earlier_ones(
+    client: TestClient, api: Api
+) -> None:
+    job_id = api.run()
+    api.call("add_job_logs", [{"job_id": job_id}, [{"line": f"step {i}"} for i in range(80)]])
+    signed_in(client)
+    page = client.get(f"/ui/jobs/{job_id}").text
+    assert "step 30<" in page and "step 79<" in page and "step 29<" not in page
+    assert "50 of 80 lines" in page and 'name="lines" value="100"' in page
+    more = client.get(f"/ui/jobs/{job_id}", params={"lines": "100"}).text
+    assert "step 0<" in more and "80 of 80 lines" in more and "Load more" not in more
