@@ -105,6 +105,16 @@ class Row:
         return self.serial.wall_s / self.ours.wall_s if self.ours.wall_s > 0 else float("inf")
 
 
+def table_lines(table: Sequence[Sequence[str]], markdown: bool) -> list[str]:
+    """A header row and data rows as a Markdown table or as right-aligned columns."""
+    if markdown:
+        lines = ["| " + " | ".join(c) + " |" for c in table]
+        lines.insert(1, "|" + "|".join("---:" for _ in table[0]) + "|")
+        return lines
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    return ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in table]
+
+
 # ---------------------------------------------------------------- the two paths
 
 

@@ -24,6 +24,8 @@ STORE_CALL_TIMEOUT_S = 20.0  # one MongoDB call (pymongo timeoutMS); a hung serv
 SUBMIT_GRACE_S = 120.0  # reconcile leaves an operation this young alone: its submit may still be under way
 POLL_INTERVAL_S = 10.0  # status poller period for HTCondor
 LOCAL_POLL_INTERVAL_S = 1.0  # status sync period for the local executor
+INSTANCE_CLAIM_TTL_S = 30.0  # a local executor's claim on its store lapses this long after its holder dies
+INSTANCE_CLAIM_RENEW_S = 10.0  # the live instance renews its claim this often (three tries per TTL)
 LEADER_LEASE_TTL_S = 30.0  # poller leadership lapses this long after its holder stops renewing
 
 # Output kept from a finished local job.
@@ -51,3 +53,4 @@ AUTO_RETRY_MAX_DUE_PER_PASS = 10_000  # due automatic retries one start pass loo
 AUTO_RETRY_LOOKBACK_S = 3_600  # a fresh lease holder decides failures this old or newer
 BREAKER_RECHECK_S = 10.0  # retries paused behind a half-open breaker's probe look again this often
 AUTO_RETRY_RESCAN_S = 30.0  # each pass reads finished jobs again this far back (clock skew, slow writes)
+COST_MAX_JOBS = 100_000  # job_stats' cost figures read at most this many jobs (newest first)

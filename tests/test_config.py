@@ -42,6 +42,8 @@ CAROL = User(name="carol", token="carol-token")
 
 # A valid value for every variable of the README's table, different from its default.
 SAMPLES = {
+    "EE_RETRY_POLICY_FILE": "/srv/ee-retry/policy.toml",
+    "EE_RETRY_POLICY_TOKEN": "policy-service-token",
     "EE_RETRY_HOST": "10.1.2.3",
     "EE_RETRY_PORT": "8080",
     "EE_RETRY_DATA_DIR": "/srv/ee-retry",

@@ -28,6 +28,7 @@ from ee_retry.rpc.views import job_state, log_page
 from ee_retry.service import browse, callbacks, jobs, operator
 from ee_retry.service.deps import Deps
 from ee_retry.service.idempotency import check_key
+from ee_retry.service.policy.admin import retry_policy
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,10 @@ async def stats(deps: Deps, call: Call, request: Request) -> Response:
     return _json(await job_stats(call, [params]))
 
 
+async def policy(deps: Deps, call: Call, request: Request) -> Response:
+    return _json(await retry_policy(deps, await call.user()))
+
+
 async def openapi(deps: Deps, call: Call, request: Request) -> Response:
     return _json(document())
 
@@ -149,5 +154,6 @@ def api_routes(deps: Deps) -> list[Route]:
         route("/retries", retry_many, "POST"),
         route("/retries/failed", retry_failed, "POST"),
         route("/stats", stats, "GET"),
+        route("/policy", policy, "GET"),
         route("/openapi.json", openapi, "GET"),
     ]

@@ -11,6 +11,7 @@ from ee_retry.constants import DEFAULT_LOG_PAGE, MAX_DATE_RANGE_RESULTS, MAX_LOG
 from ee_retry.errors import InvalidParams
 from ee_retry.rpc import params as p
 from ee_retry.rpc.context import Call, Handler
+from ee_retry.rpc.date_filters import parse_filter
 from ee_retry.rpc.methods_ee2 import EE2_METHODS
 from ee_retry.rpc.methods_ops import OPS_METHODS
 from ee_retry.rpc.methods_policy import POLICY_METHODS
@@ -120,6 +121,7 @@ def _date_range(d: dict[str, Any]) -> DateRangeRequest:
         ascending=bool(ascending),
         projection=tuple(p.str_list(d, "projection")),
         as_admin=p.flag(d, "as_admin"),
+        conditions=tuple(parse_filter(d.get("filter"))),
     )
 
 
@@ -136,13 +138,21 @@ async def _date_range_result(call: Call, params: list[Any], for_all: bool) -> di
         "jobs": states,
         "count": len(states),
         "query_count": total,
-        "filter": {"created_from_ms": ms(req.start), "created_to_ms": ms(req.end), "user": req.user},
+        "filter": _applied_filter(d, req, for_all),
         "skip": req.offset,
         "projection": list(req.projection),
         "limit": req.limit,
         "sort_order": "+" if req.ascending else "-",
         "stats": stats,
     }
+
+
+def _applied_filter(d: dict[str, Any], req: DateRangeRequest, for_all: bool) -> dict[str, Any]:
+    """The filters applied, as ee2 echoes them: the caller's filter entries with the window and user."""
+    raw = d.get("filter")
+    given = dict(item.split("=") for item in raw) if isinstance(raw, list) else dict(raw or {})
+    user = jobs.ALL_USERS if for_all else req.user
+    return {**given, "created_from_ms": ms(req.start), "created_to_ms": ms(req.end), "user": user}
 
 
 async def check_jobs_date_range_for_user(call: Call, params: list[Any]) -> dict[str, Any]:

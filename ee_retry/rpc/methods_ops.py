@@ -14,6 +14,7 @@ from ee_retry.rpc.views import ms
 from ee_retry.service import operator, retry
 from ee_retry.service.access import check_ids
 from ee_retry.service.idempotency import check_key
+from ee_retry.service.policy.cost import job_cost
 
 _FILTER_KEYS = frozenset(
     {"status", "user", "wsid", "method", "app_id", "batch_id", "error_code", "created_from", "created_to"}
@@ -143,6 +144,12 @@ def _filters_view(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 def _member(entry: operator.LineageEntry) -> dict[str, Any]:
     job: Job = entry.job
+    requested = _requested(entry.operation)
+    if requested is not None and entry.operation is not None and job.retry_parent is not None:
+        # an automatic retry's own resources (raised memory) for this attempt
+        own = (entry.operation.request.get("requirements_by_original") or {}).get(job.retry_parent)
+        if own:
+            requested["job_requirements"] = _requirements_view(own)
     return {
         "job_id": job.id,
         "attempt": entry.attempt,
@@ -155,7 +162,7 @@ def _member(entry: operator.LineageEntry) -> dict[str, Any]:
         "errormsg": job.errormsg,
         "error_code": job.error_code,
         "retry_of": job.retry_parent,
-        "requested": _requested(entry.operation),
+        "requested": requested,
     }
 
 
@@ -173,6 +180,7 @@ async def job_stats(call: Call, params: list[Any]) -> dict[str, Any]:
         as_admin=p.flag(d, "as_admin"), user=p.opt_str(d, "user"), since=_opt_time(d, "since")
     )
     stats = await operator.job_stats(call.deps, await call.user(), req)
+    cost = await job_cost(call.deps, stats.user, stats.since)
     attempts = stats.attempts
     in_flight = sum(n for s, n in attempts.items() if not s.terminal)
     return {
@@ -187,6 +195,7 @@ async def job_stats(call: Call, params: list[Any]) -> dict[str, Any]:
             "attempts_terminated": attempts[JobStatus.TERMINATED],
             "attempts_in_flight": in_flight,
         },
+        "cost": cost.to_wire(),
     }
 
 

@@ -95,22 +95,26 @@ async def abandon_children(
     return await deps.store.remove_children(container.id, checked)
 
 
+ALL_USERS = "ALL"  # ee2's date-range `user` meaning every user (admins only)
+
+
 async def jobs_in_range(
     deps: Deps, user: User, req: DateRangeRequest, for_all: bool
 ) -> tuple[list[Job], int]:
-    """Jobs created in [start, end) (one page) and how many match in all: the caller's own,
-    another user's (admin), or everyone's (admin)."""
+    """Jobs created in [start, end) matching the request's conditions (one page) and how many match
+    in all: the caller's own, another user's or, with user "ALL", everyone's (admins)."""
     if req.end <= req.start:
         raise InvalidParams("end_time must be after start_time")
-    if for_all or (req.user is not None and req.user != user.name):
+    everyone = for_all or req.user == ALL_USERS
+    if everyone or (req.user is not None and req.user != user.name):
         if not user.is_read_admin:
             raise PermissionDenied("Listing other users' jobs needs the EE2_ADMIN or EE2_ADMIN_RO role")
         check_admin_flag(user, True, Access.READ)
-    users = None if for_all else [req.user or user.name]
     query = JobQuery(
-        users=users,
+        users=None if everyone else [req.user or user.name],
         created_from=req.start,
         created_to=req.end,
+        conditions=req.conditions,
         limit=req.limit,
         offset=req.offset,
         ascending=req.ascending,

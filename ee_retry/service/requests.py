@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ee_retry.domain.model import JobRequirements
+from ee_retry.ports import FieldCondition
 
 
 @dataclass(frozen=True)
@@ -90,3 +91,4 @@ class DateRangeRequest:
     ascending: bool = True
     projection: tuple[str, ...] = ()
     as_admin: bool = False
+    conditions: tuple[FieldCondition, ...] = ()  # ee2's `filter`, typed and AND-ed

@@ -34,22 +34,43 @@ def free_port() -> int:
 class Server:
     """One service process; `kill9` and `start` model a crash and a restart on the same data dir."""
 
-    def __init__(self, data_dir: Path, mongo_uri: str | None = None, mongo_db: str | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        mongo_uri: str | None = None,
+        mongo_db: str | None = None,
+        log: Path | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.mongo_uri = mongo_uri
         self.mongo_db = mongo_db or TEST_DB_PREFIX + new_id()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log = data_dir / "server.log"
+        self.log = log or data_dir / "server.log"
 
-    def start(self) -> None:
+    def spawn(self) -> subprocess.Popen[bytes]:
         env = {**os.environ, "EE_RETRY_PORT": str(self.port), "EE_RETRY_DATA_DIR": str(self.data_dir)}
         env.pop("EE_RETRY_MONGO_URI", None)
         if self.mongo_uri is not None:
             env.update(EE_RETRY_MONGO_URI=self.mongo_uri, EE_RETRY_MONGO_DB=self.mongo_db)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "ee_retry"], env=env, stdout=out, stderr=out)
+        return self.proc
+
+    def start_refused(self) -> tuple[int, str]:
+        """Start a server that must refuse to start: its exit code and its output."""
+        proc = self.spawn()
+        try:
+            code = proc.wait(timeout=START_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise AssertionError(f"the server started: {self.log.read_text()[-2000:]}") from None
+        return code, self.log.read_text()
+
+    def start(self) -> None:
+        self.spawn()
+        assert self.proc is not None
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
