@@ -25,10 +25,12 @@ from ee_retry.rpc.context import Call
 from ee_retry.rpc.methods import retry_jobs
 from ee_retry.rpc.methods_ops import _retry_failed_request, job_stats
 from ee_retry.rpc.views import job_state, log_page
-from ee_retry.service import browse, callbacks, jobs, operator
+from ee_retry.service import browse, jobs
 from ee_retry.service.deps import Deps
-from ee_retry.service.idempotency import check_key
+from ee_retry.service.ops.retry_failed import retry_failed_jobs
 from ee_retry.service.policy.admin import retry_policy
+from ee_retry.service.submit.idempotency import check_key
+from ee_retry.service.sync import callbacks
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +119,7 @@ async def retry_failed(deps: Deps, call: Call, request: Request) -> Response:
     user = await call.user()
     if req.dry_run:
         return _json(shapes.preview(await browse.preview_failed(deps, user, req)))
-    result = await operator.retry_failed_jobs(deps, user, req)
+    result = await retry_failed_jobs(deps, user, req)
     return _json(shapes.retried(result.answer or []))
 
 

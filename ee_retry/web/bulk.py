@@ -14,11 +14,12 @@ from starlette.responses import Response
 
 from ee_retry.constants import RETRY_FAILED_MAX_LIMIT
 from ee_retry.domain.model import RETRYABLE_STATUSES, JobStatus
-from ee_retry.service import browse, operator
+from ee_retry.service import browse
+from ee_retry.service.ops import retry_failed
 from ee_retry.web.pages import Form, clean_filters, filter_time, form_key, read_form
 
 if TYPE_CHECKING:
-    from ee_retry.ports import User
+    from ee_retry.domain.values import User
     from ee_retry.web.routes import Console
 
 PREVIEW_SHOWN = 50  # jobs listed on the preview page; the counts cover all of them
@@ -26,16 +27,18 @@ PREVIEW_SHOWN = 50  # jobs listed on the preview page; the counts cover all of t
 
 def failed_request(
     filters: dict[str, str], user: User, key: str | None, dry_run: bool
-) -> operator.RetryFailedRequest:
+) -> retry_failed.RetryFailedRequest:
     """retry_failed_jobs' request for the jobs page's filters (its status filter only when retryable)."""
     status = filters.get("status")
     app = filters.get("app")
     statuses = (
-        (JobStatus(status),) if status in {s.value for s in RETRYABLE_STATUSES} else operator.FAILED_STATUSES
+        (JobStatus(status),)
+        if status in {s.value for s in RETRYABLE_STATUSES}
+        else retry_failed.FAILED_STATUSES
     )
     times = {k: filter_time(filters, k) for k in ("since", "until")}
-    return operator.RetryFailedRequest(
-        filters=operator.FailedJobFilters(
+    return retry_failed.RetryFailedRequest(
+        filters=retry_failed.FailedJobFilters(
             statuses=statuses,
             user=filters.get("user"),
             method=app if app and "." in app else None,
@@ -76,7 +79,7 @@ async def preview(console: Console, request: Request) -> Response:
 async def confirm(console: Console, request: Request) -> Response:
     form, filters, user = await _filters_and_user(console, request)
     req = failed_request(filters, user, form_key(form), False)
-    result = await operator.retry_failed_jobs(console.deps, user, req)
+    result = await retry_failed.retry_failed_jobs(console.deps, user, req)
     answer = result.answer or []
     errors = browse.answer_errors(answer)
     context: dict[str, Any] = {

@@ -10,11 +10,11 @@ from starlette.requests import Request
 
 from ee_retry.api.body import read_body
 from ee_retry.domain.model import JobStatus
+from ee_retry.domain.values import User
 from ee_retry.errors import InvalidParams
-from ee_retry.ports import User
 from ee_retry.rpc import params as p
 from ee_retry.service import browse
-from ee_retry.service.idempotency import check_key
+from ee_retry.service.submit.idempotency import check_key
 from ee_retry.web import present
 
 Form = dict[str, str]

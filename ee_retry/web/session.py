@@ -15,8 +15,8 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ee_retry.domain.values import User
 from ee_retry.errors import AuthenticationError, PermissionDenied
-from ee_retry.ports import User
 from ee_retry.service.deps import Deps
 
 COOKIE = "ee_retry_session"
