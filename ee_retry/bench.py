@@ -3,7 +3,7 @@
 `python -m ee_retry.bench retry` seeds N failed jobs (every tenth a batch child) in a fresh store, then
 retries them all in one request two ways, over the same fakes with the same injected latency:
 
-- ours: `ee_retry.service.retry.retry`, i.e. what `retry_jobs` runs;
+- ours: `ee_retry.service.submit.retry.retry`, i.e. what `retry_jobs` runs;
 - serial: ee2's loop, one job at a time: read, insert, submit, mark queued, `$addToSet` retry_ids,
   `$addToSet` child_jobs (batch children only), set retry_saved_toggle.
 

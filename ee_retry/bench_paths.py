@@ -16,11 +16,12 @@ from typing import Any, cast
 from ee_retry.domain.ids import new_id
 from ee_retry.domain.jobs import new_attempt
 from ee_retry.domain.model import Job, JobInput, JobStatus
-from ee_retry.ports import JobStore, ProcState, Scheduler, Transition, User
+from ee_retry.domain.values import ProcState, Transition, User
+from ee_retry.ports import JobStore, Scheduler
 from ee_retry.service.deps import Deps
-from ee_retry.service.requests import RetryRequest
-from ee_retry.service.retry import retry
-from ee_retry.service.specs import specs_builder
+from ee_retry.service.submit.requests import RetryRequest
+from ee_retry.service.submit.retry import retry
+from ee_retry.service.submit.specs import specs_builder
 from ee_retry.testing.harness import ALICE_TOKEN, service_deps
 from ee_retry.testing.instrument import Instrumented
 from ee_retry.testing.mongo import open_test_store

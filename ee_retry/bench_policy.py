@@ -19,10 +19,10 @@ from pathlib import Path
 from ee_retry.bench_paths import DEMO_COMMIT, DEMO_WSID, Latency, table_lines
 from ee_retry.domain.ids import new_id
 from ee_retry.domain.model import Job, JobInput, JobStatus
-from ee_retry.ports import JobQuery, ProcState, SchedulerProc
+from ee_retry.domain.values import JobQuery, ProcState, SchedulerProc
 from ee_retry.service.policy.loop import AutoRetrier
 from ee_retry.service.policy.source import PolicySource
-from ee_retry.service.status_sync import apply_procs
+from ee_retry.service.sync.status_sync import apply_procs
 from ee_retry.settings import demo_file
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.harness import service_deps

@@ -14,15 +14,15 @@ import pytest
 
 import ee_retry.demo
 from ee_retry.adapters.clock import SystemClock
-from ee_retry.adapters.local_executor import LocalExecutor
-from ee_retry.adapters.sqlite_store import SqliteJobStore
+from ee_retry.adapters.local.executor import LocalExecutor
+from ee_retry.adapters.store.sqlite import SqliteJobStore
 from ee_retry.app import create_app
 from ee_retry.domain.model import Job
 from ee_retry.domain.policy.model import AutoRetry
 from ee_retry.service.deps import Deps
 from ee_retry.service.jobs import cancel_job
-from ee_retry.service.requests import RunRequest
-from ee_retry.service.run import run_job
+from ee_retry.service.submit.requests import RunRequest
+from ee_retry.service.submit.run import run_job
 from ee_retry.settings import Settings
 from ee_retry.testing import harness
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ee_retry import constants
 from ee_retry.domain.model import JobStatus
 from ee_retry.domain.policy.rules import core_hours, system_terminated
-from ee_retry.ports import JobQuery
+from ee_retry.domain.values import JobQuery
 from ee_retry.service.deps import Deps
 
 

@@ -20,7 +20,8 @@ from ee_retry.domain.policy import decide as d
 from ee_retry.domain.policy.breaker import Breaker
 from ee_retry.domain.policy.model import AutoRetry, AutoRetryState, Policy
 from ee_retry.domain.policy.rules import core_hours, system_terminated
-from ee_retry.ports import JobQuery, JobStore
+from ee_retry.domain.values import JobQuery
+from ee_retry.ports import JobStore
 from ee_retry.service.policy.records import facts_of
 from ee_retry.service.policy.state import PolicyState
 

@@ -24,13 +24,13 @@ from ee_retry.domain.policy import breaker as breakers
 from ee_retry.domain.policy import decide as d
 from ee_retry.domain.policy.model import AutoRetry, AutoRetryState, Policy
 from ee_retry.domain.policy.rules import system_terminated
+from ee_retry.domain.values import JobQuery, User
 from ee_retry.errors import EERetryError, RetryInFlight
-from ee_retry.ports import JobQuery, User
-from ee_retry.service import retry
 from ee_retry.service.deps import Deps
 from ee_retry.service.policy.records import Write, announce, entry_of, start_key_of, store_writes
 from ee_retry.service.policy.state import PolicyState
-from ee_retry.service.requests import RequirementsOverride, RetryRequest
+from ee_retry.service.submit import retry
+from ee_retry.service.submit.requests import RequirementsOverride, RetryRequest
 
 log = logging.getLogger(__name__)
 
