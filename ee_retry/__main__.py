@@ -87,6 +87,7 @@ def main() -> int:
     store = "MongoDB" if settings.mongo_uri else f"embedded store in {settings.data_dir.resolve()}"
     where = f"http://{settings.host}:{settings.port}/"
     print(f"ee-retry listening on {where} ({store}, {settings.scheduler} scheduler)", flush=True)
+    print(f"console: open {where}ui/ in a browser and sign in with a token", flush=True)
     memory.keep_large_blocks_returnable()
     uvicorn.run(RequestLimits(app, settings.http), **uvicorn_options(settings))
     return 0

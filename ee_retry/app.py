@@ -28,6 +28,7 @@ from ee_retry.service.sync.loops import every
 from ee_retry.service.sync.poller import Poller
 from ee_retry.service.sync.start_gate import may_start
 from ee_retry.service.sync.status_sync import StatusFeed
+from ee_retry.web.routes import console_routes
 
 log = logging.getLogger(__name__)
 
@@ -116,5 +117,6 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
         Route("/", index, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *api_routes(deps),
+        *console_routes(deps),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
