@@ -68,13 +68,20 @@ def read_policy(path: Path) -> Policy:
     return parse_policy_text(text)
 
 
-def check(path: Path, as_json: bool) -> int:
+def _valid_policy(path: Path) -> Policy | None:
+    """The policy in `path`, or None after printing why it is not valid."""
     try:
-        policy = read_policy(path)
+        return read_policy(path)
     except PolicyError as exc:
         print(f"{path}: not a valid policy:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
+        return None
+
+
+def check(path: Path, as_json: bool) -> int:
+    policy = _valid_policy(path)
+    if policy is None:
         return EXIT_INVALID
     if as_json:
         print(json.dumps(policy_dict(policy), indent=2))
@@ -98,12 +105,8 @@ HEADER = (
 
 
 def simulate_command(path: Path, since_s: float, as_json: bool) -> int:
-    try:
-        policy = read_policy(path)
-    except PolicyError as exc:
-        print(f"{path}: not a valid policy:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+    policy = _valid_policy(path)
+    if policy is None:
         return EXIT_INVALID
     try:
         settings = Settings.from_env()

@@ -15,6 +15,7 @@ from ee_retry.domain.values import (
     GuardedUpdate,
     InsertOutcome,
     JobQuery,
+    OperationQuery,
     Permission,
     ResolvedVersion,
     SchedulerProc,
@@ -53,7 +54,7 @@ class JobStore(Protocol):
         """Apply conditional status changes in one bulk write; return the ids that changed.
 
         Sets `updated` to now-from-fields or leaves it to the caller (callers pass "updated").
-        A change to a terminal status also clears `retry_active`, releasing the in-flight guard.
+        Writes `Transition.stored_fields()`: a terminal status also frees the in-flight guard.
         """
 
     async def set_fields(self, updates: Mapping[str, Mapping[str, Any]]) -> None:
@@ -96,16 +97,8 @@ class JobStore(Protocol):
         """Set stored fields (e.g. state, result, scheduler_ids, updated) if the state is expected
         and, when `updated_was` is given, the stored `updated` time is still that value."""
 
-    async def find_operations(
-        self,
-        states: Sequence[OperationState] | None = None,
-        job_id: str | None = None,
-        user: str | None = None,
-        limit: int = 0,
-        idempotency_key: str | None = None,
-    ) -> list[Operation]:
-        """Operations by state, by a job id they created, by user, or by (user, idempotency key)
-        (whatever its state or age); oldest first."""
+    async def find_operations(self, query: OperationQuery) -> list[Operation]:
+        """The operations `query` selects (whatever their state or age), oldest first."""
 
     # -- job logs (collection ee_retry_logs)
 
@@ -136,7 +129,7 @@ class JobStore(Protocol):
 
 # ---------------------------------------------------------------- scheduler
 
-StatusListener = Callable[[SchedulerProc], Awaitable[None]]
+StatusListener = Callable[[SchedulerProc], Awaitable[object]]  # what it returns is ignored
 StartGate = Callable[[str], Awaitable[bool]]  # job id -> may its waiting proc start now?
 
 

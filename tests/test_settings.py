@@ -296,7 +296,7 @@ def test_the_local_max_parallel_variable_caps_the_jobs_running_at_once(
 def schedd_names(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
     """The schedd name each HTCondorScheduler built from now on was given."""
     seen: list[str | None] = []
-    real = condor_scheduler.WorkerConfig
+    real = condor_scheduler.WorkerConfig  # type: ignore[attr-defined]
 
     def recording(*args: Any, **kwargs: Any) -> Any:
         made = real(*args, **kwargs)
@@ -515,7 +515,7 @@ async def test_build_deps_wires_every_port_from_the_same_settings(
         assert deps.settings is settings
     finally:
         for port in (deps.auth, deps.workspace, deps.catalog, deps.scheduler, deps.store):
-            await port.close()  # type: ignore[attr-defined]
+            await port.close()
 
 
 # ---------------------------------------------------------------- bad values
@@ -587,7 +587,7 @@ def test_the_command_stops_with_exit_2_before_serving_when_a_variable_is_bad(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     served: list[Any] = []
-    monkeypatch.setattr(cli.uvicorn, "run", lambda *args, **kwargs: served.append(args))
+    monkeypatch.setattr("ee_retry.__main__.uvicorn.run", lambda *args, **kwargs: served.append(args))
     monkeypatch.setenv(name, value)
     assert cli.main() == 2
     assert served == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from ee_retry.domain.model import Job, JobInput, JobRequirements, JobStatus
 
@@ -17,34 +18,15 @@ def new_job(
     batch_id: str | None = None,
 ) -> Job:
     """A job as run_job or run_job_batch records it before submission."""
-    return Job(
-        id=job_id,
-        user=user,
-        status=JobStatus.CREATED,
-        job_input=job_input,
-        created=now,
-        updated=now,
-        wsid=job_input.wsid,
-        batch_id=batch_id,
-        operation_id=operation_id,
-    )
+    return _created(job_id, user, job_input, now, operation_id, wsid=job_input.wsid, batch_id=batch_id)
 
 
 def new_container(
     batch_id: str, user: str, wsid: int | None, child_ids: Sequence[str], now: float, operation_id: str
 ) -> Job:
     """A batch container: no job_input, its children listed up front (ids are chosen before insert)."""
-    return Job(
-        id=batch_id,
-        user=user,
-        status=JobStatus.CREATED,
-        job_input=None,
-        created=now,
-        updated=now,
-        wsid=wsid,
-        batch_job=True,
-        child_jobs=tuple(child_ids),
-        operation_id=operation_id,
+    return _created(
+        batch_id, user, None, now, operation_id, wsid=wsid, batch_job=True, child_jobs=tuple(child_ids)
     )
 
 
@@ -65,16 +47,30 @@ def new_attempt(
     job_input = original.job_input
     if requirements is not None:
         job_input = replace(job_input, requirements=requirements)
+    return _created(
+        attempt_id,
+        caller,
+        job_input,
+        now,
+        operation_id,
+        wsid=original.wsid,
+        batch_id=original.batch_id,
+        retry_parent=original.id,
+        retry_active=original.id,
+    )
+
+
+def _created(
+    job_id: str, user: str, job_input: JobInput | None, now: float, operation_id: str, **fields: Any
+) -> Job:
+    """A `created` job of `operation_id`, made and updated `now`; `fields` set the rest."""
     return Job(
-        id=attempt_id,
-        user=caller,
+        id=job_id,
+        user=user,
         status=JobStatus.CREATED,
         job_input=job_input,
         created=now,
         updated=now,
-        wsid=original.wsid,
-        batch_id=original.batch_id,
-        retry_parent=original.id,
         operation_id=operation_id,
-        retry_active=original.id,
+        **fields,
     )

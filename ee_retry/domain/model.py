@@ -322,7 +322,7 @@ class Operation:
             "job_ids": list(self.job_ids),
             "request": dict(self.request),
             "idempotency_key": self.idempotency_key,
-            "idem": idempotency_slot(self.user, self.idempotency_key),
+            SLOT_FIELD: idempotency_slot(self.user, self.idempotency_key),
             "request_hash": self.request_hash,
             "result": self.result,
             "scheduler_ids": dict(self.scheduler_ids),
@@ -346,6 +346,12 @@ class Operation:
             scheduler_ids=doc.get("scheduler_ids") or {},
             error=doc.get("error"),
         )
+
+
+# The stored field holding an operation's idempotency slot (`idempotency_slot`): unique in the store,
+# so one (user, key) pair is claimed once; cleared when a rollback frees the key. Its short name is
+# what stores written so far hold.
+SLOT_FIELD = "idem"
 
 
 def idempotency_slot(user: str, key: str | None) -> str | None:

@@ -126,10 +126,7 @@ def no_attempt_in_flight(item: RetryItem) -> EERetryError | None:
         return None
     attempt = item.active.get(original.id)
     if attempt is not None:
-        return RetryInFlight(
-            f"Job {original.id} already has an attempt in flight ({attempt}); "
-            "wait for it to finish or cancel it before retrying again"
-        )
+        return RetryInFlight(in_flight_message(original.id, attempt))
     return None
 
 

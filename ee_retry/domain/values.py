@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from ee_retry.domain.model import JobRequirements, JobStatus
+from ee_retry.domain.model import JobRequirements, JobStatus, OperationState
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,14 @@ class Transition:
     expected: frozenset[JobStatus]
     new: JobStatus
     fields: Mapping[str, Any] = field(default_factory=dict)  # stored field names, e.g. "errormsg"
+
+    def stored_fields(self) -> dict[str, Any]:
+        """Every stored field the move writes: its fields and the new status. A terminal status
+        also clears `retry_active`, which frees the original's in-flight guard for its next retry."""
+        fields = {**self.fields, "status": self.new}
+        if self.new.terminal:
+            fields["retry_active"] = None
+        return fields
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,17 @@ class JobQuery:
     limit: int = 0  # 0: no limit
     offset: int = 0
     ascending: bool = True  # order by created, then id
+
+
+@dataclass(frozen=True)
+class OperationQuery:
+    """A filter over operation records; every field left None does not filter."""
+
+    states: Sequence[OperationState] | None = None
+    job_id: str | None = None  # operations that created this job
+    user: str | None = None
+    idempotency_key: str | None = None  # with `user`: the operation holding (or that held) the key
+    limit: int = 0  # 0: no limit
 
 
 @dataclass(frozen=True)

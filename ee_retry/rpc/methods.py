@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 from ee_retry import __version__
@@ -44,7 +43,7 @@ async def status(call: Call, params: list[Any]) -> dict[str, Any]:
         "git_commit": GIT_COMMIT,
         "version": __version__,
         "service": "ee-retry",
-        "server_time": time.time(),
+        "server_time": call.deps.clock.now(),
         "state": "OK",
         "scheduler": call.deps.scheduler.scheduler_type,
     }

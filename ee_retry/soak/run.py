@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx2
 
 from ee_retry.domain.model import Job
-from ee_retry.domain.values import JobQuery
+from ee_retry.domain.values import JobQuery, OperationQuery
 from ee_retry.ports import JobStore
 from ee_retry.settings import Settings
 from ee_retry.soak import invariants as inv
@@ -121,7 +121,9 @@ class Soak:
         await asyncio.to_thread(self.service.stop)
         await asyncio.to_thread(self.service.start)
         await asyncio.to_thread(self.service.stop)
-        self.violations.add(inv.INCOMPLETE_OPS, inv.incomplete(await self.store.find_operations()))
+        self.violations.add(
+            inv.INCOMPLETE_OPS, inv.incomplete(await self.store.find_operations(OperationQuery()))
+        )
         self.violations.add(inv.DUPLICATE_LINKS, inv.duplicate_links(await self.store.find_jobs(JobQuery())))
         left = processes_under(self.service.data_dir / "jobs")
         self.violations.add(inv.LEFTOVER_PROCS, [f"pid {pid}" for pid in left])

@@ -91,7 +91,7 @@ def test_the_running_server_keeps_the_contract(
         derandomize=True,
         suppress_health_check=list(HealthCheck),
     )
-    def conforms(case: schemathesis.Case) -> None:
+    def conforms(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
         case.call_and_validate(base_url=base, headers={"Authorization": "Bearer alice-token"}, checks=CHECKS)
 
     conforms()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from ee_retry.domain.ids import new_id
 from ee_retry.service.deps import Deps
@@ -12,7 +13,7 @@ from tests.api.conftest import Rest, problem
 from tests.rpc.method_helpers import Api
 
 
-async def failed_job(api: Api, sched: FakeScheduler, **fields: object) -> str:
+async def failed_job(api: Api, sched: FakeScheduler, **fields: Any) -> str:
     job_id = api.run(**fields)
     await sched.complete(job_id, exit_code=1)
     return job_id

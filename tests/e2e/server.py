@@ -119,9 +119,9 @@ class Server:
                 return sum(db[name].count_documents({}) for name in (JOBS, OPERATIONS))
             finally:
                 client.close()
-        with contextlib.closing(sqlite3.connect(self.data_dir / "ee_retry.sqlite3")) as db:
-            jobs = db.execute("SELECT count(*) FROM jobs").fetchone()[0]
-            ops = db.execute("SELECT count(*) FROM operations").fetchone()[0]
+        with contextlib.closing(sqlite3.connect(self.data_dir / "ee_retry.sqlite3")) as conn:
+            jobs: int = conn.execute("SELECT count(*) FROM jobs").fetchone()[0]
+            ops: int = conn.execute("SELECT count(*) FROM operations").fetchone()[0]
         return int(jobs + ops)
 
     def drop_database(self) -> None:

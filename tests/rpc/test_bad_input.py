@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from ee_retry.app import create_app
 from ee_retry.constants import MAX_BODY_BYTES, MAX_JOB_IDS_PER_CALL
-from ee_retry.domain.values import JobQuery
+from ee_retry.domain.values import JobQuery, OperationQuery
 from ee_retry.ports import JobStore
 from ee_retry.service.deps import Deps
 from ee_retry.testing.clock import FakeClock
@@ -29,7 +29,7 @@ OTHER_ID = "0123456789abcdef01234567"  # well formed, names no job
 async def snapshot(deps: Deps, sched: FakeScheduler, job_id: str) -> Snapshot:
     """Everything a request could change: job and operation records, the job's logs, submissions."""
     jobs = await deps.store.find_jobs(JobQuery())
-    ops = await deps.store.find_operations()
+    ops = await deps.store.find_operations(OperationQuery())
     _, log_count = await deps.store.get_logs(job_id, 0, 10)
     return [j.to_doc() for j in jobs], [o.to_doc() for o in ops], log_count, sched.submit_calls
 

@@ -37,7 +37,11 @@ JOB = {"method": "Demo.succeed", "params": [{"x": 1}], "wsid": 1}
 @pytest.fixture
 def ee2(client: TestClient) -> Clients:
     """A generated-style client for a token (None: no token)."""
-    return lambda token=ALICE_TOKEN: EE2Client(client, token)
+
+    def make(token: str | None = ALICE_TOKEN) -> EE2Client:
+        return EE2Client(client, token)
+
+    return make
 
 
 @pytest.fixture

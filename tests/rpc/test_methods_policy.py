@@ -66,7 +66,7 @@ async def test_check_job_shows_the_decision(
 
 
 async def test_an_admin_resets_an_open_breaker(policy_api: Api, deps: Deps, clock: FakeClock) -> None:
-    opened = {"state": "open", "opened_at_ms": round(clock.now() * 1000), "since_ms": 0}
+    opened: dict[str, Any] = {"state": "open", "opened_at_ms": round(clock.now() * 1000), "since_ms": 0}
     await deps.store.put_states({"breaker:Demo.fail": opened})
     [shown] = ok(policy_api.call("get_retry_policy", [{}], BOB_TOKEN))["breakers"]
     assert shown["app"] == "Demo.fail" and shown["state"] == "open"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ee_retry.domain.values import JobQuery
+from ee_retry.domain.values import JobQuery, OperationQuery
 from ee_retry.service.deps import Deps
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.scheduler import FakeScheduler
@@ -102,7 +102,7 @@ async def test_run_job_with_an_unknown_module_or_version_or_bad_method_stores_no
 
     assert phrase in message
     assert await deps.store.find_jobs(JobQuery()) == []
-    assert await deps.store.find_operations() == []
+    assert await deps.store.find_operations(OperationQuery()) == []
     assert sched.submit_calls == 0
 
 

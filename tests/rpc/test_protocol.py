@@ -137,7 +137,9 @@ def test_a_malformed_11_request_keeps_its_id(client: TestClient) -> None:
 
 
 def test_a_batch_of_20_requests_is_refused_in_20_form(client: TestClient) -> None:
-    batch = [{"jsonrpc": "2.0", "method": "execution_engine2.ver", "params": [], "id": i} for i in (1, 2)]
+    batch: list[dict[str, Any]] = [
+        {"jsonrpc": "2.0", "method": "execution_engine2.ver", "params": [], "id": i} for i in (1, 2)
+    ]
     answer = client.post("/", json=batch, headers={"Authorization": ALICE_TOKEN}).json()
     assert answer["jsonrpc"] == "2.0" and answer["id"] is None
     assert "Batch requests are not supported" in answer["error"]["message"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ee_retry.domain.values import JobQuery
+from ee_retry.domain.values import JobQuery, OperationQuery
 from ee_retry.rpc.methods import METHODS, READ_ONLY_METHODS
 from ee_retry.service.deps import Deps
 from ee_retry.testing.harness import ADMIN_TOKEN
@@ -28,7 +28,7 @@ BAD_VALUES = [
 
 async def everything(deps: Deps, sched: FakeScheduler) -> tuple[Any, ...]:
     jobs = [j.to_doc() for j in await deps.store.find_jobs(JobQuery())]
-    ops = [o.to_doc() for o in await deps.store.find_operations()]
+    ops = [o.to_doc() for o in await deps.store.find_operations(OperationQuery())]
     logs = [await deps.store.get_logs(j["_id"], 0, 100) for j in jobs]
     return jobs, ops, logs, sched.submit_calls
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ee_retry.domain.values import SchedulerProc
 from ee_retry.service.sync.status_sync import apply_procs
 from ee_retry.testing import harness
 from ee_retry.testing.clock import FakeClock
@@ -25,8 +26,12 @@ async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[E
         sched = FakeScheduler(clock=clock)
         store = Instrumented(raw_store)
         sched_proxy = Instrumented(sched)
-        deps = harness.service_deps(store, sched_proxy, clock)  # type: ignore[arg-type]
-        sched.set_listener(lambda proc: apply_procs(deps, [proc]))
+        deps = harness.service_deps(store, sched_proxy, clock)
+
+        async def listener(proc: SchedulerProc) -> None:
+            await apply_procs(deps, [proc])
+
+        sched.set_listener(listener)
         await deps.store.setup()
         users = [
             await harness.user(deps, t)

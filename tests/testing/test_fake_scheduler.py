@@ -7,22 +7,15 @@ import asyncio
 import pytest
 
 from ee_retry.domain.ids import new_id
-from ee_retry.domain.model import JobRequirements
 from ee_retry.domain.values import ProcState, SchedulerProc, SubmitSpec
 from ee_retry.errors import SchedulerUnavailable
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.scheduler import FakeScheduler
+from tests.builders import make_spec
 
 
 def spec(job_id: str | None = None) -> SubmitSpec:
-    return SubmitSpec(
-        job_id=job_id or new_id(),
-        user="alice",
-        method="Mod.run",
-        service_ver="abc123",
-        requirements=JobRequirements(),
-        token="tok",
-    )
+    return make_spec(job_id=job_id or new_id())
 
 
 class Recorder:

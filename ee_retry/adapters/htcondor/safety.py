@@ -16,7 +16,6 @@ from ee_retry.domain.ids import is_job_id
 from ee_retry.errors import InvalidParams
 
 USER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")  # KBase user names; also a concurrency limit name
-CLIENT_GROUP_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
 MODULE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")  # a KBase module or function name
 TOKEN_RE = re.compile(r"[A-Za-z0-9._~+/=-]{1,4096}")  # no space or quote: it sits in `environment`
 OP_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ee_retry import constants
+from ee_retry.adapters.clock import SystemClock
 from ee_retry.adapters.htcondor import ads, safety
 from ee_retry.adapters.htcondor.submit import SubmitParams, build_submit
 from ee_retry.adapters.htcondor.worker import DEFAULT_WORKERS, ScheddWorkerPool, WorkerConfig
@@ -30,11 +30,6 @@ HISTORY_LOOKBACK_S = 86_400.0  # the first poll reads a day of history, so recen
 HISTORY_OVERLAP_S = 600.0  # each poll re-reads 10 min of history: records land slightly out of order
 MAX_IDS_PER_CONSTRAINT = 1_000  # job ids in one member(...) constraint; more go in further calls
 MAX_REASON_CHARS = 200  # of a remove reason recorded in the job ad
-
-
-class _WallClock:
-    def now(self) -> float:
-        return time.time()
 
 
 class HTCondorScheduler(Scheduler):
@@ -70,7 +65,7 @@ class HTCondorScheduler(Scheduler):
         )
         config = WorkerConfig(schedd_factory, dict(factory_kwargs or {}), schedd_name)
         self._pool = ScheddWorkerPool(config, size=workers, timeout_s=timeout_s, start_method=start_method)
-        self._clock: Clock = clock or _WallClock()
+        self._clock: Clock = clock or SystemClock()
         self._history_watermark: float | None = None
 
     @classmethod

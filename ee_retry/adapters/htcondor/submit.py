@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import classad2
 
 from ee_retry.adapters.htcondor import safety
+from ee_retry.domain.model import CLIENT_GROUP_RE
 from ee_retry.domain.values import SubmitSpec
 from ee_retry.errors import InvalidParams
 
@@ -169,9 +170,7 @@ def build_row(spec: SubmitSpec) -> dict[str, str]:
         "kb_account": safety.check_identifier(
             job_id, "account group", reqs.account_group or spec.user, safety.USER_RE
         ),
-        "kb_clientgroup": safety.check_identifier(
-            job_id, "client group", reqs.client_group, safety.CLIENT_GROUP_RE
-        ),
+        "kb_clientgroup": safety.check_identifier(job_id, "client group", reqs.client_group, CLIENT_GROUP_RE),
         "kb_cpus": str(safety.check_count(job_id, "request_cpus", reqs.cpus, 1)),
         "kb_memory_mb": str(safety.check_count(job_id, "request_memory", reqs.memory_mb, 1)),
         "kb_disk_gb": str(safety.check_count(job_id, "request_disk", reqs.disk_gb, 1)),

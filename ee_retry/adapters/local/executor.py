@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ee_retry.adapters.local import procs as lp
+from ee_retry.adapters.local import procs
 from ee_retry.adapters.local.private_files import private_folder
 from ee_retry.domain.values import ProcState, SchedulerKind, SchedulerProc, SubmitSpec
 from ee_retry.errors import SchedulerUnavailable
@@ -128,7 +128,7 @@ class LocalExecutor(Scheduler):
         """Record every spec at once (held, or queued to run), or none if any spec is unusable."""
         if self._closed:
             raise SchedulerUnavailable("The local executor is stopped; no job was submitted.")
-        reason = lp.refusal(specs)
+        reason = procs.refusal(specs)
         if reason is not None:
             raise SchedulerUnavailable(
                 f"The local executor refused the submission: {reason}. Nothing was submitted."
@@ -200,12 +200,12 @@ class LocalExecutor(Scheduler):
         own_jobs = {e.spec.job_id for e in self._entries.values() if e.live or e.process is not None}
         wanted: dict[int, str] = {}
         for job_id in job_ids:
-            if lp.SAFE_JOB_ID.fullmatch(job_id) and job_id not in own_jobs:
-                pid = lp.read_pid(self._jobs_dir / job_id / lp.PID_FILE)
+            if procs.SAFE_JOB_ID.fullmatch(job_id) and job_id not in own_jobs:
+                pid = procs.read_pid(self._jobs_dir / job_id / procs.PID_FILE)
                 if pid is not None and pid != os.getpgrp():
                     wanted[pid] = job_id
         killed: list[str] = []
-        for pgid in lp.marked_groups(wanted):
+        for pgid in procs.marked_groups(wanted):
             try:
                 os.killpg(pgid, signal.SIGKILL)
             except ProcessLookupError:
@@ -244,7 +244,7 @@ class LocalExecutor(Scheduler):
                 await self._stop_group(entry.process)
             if entry.view.in_queue:
                 self._finish(
-                    entry, lp.EXIT_NOT_FOUND, err_tail="the local executor could not run it; see its log"
+                    entry, procs.EXIT_NOT_FOUND, err_tail="the local executor could not run it; see its log"
                 )
         finally:
             entry.live = False
@@ -262,10 +262,10 @@ class LocalExecutor(Scheduler):
             return
         job_dir = self._jobs_dir / entry.spec.job_id
         try:
-            out, err = await asyncio.to_thread(lp.open_outputs, job_dir)
+            out, err = await asyncio.to_thread(procs.open_outputs, job_dir)
         except OSError as exc:
             self._finish(
-                entry, lp.start_exit_code(exc), err_tail=f"cannot prepare the job folder: {exc.strerror}"
+                entry, procs.start_exit_code(exc), err_tail=f"cannot prepare the job folder: {exc.strerror}"
             )
             return
         process: asyncio.subprocess.Process | None = None
@@ -275,7 +275,7 @@ class LocalExecutor(Scheduler):
                 process = await asyncio.create_subprocess_exec(
                     *entry.spec.command,
                     cwd=job_dir,
-                    env=lp.job_env(entry.spec),
+                    env=procs.job_env(entry.spec),
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=out,
                     stderr=err,
@@ -288,11 +288,11 @@ class LocalExecutor(Scheduler):
             if failure is None
             else f"cannot start {entry.spec.command[0]!r}: {failure.strerror or failure}"
         )
-        await asyncio.to_thread(lp.close_all, out, err, last_line=reason)
+        await asyncio.to_thread(procs.close_all, out, err, last_line=reason)
         if process is not None:
             await self._watch(entry, process, job_dir)
         elif failure is not None:
-            self._finish(entry, lp.start_exit_code(failure), out_tail="", err_tail=reason)
+            self._finish(entry, procs.start_exit_code(failure), out_tail="", err_tail=reason)
         elif entry.view.state is ProcState.REMOVED:
             self._finish(entry)
 
@@ -317,19 +317,21 @@ class LocalExecutor(Scheduler):
         else:
             self._set(entry, state=ProcState.RUNNING, started=time.time())
         try:
-            await asyncio.to_thread(lp.write_pid, job_dir, process.pid)
+            await asyncio.to_thread(procs.write_pid, job_dir, process.pid)
         except OSError as exc:
             logger.warning("cannot record the pid of local job %s: %s", entry.view.job_id, exc)
         returncode = await process.wait()
-        lp.signal_group(process.pid, signal.SIGKILL)  # the job is over: so are any processes it left behind
-        self._finish(entry, returncode, *await asyncio.to_thread(lp.tails, job_dir))
+        procs.signal_group(
+            process.pid, signal.SIGKILL
+        )  # the job is over: so are any processes it left behind
+        self._finish(entry, returncode, *await asyncio.to_thread(procs.tails, job_dir))
 
     async def _stop_group(self, process: asyncio.subprocess.Process) -> None:
         """SIGTERM the job's process group; SIGKILL what is left once it exits or the grace is over."""
-        lp.signal_group(process.pid, signal.SIGTERM)
+        procs.signal_group(process.pid, signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(process.wait(), self._grace_s)
-        lp.signal_group(process.pid, signal.SIGKILL)
+        procs.signal_group(process.pid, signal.SIGKILL)
 
     def _finish(
         self,

@@ -15,13 +15,13 @@ from typing import Any
 
 from ee_retry import constants
 from ee_retry.domain.ids import is_job_id
-from ee_retry.domain.model import Job, JobStatus, Operation
-from ee_retry.domain.values import Comparison, InsertOutcome, JobQuery
+from ee_retry.domain.model import SLOT_FIELD, Job, JobStatus, Operation, OperationState
+from ee_retry.domain.values import Comparison, InsertOutcome, JobQuery, OperationQuery
 from ee_retry.errors import InvalidJobId
 
 # Fields under a unique index: absent when unset, never null, so a null can never collide.
 NEVER_NULL_JOB_FIELDS = frozenset({"retry_active", "auto_next_at"})
-NEVER_NULL_OPERATION_FIELDS = frozenset({"idem"})
+NEVER_NULL_OPERATION_FIELDS = frozenset({SLOT_FIELD})
 
 
 def clean(value: Any) -> Any:
@@ -168,18 +168,32 @@ def status_counts(pairs: Iterable[tuple[str, int]]) -> dict[JobStatus, int]:
 
 @dataclass(frozen=True)
 class Term:
-    """One condition of a job query on a stored field, for a store to render in its own language.
+    """One condition of a job or operation query on a stored field, for a store to render in its
+    own language.
 
-    `op` is "in" (value: a list), "eq", "ne" (also matches missing or null), "prefix" (a string
-    starting with the value), "lt", "lte", "gt", "gte", "is_null" (missing or null), "not_true", or
-    "cluster" (value: a cluster id of digits only; matches the scheduler id equal to it or starting
-    with it and a dot); `alt`, when set, is OR-ed with this term.
+    `op` is "in" (value: a list), "has" (a list field holds the value), "eq", "ne" (also matches
+    missing or null), "prefix" (a string starting with the value), "lt", "lte", "gt", "gte",
+    "is_null" (missing or null), "not_true", or "cluster" (value: a cluster id of digits only;
+    matches the scheduler id equal to it or starting with it and a dot); `alt`, when set, is OR-ed
+    with this term.
     """
 
     field: str  # stored name; "_id" for the job id, dotted for sub-documents
     op: str
     value: Any = None
     alt: Term | None = None
+
+
+def operation_terms(q: OperationQuery) -> list[Term]:
+    """An OperationQuery as AND-ed terms, rendered by each store as its job queries are."""
+    terms: list[Term] = []
+    if q.states is not None:
+        terms.append(Term("state", "in", [OperationState(s).value for s in q.states]))
+    if q.job_id is not None:
+        terms.append(Term("job_ids", "has", q.job_id))
+    equal = {"user": q.user, "idempotency_key": q.idempotency_key}
+    terms.extend(Term(name, "eq", value) for name, value in equal.items() if value is not None)
+    return terms
 
 
 def query_terms(q: JobQuery) -> list[Term]:

@@ -25,10 +25,9 @@ from pymongo import AsyncMongoClient, ReplaceOne, ReturnDocument, UpdateMany, Up
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from ee_retry import constants
-from ee_retry.adapters.store import common as sc
-from ee_retry.adapters.store import mongo_docs as md
-from ee_retry.domain.model import Job, JobStatus, Operation, OperationState
-from ee_retry.domain.values import GuardedUpdate, InsertOutcome, JobQuery, Transition
+from ee_retry.adapters.store import common, mongo_docs
+from ee_retry.domain.model import SLOT_FIELD, Job, JobStatus, Operation, OperationState
+from ee_retry.domain.values import GuardedUpdate, InsertOutcome, JobQuery, OperationQuery, Transition
 from ee_retry.errors import IdempotencyConflict, RetryInFlight
 
 JOBS = "ee2_jobs"  # ee2's collection
@@ -93,12 +92,12 @@ class MongoJobStore:
     async def setup(self) -> None:
         """Create the indexes, one at a time (an equivalent plain index under another name, as an
         operator may have made by hand on ee2's collection, is accepted; the unique ones must be ours)."""
-        with md.store_errors():
+        with mongo_docs.store_errors():
             for collection, keys in ((self._jobs, _JOB_INDEXES), (self._ops, _OPERATION_INDEXES)):
                 for key in keys:
-                    await md.ensure_index(collection, key)
-            await md.ensure_unique(self._jobs, "retry_active")
-            await md.ensure_unique(self._ops, "idem")
+                    await mongo_docs.ensure_index(collection, key)
+            await mongo_docs.ensure_unique(self._jobs, "retry_active")
+            await mongo_docs.ensure_unique(self._ops, SLOT_FIELD)
 
     async def close(self) -> None:
         if self._client is not None:
@@ -108,54 +107,61 @@ class MongoJobStore:
 
     async def insert_jobs(self, jobs: Sequence[Job]) -> InsertOutcome:
         if not jobs:
-            return sc.insert_outcome(jobs, [], {})
-        sc.require_job_ids(j.id for j in jobs)
+            return common.insert_outcome(jobs, [], {})
+        common.require_job_ids(j.id for j in jobs)
         failed: list[int] = []
-        with md.store_errors():
+        with mongo_docs.store_errors():
             try:
-                await self._jobs.insert_many([md.to_mongo(sc.job_doc(j)) for j in jobs], ordered=False)
+                await self._jobs.insert_many(
+                    [mongo_docs.to_mongo(common.job_doc(j)) for j in jobs], ordered=False
+                )
             except BulkWriteError as exc:
-                failed = md.duplicate_indexes(exc.details)
+                failed = mongo_docs.duplicate_indexes(exc.details)
             lost = [jobs[i] for i in sorted(set(failed))]
-            active = await self.active_attempts(sc.guarded_originals(lost)) if lost else {}
-        return sc.insert_outcome(jobs, lost, active)
+            active = await self.active_attempts(common.guarded_originals(lost)) if lost else {}
+        return common.insert_outcome(jobs, lost, active)
 
     async def get_jobs(self, ids: Sequence[str]) -> dict[str, Job]:
-        oids = md.oids(ids)
+        oids = mongo_docs.oids(ids)
         if not oids:
             return {}
-        with md.store_errors():
+        with mongo_docs.store_errors():
             docs = await self._jobs.find({"_id": {"$in": oids}}).to_list(None)
-        return {str(d["_id"]): md.job(d) for d in docs}
+        return {str(d["_id"]): mongo_docs.job(d) for d in docs}
 
     async def find_jobs(self, query: JobQuery) -> list[Job]:
         direction = 1 if query.ascending else -1
-        with md.store_errors():
-            cursor = self._jobs.find(md.job_filter(query)).sort([("created", direction), ("_id", direction)])
+        with mongo_docs.store_errors():
+            cursor = self._jobs.find(mongo_docs.job_filter(query)).sort(
+                [("created", direction), ("_id", direction)]
+            )
             if query.offset > 0:
                 cursor = cursor.skip(query.offset)
             if query.limit > 0:
                 cursor = cursor.limit(query.limit)
             docs = await cursor.to_list(None)
-        return [md.job(d) for d in docs]
+        return [mongo_docs.job(d) for d in docs]
 
     async def count_jobs(self, query: JobQuery) -> dict[JobStatus, int]:
-        pipeline = [{"$match": md.job_filter(query)}, {"$group": {"_id": "$status", "n": {"$sum": 1}}}]
-        with md.store_errors():
+        pipeline = [
+            {"$match": mongo_docs.job_filter(query)},
+            {"$group": {"_id": "$status", "n": {"$sum": 1}}},
+        ]
+        with mongo_docs.store_errors():
             rows = await (await self._jobs.aggregate(pipeline)).to_list(None)
-        return sc.status_counts((r["_id"], r["n"]) for r in rows)
+        return common.status_counts((r["_id"], r["n"]) for r in rows)
 
     async def active_attempts(self, original_ids: Sequence[str]) -> dict[str, str]:
         if not original_ids:
             return {}
-        with md.store_errors():
+        with mongo_docs.store_errors():
             docs = await self._jobs.find(
                 {"retry_active": {"$in": list(original_ids)}}, {"retry_active": 1}
             ).to_list(None)
         return {str(d["retry_active"]): str(d["_id"]) for d in docs}
 
     async def transition(self, changes: Sequence[Transition]) -> set[str]:
-        changes = [c for c in changes if sc.valid_ids([c.job_id])]
+        changes = [c for c in changes if common.valid_ids([c.job_id])]
         if not changes:
             return set()
         token = os.urandom(8).hex()
@@ -164,20 +170,20 @@ class MongoJobStore:
         )
 
     async def guarded_update(self, updates: Sequence[GuardedUpdate]) -> set[str]:
-        updates = [u for u in updates if sc.valid_ids([u.job_id])]
+        updates = [u for u in updates if common.valid_ids([u.job_id])]
         if not updates:
             return set()
         token = os.urandom(8).hex()
         ops = []
         for u in updates:
-            update = md.update(u.fields, sc.NEVER_NULL_JOB_FIELDS)
+            update = mongo_docs.update(u.fields, common.NEVER_NULL_JOB_FIELDS)
             update["$push"] = {TX_MARKS_FIELD: {"$each": [token], "$slice": -TX_MARKS_KEPT}}
-            ops.append(UpdateOne({"_id": md.oid(u.job_id), u.guard: u.expected}, update))
+            ops.append(UpdateOne({"_id": mongo_docs.oid(u.job_id), u.guard: u.expected}, update))
         return await self._marked_writes([u.job_id for u in updates], ops, token)
 
     async def _marked_writes(self, job_ids: Sequence[str], ops: Sequence[UpdateOne], token: str) -> set[str]:
         """Run conditional updates that each push `token`; the ids whose update applied."""
-        with md.store_errors():
+        with mongo_docs.store_errors():
             ids = set(job_ids)
             try:
                 matched = (await self._jobs.bulk_write(ops, ordered=False)).matched_count
@@ -186,36 +192,35 @@ class MongoJobStore:
                 if matched == len(job_ids) == len(ids):
                     return ids
             except BulkWriteError as exc:
-                md.duplicate_indexes(exc.details)  # a refused op did not change its job; read the rest
+                mongo_docs.duplicate_indexes(
+                    exc.details
+                )  # a refused op did not change its job; read the rest
             docs = await self._jobs.find(
-                {"_id": {"$in": md.oids(list(ids))}, TX_MARKS_FIELD: token}, {"_id": 1}
+                {"_id": {"$in": mongo_docs.oids(list(ids))}, TX_MARKS_FIELD: token}, {"_id": 1}
             ).to_list(None)
         return {str(d["_id"]) for d in docs}
 
     @staticmethod
     def _transition_op(change: Transition, token: str) -> UpdateOne:
-        fields = dict(change.fields)
-        fields["status"] = change.new
-        if change.new.terminal:
-            fields["retry_active"] = None
-        update = md.update(fields, sc.NEVER_NULL_JOB_FIELDS)
+        update = mongo_docs.update(change.stored_fields(), common.NEVER_NULL_JOB_FIELDS)
         update["$push"] = {TX_MARKS_FIELD: {"$each": [token], "$slice": -TX_MARKS_KEPT}}
         expected = [JobStatus(s).value for s in change.expected]
-        return UpdateOne({"_id": md.oid(change.job_id), "status": {"$in": expected}}, update)
+        return UpdateOne({"_id": mongo_docs.oid(change.job_id), "status": {"$in": expected}}, update)
 
     async def set_fields(self, updates: Mapping[str, Mapping[str, Any]]) -> None:
         ops = [
-            UpdateOne({"_id": md.oid(job_id)}, update)
+            UpdateOne({"_id": mongo_docs.oid(job_id)}, update)
             for job_id, fields in updates.items()
-            if sc.valid_ids([job_id]) and (update := md.update(fields, sc.NEVER_NULL_JOB_FIELDS))
+            if common.valid_ids([job_id])
+            and (update := mongo_docs.update(fields, common.NEVER_NULL_JOB_FIELDS))
         ]
         if not ops:
             return
-        with md.store_errors():
+        with mongo_docs.store_errors():
             try:
                 await self._jobs.bulk_write(ops, ordered=False)
             except BulkWriteError as exc:
-                if md.duplicate_indexes(exc.details):
+                if mongo_docs.duplicate_indexes(exc.details):
                     raise RetryInFlight("Another attempt of this job is already in flight.") from None
 
     async def link(
@@ -227,23 +232,25 @@ class MongoJobStore:
         ops: list[UpdateOne | UpdateMany] = []
         for field, targets in (("retry_ids", retry_ids), ("child_jobs", child_jobs)):
             ops.extend(
-                UpdateOne({"_id": md.oid(owner)}, {"$addToSet": {field: {"$each": [str(i) for i in new]}}})
+                UpdateOne(
+                    {"_id": mongo_docs.oid(owner)}, {"$addToSet": {field: {"$each": [str(i) for i in new]}}}
+                )
                 for owner, new in targets.items()
-                if new and sc.valid_ids([owner])
+                if new and common.valid_ids([owner])
             )
-        if saved_oids := md.oids(saved):
+        if saved_oids := mongo_docs.oids(saved):
             ops.append(UpdateMany({"_id": {"$in": saved_oids}}, {"$set": {"retry_saved_toggle": True}}))
         if not ops:
             return
-        with md.store_errors():
+        with mongo_docs.store_errors():
             await self._jobs.bulk_write(ops, ordered=False)
 
     async def remove_children(self, container_id: str, child_ids: Sequence[str]) -> list[str]:
-        if not sc.valid_ids([container_id]):
+        if not common.valid_ids([container_id]):
             return []
-        with md.store_errors():
+        with mongo_docs.store_errors():
             doc = await self._jobs.find_one_and_update(
-                {"_id": md.oid(container_id)},
+                {"_id": mongo_docs.oid(container_id)},
                 {"$pullAll": {"child_jobs": [str(c) for c in child_ids]}},
                 projection={"child_jobs": 1},
                 return_document=ReturnDocument.AFTER,
@@ -251,10 +258,10 @@ class MongoJobStore:
         return [str(c) for c in (doc or {}).get("child_jobs") or []]
 
     async def delete_created(self, ids: Sequence[str]) -> int:
-        oids = md.oids(ids)
+        oids = mongo_docs.oids(ids)
         if not oids:
             return 0
-        with md.store_errors():
+        with mongo_docs.store_errors():
             result = await self._jobs.delete_many(
                 {"_id": {"$in": oids}, "status": JobStatus.CREATED.value, "scheduler_id": None}
             )
@@ -263,9 +270,9 @@ class MongoJobStore:
     # ------------------------------------------------------------ operations
 
     async def insert_operation(self, op: Operation) -> Operation | None:
-        doc = sc.operation_doc(op)
-        slot = doc.get("idem")
-        with md.store_errors():
+        doc = common.operation_doc(op)
+        slot = doc.get(SLOT_FIELD)
+        with mongo_docs.store_errors():
             for attempt in range(2):
                 try:
                     await self._ops.insert_one(dict(doc))
@@ -274,19 +281,19 @@ class MongoJobStore:
                     pass
                 if slot is None:
                     return None  # the id is taken: this very operation is already stored
-                holders = await self._ops.find({"$or": [{"_id": op.id}, {"idem": slot}]}).to_list(None)
+                holders = await self._ops.find({"$or": [{"_id": op.id}, {SLOT_FIELD: slot}]}).to_list(None)
                 if any(h["_id"] == op.id for h in holders):
                     return None
                 if not holders:
                     continue  # the slot was released meanwhile
                 holder = Operation.from_doc(holders[0])
-                if attempt > 0 or not sc.idempotency_expired(holder, op):
+                if attempt > 0 or not common.idempotency_expired(holder, op):
                     return holder
-                await self._ops.update_one({"_id": holder.id, "idem": slot}, {"$unset": {"idem": ""}})
+                await self._ops.update_one({"_id": holder.id, SLOT_FIELD: slot}, {"$unset": {SLOT_FIELD: ""}})
         raise IdempotencyConflict("This idempotency key is busy; try again shortly.")
 
     async def get_operation(self, op_id: str) -> Operation | None:
-        with md.store_errors():
+        with mongo_docs.store_errors():
             doc = await self._ops.find_one({"_id": op_id})
         return None if doc is None else Operation.from_doc(doc)
 
@@ -303,46 +310,31 @@ class MongoJobStore:
         }
         if updated_was is not None:
             selector["updated"] = updated_was
-        update = md.update(fields, sc.NEVER_NULL_OPERATION_FIELDS)
-        with md.store_errors():
+        update = mongo_docs.update(fields, common.NEVER_NULL_OPERATION_FIELDS)
+        with mongo_docs.store_errors():
             if not update:
                 return await self._ops.find_one(selector, {"_id": 1}) is not None
             result = await self._ops.update_one(selector, update)
         return bool(result.matched_count)
 
-    async def find_operations(
-        self,
-        states: Sequence[OperationState] | None = None,
-        job_id: str | None = None,
-        user: str | None = None,
-        limit: int = 0,
-        idempotency_key: str | None = None,
-    ) -> list[Operation]:
-        selector: dict[str, Any] = {}
-        if states is not None:
-            selector["state"] = {"$in": [OperationState(s).value for s in states]}
-        if job_id is not None:
-            selector["job_ids"] = job_id
-        if user is not None:
-            selector["user"] = user
-        if idempotency_key is not None:
-            selector["idempotency_key"] = idempotency_key
-        with md.store_errors():
+    async def find_operations(self, query: OperationQuery) -> list[Operation]:
+        selector = mongo_docs.operation_filter(common.operation_terms(query))
+        with mongo_docs.store_errors():
             cursor = self._ops.find(selector).sort([("created", 1), ("_id", 1)])
-            if limit > 0:
-                cursor = cursor.limit(limit)
+            if query.limit > 0:
+                cursor = cursor.limit(query.limit)
             docs = await cursor.to_list(None)
         return [Operation.from_doc(d) for d in docs]
 
     # ------------------------------------------------------------ logs
 
     async def add_logs(self, job_id: str, lines: Sequence[Mapping[str, Any]]) -> int:
-        with md.store_errors():
+        with mongo_docs.store_errors():
             if not lines:
                 doc = await self._logs.find_one({"_id": job_id}, {"count": 1})
                 return 0 if doc is None else int(doc["count"])
             update = {
-                "$push": {"lines": {"$each": [sc.clean(line) for line in lines]}},
+                "$push": {"lines": {"$each": [common.clean(line) for line in lines]}},
                 "$inc": {"count": len(lines)},
             }
             try:
@@ -364,25 +356,28 @@ class MongoJobStore:
         ops = [
             UpdateOne(
                 {"_id": job_id},
-                {"$push": {"lines": {"$each": [sc.clean(x) for x in rows]}}, "$inc": {"count": len(rows)}},
+                {
+                    "$push": {"lines": {"$each": [common.clean(x) for x in rows]}},
+                    "$inc": {"count": len(rows)},
+                },
                 upsert=True,
             )
             for job_id, rows in lines.items()
             if rows
         ]
         if ops:
-            with md.store_errors():
+            with mongo_docs.store_errors():
                 await self._logs.bulk_write(ops, ordered=False)
 
     async def get_states(self, prefix: str) -> dict[str, dict[str, Any]]:
-        with md.store_errors():
+        with mongo_docs.store_errors():
             docs = await self._states.find({"_id": {"$regex": "^" + re.escape(prefix)}}).to_list(None)
         return {str(d.pop("_id")): d for d in docs}
 
     async def put_states(self, docs: Mapping[str, Mapping[str, Any]]) -> None:
-        ops = [ReplaceOne({"_id": key}, dict(sc.clean(doc)), upsert=True) for key, doc in docs.items()]
+        ops = [ReplaceOne({"_id": key}, dict(common.clean(doc)), upsert=True) for key, doc in docs.items()]
         if ops:
-            with md.store_errors():
+            with mongo_docs.store_errors():
                 await self._states.bulk_write(ops, ordered=False)
 
     async def get_logs(self, job_id: str, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
@@ -390,7 +385,7 @@ class MongoJobStore:
         projection: dict[str, Any] = (
             {"count": 1, "lines": {"$slice": [skip, limit]}} if limit > 0 else {"count": 1}
         )
-        with md.store_errors():
+        with mongo_docs.store_errors():
             doc = await self._logs.find_one({"_id": job_id}, projection)
         if doc is None:
             return [], 0
@@ -400,7 +395,7 @@ class MongoJobStore:
 
     async def acquire_lease(self, name: str, holder: str, ttl_s: float, now: float) -> bool:
         selector = {"_id": name, "$or": [{"holder": holder}, {"expires": {"$lte": now}}]}
-        with md.store_errors():
+        with mongo_docs.store_errors():
             try:
                 await self._leases.update_one(
                     selector, {"$set": {"holder": holder, "expires": now + ttl_s}}, upsert=True
@@ -410,5 +405,5 @@ class MongoJobStore:
         return True
 
     async def release_lease(self, name: str, holder: str) -> None:
-        with md.store_errors():
+        with mongo_docs.store_errors():
             await self._leases.delete_one({"_id": name, "holder": holder})

@@ -11,7 +11,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.errors import OperationFailure, PyMongoError
 
-from ee_retry.adapters.store import common as sc
+from ee_retry.adapters.store import common
 from ee_retry.domain.model import Job
 from ee_retry.domain.values import JobQuery
 from ee_retry.errors import StoreUnavailable
@@ -49,7 +49,7 @@ def oid(job_id: str) -> ObjectId:
 
 
 def oids(ids: Sequence[str]) -> list[ObjectId]:
-    return [oid(i) for i in sc.valid_ids(ids)]
+    return [oid(i) for i in common.valid_ids(ids)]
 
 
 def to_mongo(doc: dict[str, Any]) -> dict[str, Any]:
@@ -74,7 +74,7 @@ def duplicate_indexes(details: Mapping[str, Any]) -> list[int]:
 
 
 def update(fields: Mapping[str, Any], never_null: frozenset[str]) -> dict[str, Any]:
-    to_set, to_unset = sc.split_fields(fields, never_null)
+    to_set, to_unset = common.split_fields(fields, never_null)
     update: dict[str, Any] = {}
     if to_set:
         update["$set"] = to_set
@@ -83,7 +83,9 @@ def update(fields: Mapping[str, Any], never_null: frozenset[str]) -> dict[str, A
     return update
 
 
-def _render(term: sc.Term) -> dict[str, Any]:
+def _render(term: common.Term) -> dict[str, Any]:
+    if term.op == "has":  # a list field holding the value
+        return {term.field: term.value}
     if term.op == "prefix":
         return {term.field: {"$regex": f"^{re.escape(term.value)}"}}
     value = [oid(i) for i in term.value] if term.field == "_id" else term.value
@@ -125,7 +127,16 @@ def _legacy_created(op: str, when: float) -> dict[str, Any]:
 
 def job_filter(q: JobQuery) -> dict[str, Any]:
     """The MongoDB filter for a JobQuery."""
-    clauses = [_render(t) for t in sc.query_terms(q)]
+    return _filter(common.query_terms(q))
+
+
+def operation_filter(terms: Sequence[common.Term]) -> dict[str, Any]:
+    """The MongoDB filter for find_operations' terms."""
+    return _filter(terms)
+
+
+def _filter(terms: Sequence[common.Term]) -> dict[str, Any]:
+    clauses = [_render(t) for t in terms]
     if not clauses:
         return {}
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}

@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ee_retry.adapters.local.private_files import touch_private
-from ee_retry.adapters.store import common as sc
-from ee_retry.adapters.store import sqlite_sql as sq
-from ee_retry.domain.model import Job, JobStatus, Operation, OperationState
-from ee_retry.domain.values import GuardedUpdate, InsertOutcome, JobQuery, Transition
+from ee_retry.adapters.store import common, sqlite_sql
+from ee_retry.domain.model import SLOT_FIELD, Job, JobStatus, Operation, OperationState
+from ee_retry.domain.values import GuardedUpdate, InsertOutcome, JobQuery, OperationQuery, Transition
 from ee_retry.errors import RetryInFlight, StoreUnavailable
 
 T = TypeVar("T")
@@ -69,8 +68,14 @@ CREATE TABLE IF NOT EXISTS states (key TEXT PRIMARY KEY, doc TEXT NOT NULL);
 COMMIT;
 """
 
-_INSERT_JOB, _UPDATE_JOB = sq.insert_sql("jobs", sq.JOB_FIELDS), sq.update_sql("jobs", sq.JOB_FIELDS)
-_INSERT_OP, _UPDATE_OP = sq.insert_sql("operations", sq.OP_FIELDS), sq.update_sql("operations", sq.OP_FIELDS)
+_INSERT_JOB, _UPDATE_JOB = (
+    sqlite_sql.insert_sql("jobs", sqlite_sql.JOB_FIELDS),
+    sqlite_sql.update_sql("jobs", sqlite_sql.JOB_FIELDS),
+)
+_INSERT_OP, _UPDATE_OP = (
+    sqlite_sql.insert_sql("operations", sqlite_sql.OP_FIELDS),
+    sqlite_sql.update_sql("operations", sqlite_sql.OP_FIELDS),
+)
 _JOBS_BY_ID = "SELECT doc FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
 _ACTIVE = "SELECT retry_active, id FROM jobs WHERE retry_active IN (SELECT value FROM json_each(?))"
 _DELETE_CREATED = (
@@ -153,14 +158,14 @@ class SqliteJobStore:
 
     @staticmethod
     def _load_jobs(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        rows = conn.execute(_JOBS_BY_ID, (sc.dumps(list(ids)),)).fetchall()
+        rows = conn.execute(_JOBS_BY_ID, (common.dumps(list(ids)),)).fetchall()
         docs = [json.loads(r[0]) for r in rows]
         return {d["_id"]: d for d in docs}
 
     @staticmethod
     def _save_job(conn: sqlite3.Connection, doc: Mapping[str, Any]) -> bool:
         """Write a changed document back; False when a unique column (retry_active) refused it."""
-        row = sq.row(doc, sq.JOB_FIELDS)
+        row = sqlite_sql.row(doc, sqlite_sql.JOB_FIELDS)
         try:
             conn.execute(_UPDATE_JOB, (*row[1:], row[0]))
         except sqlite3.IntegrityError:
@@ -168,8 +173,8 @@ class SqliteJobStore:
         return True
 
     async def insert_jobs(self, jobs: Sequence[Job]) -> InsertOutcome:
-        sc.require_job_ids(j.id for j in jobs)
-        rows = [sq.row(sc.job_doc(j), sq.JOB_FIELDS) for j in jobs]
+        common.require_job_ids(j.id for j in jobs)
+        rows = [sqlite_sql.row(common.job_doc(j), sqlite_sql.JOB_FIELDS) for j in jobs]
 
         def run(conn: sqlite3.Connection) -> InsertOutcome:
             lost: list[Job] = []
@@ -178,16 +183,16 @@ class SqliteJobStore:
                     conn.execute(_INSERT_JOB, row)
                 except sqlite3.IntegrityError:
                     lost.append(job)
-            return sc.insert_outcome(jobs, lost, self._active(conn, sc.guarded_originals(lost)))
+            return common.insert_outcome(jobs, lost, self._active(conn, common.guarded_originals(lost)))
 
-        return await self._run(run, write=True) if jobs else sc.insert_outcome(jobs, [], {})
+        return await self._run(run, write=True) if jobs else common.insert_outcome(jobs, [], {})
 
     async def get_jobs(self, ids: Sequence[str]) -> dict[str, Job]:
-        docs = await self._run(lambda conn: self._load_jobs(conn, sc.valid_ids(ids)))
+        docs = await self._run(lambda conn: self._load_jobs(conn, common.valid_ids(ids)))
         return {job_id: Job.from_doc(doc) for job_id, doc in docs.items()}
 
     async def find_jobs(self, query: JobQuery) -> list[Job]:
-        where, params = sq.job_where(query)
+        where, params = sqlite_sql.job_where(query)
         order = "ASC" if query.ascending else "DESC"
         sql = f"SELECT doc FROM jobs WHERE {where} ORDER BY created {order}, id {order} LIMIT ? OFFSET ?"  # noqa: S608
         params += [query.limit if query.limit > 0 else -1, max(query.offset, 0)]
@@ -195,34 +200,30 @@ class SqliteJobStore:
         return [Job.from_doc(json.loads(r[0])) for r in rows]
 
     async def count_jobs(self, query: JobQuery) -> dict[JobStatus, int]:
-        where, params = sq.job_where(query)
+        where, params = sqlite_sql.job_where(query)
         sql = f"SELECT status, COUNT(*) FROM jobs WHERE {where} GROUP BY status"  # noqa: S608
         rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
-        return sc.status_counts((r[0], r[1]) for r in rows)
+        return common.status_counts((r[0], r[1]) for r in rows)
 
     @staticmethod
     def _active(conn: sqlite3.Connection, original_ids: Sequence[str]) -> dict[str, str]:
         if not original_ids:
             return {}
-        return {r[0]: r[1] for r in conn.execute(_ACTIVE, (sc.dumps(list(original_ids)),))}
+        return {r[0]: r[1] for r in conn.execute(_ACTIVE, (common.dumps(list(original_ids)),))}
 
     async def active_attempts(self, original_ids: Sequence[str]) -> dict[str, str]:
         return await self._run(lambda conn: self._active(conn, original_ids))
 
     async def transition(self, changes: Sequence[Transition]) -> set[str]:
         def run(conn: sqlite3.Connection) -> set[str]:
-            docs = self._load_jobs(conn, sc.valid_ids([c.job_id for c in changes]))
+            docs = self._load_jobs(conn, common.valid_ids([c.job_id for c in changes]))
             changed: set[str] = set()
             for change in changes:
                 doc = docs.get(change.job_id)
                 if doc is None or doc["status"] not in {JobStatus(s).value for s in change.expected}:
                     continue
-                fields = dict(change.fields)
-                fields["status"] = change.new
-                if change.new.terminal:
-                    fields["retry_active"] = None
                 new = copy.deepcopy(doc)
-                sc.apply_fields(new, fields, sc.NEVER_NULL_JOB_FIELDS)
+                common.apply_fields(new, change.stored_fields(), common.NEVER_NULL_JOB_FIELDS)
                 if self._save_job(conn, new):
                     docs[change.job_id] = new
                     changed.add(change.job_id)
@@ -232,14 +233,14 @@ class SqliteJobStore:
 
     async def guarded_update(self, updates: Sequence[GuardedUpdate]) -> set[str]:
         def run(conn: sqlite3.Connection) -> set[str]:
-            docs = self._load_jobs(conn, sc.valid_ids([u.job_id for u in updates]))
+            docs = self._load_jobs(conn, common.valid_ids([u.job_id for u in updates]))
             changed: set[str] = set()
             for update in updates:
                 doc = docs.get(update.job_id)
-                if doc is None or sc.get_path(doc, update.guard) != update.expected:
+                if doc is None or common.get_path(doc, update.guard) != update.expected:
                     continue
                 new = copy.deepcopy(doc)
-                sc.apply_fields(new, update.fields, sc.NEVER_NULL_JOB_FIELDS)
+                common.apply_fields(new, update.fields, common.NEVER_NULL_JOB_FIELDS)
                 if self._save_job(conn, new):
                     docs[update.job_id] = new
                     changed.add(update.job_id)
@@ -250,8 +251,8 @@ class SqliteJobStore:
     async def set_fields(self, updates: Mapping[str, Mapping[str, Any]]) -> None:
         def run(conn: sqlite3.Connection) -> bool:
             refused = False
-            for job_id, doc in self._load_jobs(conn, sc.valid_ids(list(updates))).items():
-                sc.apply_fields(doc, updates[job_id], sc.NEVER_NULL_JOB_FIELDS)
+            for job_id, doc in self._load_jobs(conn, common.valid_ids(list(updates))).items():
+                common.apply_fields(doc, updates[job_id], common.NEVER_NULL_JOB_FIELDS)
                 refused = not self._save_job(conn, doc) or refused
             return refused
 
@@ -267,11 +268,11 @@ class SqliteJobStore:
         saved: Sequence[str],
     ) -> None:
         def run(conn: sqlite3.Connection) -> None:
-            docs = self._load_jobs(conn, sc.valid_ids([*retry_ids, *child_jobs, *saved]))
+            docs = self._load_jobs(conn, common.valid_ids([*retry_ids, *child_jobs, *saved]))
             for field, targets in (("retry_ids", retry_ids), ("child_jobs", child_jobs)):
                 for owner, new in targets.items():
                     if owner in docs:
-                        docs[owner][field] = sc.append_unique(docs[owner].get(field) or [], map(str, new))
+                        docs[owner][field] = common.append_unique(docs[owner].get(field) or [], map(str, new))
             for job_id in saved:
                 if job_id in docs:
                     docs[job_id]["retry_saved_toggle"] = True
@@ -285,7 +286,7 @@ class SqliteJobStore:
         gone = set(map(str, child_ids))
 
         def run(conn: sqlite3.Connection) -> list[str]:
-            doc = self._load_jobs(conn, sc.valid_ids([container_id])).get(container_id)
+            doc = self._load_jobs(conn, common.valid_ids([container_id])).get(container_id)
             if doc is None:
                 return []
             doc["child_jobs"] = [c for c in doc.get("child_jobs") or [] if c not in gone]
@@ -295,7 +296,7 @@ class SqliteJobStore:
         return await self._run(run, write=True)
 
     async def delete_created(self, ids: Sequence[str]) -> int:
-        params = (sc.dumps(sc.valid_ids(ids)), JobStatus.CREATED.value)
+        params = (common.dumps(common.valid_ids(ids)), JobStatus.CREATED.value)
         return await self._run(lambda conn: conn.execute(_DELETE_CREATED, params).rowcount, write=True)
 
     # ------------------------------------------------------------ operations
@@ -308,7 +309,7 @@ class SqliteJobStore:
     @staticmethod
     def _save_op(conn: sqlite3.Connection, doc: Mapping[str, Any], insert: bool = False) -> None:
         """Write an operation row and its job index (the jobs it created)."""
-        row = sq.row(doc, sq.OP_FIELDS)
+        row = sqlite_sql.row(doc, sqlite_sql.OP_FIELDS)
         if insert:
             conn.execute(_INSERT_OP, row)
         else:
@@ -320,8 +321,8 @@ class SqliteJobStore:
         )
 
     async def insert_operation(self, op: Operation) -> Operation | None:
-        doc = sc.operation_doc(op)
-        slot = doc.get("idem")
+        doc = common.operation_doc(op)
+        slot = doc.get(SLOT_FIELD)
 
         def run(conn: sqlite3.Connection) -> Operation | None:
             if self._load_op(conn, _OP_BY_ID, op.id) is not None:
@@ -329,9 +330,9 @@ class SqliteJobStore:
             held = self._load_op(conn, _OP_BY_SLOT, slot) if slot is not None else None
             if held is not None:
                 holder = Operation.from_doc(held)
-                if not sc.idempotency_expired(holder, op):
+                if not common.idempotency_expired(holder, op):
                     return holder
-                held.pop("idem", None)
+                held.pop(SLOT_FIELD, None)
                 self._save_op(conn, held)
             self._save_op(conn, doc, insert=True)
             return None
@@ -355,37 +356,16 @@ class SqliteJobStore:
                 return False
             if updated_was is not None and doc.get("updated") != updated_was:
                 return False
-            sc.apply_fields(doc, fields, sc.NEVER_NULL_OPERATION_FIELDS)
+            common.apply_fields(doc, fields, common.NEVER_NULL_OPERATION_FIELDS)
             self._save_op(conn, doc)
             return True
 
         return await self._run(run, write=True)
 
-    async def find_operations(
-        self,
-        states: Sequence[OperationState] | None = None,
-        job_id: str | None = None,
-        user: str | None = None,
-        limit: int = 0,
-        idempotency_key: str | None = None,
-    ) -> list[Operation]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if states is not None:
-            clauses.append("state IN (SELECT value FROM json_each(?))")
-            params.append(sc.dumps([OperationState(s).value for s in states]))
-        if job_id is not None:
-            clauses.append("id IN (SELECT op_id FROM operation_jobs WHERE job_id = ?)")
-            params.append(job_id)
-        if user is not None:
-            clauses.append("user = ?")
-            params.append(user)
-        if idempotency_key is not None:
-            clauses.append("idempotency_key = ?")
-            params.append(idempotency_key)
-        where = " AND ".join(clauses) or "1"
+    async def find_operations(self, query: OperationQuery) -> list[Operation]:
+        where, params = sqlite_sql.operation_where(common.operation_terms(query))
         sql = f"SELECT doc FROM operations WHERE {where} ORDER BY created, id LIMIT ?"  # noqa: S608
-        params.append(limit if limit > 0 else -1)
+        params.append(query.limit if query.limit > 0 else -1)
         rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
         return [Operation.from_doc(json.loads(r[0])) for r in rows]
 
@@ -394,7 +374,7 @@ class SqliteJobStore:
     @staticmethod
     def _append_logs(conn: sqlite3.Connection, job_id: str, lines: Sequence[Mapping[str, Any]]) -> int:
         start = int(conn.execute("SELECT COUNT(*) FROM logs WHERE job_id = ?", (job_id,)).fetchone()[0])
-        rows = [(job_id, start + i, sc.dumps(sc.clean(line))) for i, line in enumerate(lines)]
+        rows = [(job_id, start + i, common.dumps(common.clean(line))) for i, line in enumerate(lines)]
         conn.executemany("INSERT INTO logs (job_id, pos, line) VALUES (?, ?, ?)", rows)
         return start + len(rows)
 
@@ -415,7 +395,7 @@ class SqliteJobStore:
         return {r[0]: dict(json.loads(r[1])) for r in rows}
 
     async def put_states(self, docs: Mapping[str, Mapping[str, Any]]) -> None:
-        rows = [(key, sc.dumps(sc.clean(doc))) for key, doc in docs.items()]
+        rows = [(key, common.dumps(common.clean(doc))) for key, doc in docs.items()]
         sql = "INSERT INTO states (key, doc) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET doc = excluded.doc"
         if rows:
             await self._run(lambda conn: conn.executemany(sql, rows), write=True)
@@ -436,7 +416,7 @@ class SqliteJobStore:
     async def acquire_lease(self, name: str, holder: str, ttl_s: float, now: float) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
             row = conn.execute("SELECT holder, expires FROM leases WHERE name = ?", (name,)).fetchone()
-            if row is not None and not sc.lease_is_takeable(row[0], row[1], holder, now):
+            if row is not None and not common.lease_is_takeable(row[0], row[1], holder, now):
                 return False
             conn.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?)", (name, holder, now + ttl_s))
             return True

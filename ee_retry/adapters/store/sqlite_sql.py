@@ -1,12 +1,13 @@
-"""The SQL of the embedded job store: its columns, row values and JobQuery conditions."""
+"""The SQL of the embedded job store: its columns, row values, and the conditions of job and
+operation queries."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ee_retry.adapters.store import common as sc
+from ee_retry.adapters.store import common
 from ee_retry.domain.values import JobQuery
 
 # Stored fields with a column of their own (besides id and doc); dotted ones are named by their leaf.
@@ -52,7 +53,7 @@ def update_sql(table: str, fields: Sequence[str]) -> str:
 
 def row(doc: Mapping[str, Any], fields: Sequence[str]) -> tuple[Any, ...]:
     """id, the column values, and the document as JSON."""
-    return (doc["_id"], *(sc.get_path(doc, f) for f in fields), sc.dumps(doc))
+    return (doc["_id"], *(common.get_path(doc, f) for f in fields), common.dumps(doc))
 
 
 _SQL = {
@@ -70,10 +71,20 @@ _SQL = {
 }
 
 
-def _render(term: sc.Term, params: list[Any]) -> str:
-    column = _job_value(term.field)
+def _operation_value(field: str) -> str:
+    """An operation field in a condition: its column (operations are only filtered on columns)."""
+    if field not in OP_FIELDS:
+        raise ValueError(f"not an operation column: {field!r}")
+    return field
+
+
+def _render(term: common.Term, params: list[Any], value_of: Callable[[str], str] = _job_value) -> str:
+    if term.op == "has" and term.field == "job_ids":  # an operation's jobs are a table of their own
+        params.append(term.value)
+        return "id IN (SELECT op_id FROM operation_jobs WHERE job_id = ?)"
+    column = value_of(term.field)
     if term.op == "in":
-        params.append(sc.dumps(term.value))
+        params.append(common.dumps(term.value))
     elif term.op == "cluster":
         params += [term.value, f"{term.value}.%"]  # digits only: no LIKE wildcard in it
     elif term.op == "prefix":
@@ -81,11 +92,20 @@ def _render(term: sc.Term, params: list[Any]) -> str:
     elif term.op not in ("is_null", "not_true"):
         params.append(term.value)
     clause = _SQL[term.op].format(column)
-    return clause if term.alt is None else f"({clause} OR {_render(term.alt, params)})"
+    return clause if term.alt is None else f"({clause} OR {_render(term.alt, params, value_of)})"
 
 
 def job_where(q: JobQuery) -> tuple[str, list[Any]]:
     """The SQL condition and its parameters for a JobQuery (column names come from a fixed map)."""
+    return _where(common.query_terms(q), _job_value)
+
+
+def operation_where(terms: Sequence[common.Term]) -> tuple[str, list[Any]]:
+    """The SQL condition and its parameters for find_operations' terms."""
+    return _where(terms, _operation_value)
+
+
+def _where(terms: Sequence[common.Term], value_of: Callable[[str], str]) -> tuple[str, list[Any]]:
     params: list[Any] = []
-    clauses = [_render(t, params) for t in sc.query_terms(q)]
+    clauses = [_render(t, params, value_of) for t in terms]
     return (" AND ".join(clauses) or "1"), params

@@ -26,7 +26,7 @@ from ee_retry import constants
 from ee_retry.domain import reaper_rules as rules
 from ee_retry.domain.ids import new_id
 from ee_retry.domain.model import Job, JobStatus, OperationState
-from ee_retry.domain.values import JobQuery, Transition
+from ee_retry.domain.values import JobQuery, OperationQuery, Transition
 from ee_retry.errors import EERetryError
 from ee_retry.service.deps import Deps
 from ee_retry.service.repair.reaper_report import ReapAction, ReapReport
@@ -159,7 +159,7 @@ async def _created(deps: Deps, options: ReapOptions) -> list[ReapAction]:
     jobs = await deps.store.find_jobs(query)
     if not jobs:
         return []
-    incomplete = {op.id for op in await deps.store.find_operations(states=list(INCOMPLETE))}
+    incomplete = {op.id for op in await deps.store.find_operations(OperationQuery(states=list(INCOMPLETE)))}
     procs = await deps.scheduler.procs_for_jobs([j.id for j in jobs])
     stale = rules.stale_created(jobs, procs, incomplete, cutoff)
     limit = rules.duration(options.created_max_age_s)

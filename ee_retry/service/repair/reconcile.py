@@ -1,20 +1,8 @@
-"""Finish or roll back every submission operation a crash left incomplete.
+"""Finish or roll back every submission operation a crash or a slow request left incomplete.
 
-    RESERVING  -> roll back: the reserved documents were never acknowledged to anyone; delete them,
-                  free the idempotency key, mark the operation rolled_back.
-    RESERVED / LINKED -> finish: ask the scheduler what it holds for the operation, submit only what
-                  is missing (held), record ids, link, release, mark queued, mark done.
-                  Roll back instead when jobs are missing from the scheduler and it runs jobs with
-                  their owner's token (HTCondor: the token was only ever in the request's memory), or
-                  when finishing fails for good (a commit the catalog no longer knows, a value the
-                  scheduler refuses): held procs are removed, so nothing of the operation ever ran.
-                  An operation with a job missing is a rollback a crash interrupted: it is completed.
-                  An operation with a released proc is never rolled back.
-
-Operations younger than the grace period are left alone: their request may still be running. A
-pass claims an operation before acting on it (a conditional write of its `updated` time), so two
-passes at once never both submit it, and the claim keeps other passes away for the grace period.
-Every step is idempotent, so a second pass right after the first writes nothing.
+Which states reconcile may move, and when, is the table in `service/submit/submission.py`. It acts
+only on operations older than the grace period, claims each before acting (so two passes never both
+submit one), and every step is idempotent, so a pass right after another writes nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +14,7 @@ from enum import Enum
 from ee_retry import constants
 from ee_retry.domain.model import Job, JobStatus, Operation, OperationKind, OperationState
 from ee_retry.domain.reaper_rules import cancel_by_reaper
-from ee_retry.domain.values import ProcState, SchedulerProc
+from ee_retry.domain.values import OperationQuery, ProcState, SchedulerProc
 from ee_retry.errors import EERetryError
 from ee_retry.service.deps import Deps
 from ee_retry.service.submit.specs import specs_builder
@@ -74,7 +62,7 @@ async def reconcile(
     """One pass over every incomplete operation older than `grace_s`."""
     now = deps.clock.now()
     actions: list[ReconcileAction] = []
-    for op in await deps.store.find_operations(states=list(INCOMPLETE)):
+    for op in await deps.store.find_operations(OperationQuery(states=list(INCOMPLETE))):
         if op.updated > now - grace_s:
             continue
         try:
@@ -97,9 +85,9 @@ async def reconcile_one(deps: Deps, op: Operation, dry_run: bool = False) -> Rec
             return _action(op, Outcome.ROLLED_BACK, "never acknowledged; reserved jobs removed")
         return _action(op, Outcome.SKIPPED, "another writer moved it during the rollback")
     jobs = list((await deps.store.get_jobs(op.job_ids)).values())
-    held = await deps.scheduler.procs_for_operation(op.id)
-    gone = _removed_elsewhere(jobs, held, resubmittable=not deps.scheduler.runs_with_owner_token)
-    why_not = _why_roll_back(deps, op, jobs, held, gone)
+    procs = await deps.scheduler.procs_for_operation(op.id)
+    gone = _removed_elsewhere(jobs, procs, resubmittable=not deps.scheduler.runs_with_owner_token)
+    why_not = _why_roll_back(deps, op, jobs, procs, gone)
     if dry_run:
         would = Outcome.WOULD_ROLL_BACK if why_not else Outcome.WOULD_FINISH
         return _action(op, would, why_not or f"{len(jobs)} jobs to submit, link and release")
@@ -107,11 +95,11 @@ async def reconcile_one(deps: Deps, op: Operation, dry_run: bool = False) -> Rec
     if owned_at is None:
         return _action(op, Outcome.SKIPPED, "another writer took this operation")
     if why_not:
-        return await _roll_back(deps, op, why_not, owned_at, held)
+        return await _roll_back(deps, op, why_not, owned_at, procs)
     if gone:
         jobs = await _terminate_removed(deps, jobs, gone)
     try:
-        await advance(deps, op, jobs, specs_builder(deps, token=None), fresh=False)
+        await advance(deps, op, jobs, specs_builder(deps, token=None), by_request=False)
     except PERMANENT as exc:
         return await _roll_back(deps, op, f"its jobs cannot be submitted: {exc.message}", owned_at)
     if gone:
@@ -120,12 +108,12 @@ async def reconcile_one(deps: Deps, op: Operation, dry_run: bool = False) -> Rec
 
 
 def _why_roll_back(
-    deps: Deps, op: Operation, jobs: list[Job], held: list[SchedulerProc], gone: set[str]
+    deps: Deps, op: Operation, jobs: list[Job], procs: list[SchedulerProc], gone: set[str]
 ) -> str | None:
     """Why an incomplete operation cannot be finished, or None when it can."""
     if len(jobs) < len(op.job_ids):  # only a rollback deletes jobs: one was interrupted
         return "a rollback of this operation was interrupted; completing it"
-    missing = [j for j in _missing(jobs, held) if j not in gone]
+    missing = [j for j in _missing(jobs, procs) if j not in gone]
     if missing and deps.scheduler.runs_with_owner_token:
         return (
             f"the scheduler never received {len(missing)} of its jobs, and they cannot be submitted "
@@ -134,17 +122,17 @@ def _why_roll_back(
     return None
 
 
-def _removed_elsewhere(jobs: list[Job], held: list[SchedulerProc], resubmittable: bool) -> set[str]:
+def _removed_elsewhere(jobs: list[Job], procs: list[SchedulerProc], resubmittable: bool) -> set[str]:
     """Jobs the scheduler did receive (their proc id is recorded) that it no longer holds: removed by
     someone else (an operator's condor_rm, a pool policy), or, where reconcile cannot submit them
     again (`resubmittable` false: they need their owner's token), gone from its queue and history.
     They end terminated, as the poller would have ended them."""
-    procs: dict[str, list[SchedulerProc]] = {}
-    for p in held:
-        procs.setdefault(p.job_id, []).append(p)
+    by_job: dict[str, list[SchedulerProc]] = {}
+    for p in procs:
+        by_job.setdefault(p.job_id, []).append(p)
 
     def gone(job_id: str) -> bool:
-        seen = procs.get(job_id, [])
+        seen = by_job.get(job_id, [])
         return all(p.state is ProcState.REMOVED for p in seen) and (bool(seen) or not resubmittable)
 
     return {j.id for j in jobs if j.status is JobStatus.CREATED and j.scheduler_id is not None and gone(j.id)}
@@ -158,18 +146,18 @@ async def _terminate_removed(deps: Deps, jobs: list[Job], gone: set[str]) -> lis
 
 
 async def _roll_back(
-    deps: Deps, op: Operation, reason: str, owned_at: float, held: list[SchedulerProc] | None = None
+    deps: Deps, op: Operation, reason: str, owned_at: float, procs: list[SchedulerProc] | None = None
 ) -> ReconcileAction:
-    if await roll_back(deps, op, reason, procs=held, owned_at=owned_at):
+    if await roll_back(deps, op, reason, procs=procs, owned_at=owned_at):
         return _action(op, Outcome.ROLLED_BACK, reason)
     return _action(
         op, Outcome.FAILED, f"not rolled back (a proc was released, or another writer moved it): {reason}"
     )
 
 
-def _missing(jobs: list[Job], held: list[SchedulerProc]) -> list[str]:
+def _missing(jobs: list[Job], procs: list[SchedulerProc]) -> list[str]:
     """Runnable jobs still `created` that no live proc of the operation carries."""
-    carried = {p.job_id for p in held if p.state is not ProcState.REMOVED}
+    carried = {p.job_id for p in procs if p.state is not ProcState.REMOVED}
     return [j.id for j in jobs if not j.batch_job and j.status is JobStatus.CREATED and j.id not in carried]
 
 

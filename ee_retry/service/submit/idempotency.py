@@ -11,6 +11,7 @@ from typing import Any
 
 from ee_retry import constants
 from ee_retry.domain.model import Operation, OperationState
+from ee_retry.domain.values import OperationQuery
 from ee_retry.errors import IdempotencyConflict, InvalidParams
 from ee_retry.service.deps import Deps
 
@@ -40,7 +41,7 @@ def _expired(op: Operation, now: float) -> bool:
 
 async def holder(deps: Deps, user: str, key: str) -> Operation | None:
     """The unexpired operation that holds (user, key), if any."""
-    found = await deps.store.find_operations(user=user, idempotency_key=key)
+    found = await deps.store.find_operations(OperationQuery(user=user, idempotency_key=key))
     live = [
         op
         for op in found

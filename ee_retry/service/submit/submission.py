@@ -1,26 +1,23 @@
 """The submission lifecycle every request that creates jobs goes through (run, batch, retry).
 
-    reserve:  operation record (RESERVING) -> job documents (one unordered bulk insert; the store's
-              unique retry_active refuses a second attempt in flight) -> operation RESERVED
-    advance:  ONE scheduler submit of every new job, held -> scheduler ids recorded (one bulk write)
-              -> retry_ids / child_jobs linked, retry_saved_toggle set (one bulk write) -> release
-              -> created jobs marked queued (one bulk write) -> operation DONE with its answer
+An operation record carries the request through these states; every write to an incomplete one is
+a compare-and-set of its state and `updated` time, so at most one writer moves it at a time:
 
-`advance` is also what reconcile runs after a crash: it asks the scheduler what it already holds for
-the operation, submits only what is missing, and every later step is idempotent. Right after its
-submit, a request fences the operation (a compare-and-set of `updated`, the same write reconcile
-claims it with): if reconcile took the operation over meanwhile, the request stops there and leaves
-every later step to reconcile, so the two never both link, release or roll back. Its RESERVED write
-is the same kind of compare-and-set: a request that reconcile rolled back while it was still
-recording its jobs deletes what it inserted and stops.
+    from        to           who                  when
+    (none)      RESERVING    request (reserve)    first write; its `updated` starts the grace period
+    RESERVING   RESERVED     request (reserve)    its jobs are inserted (refused once reconcile moved it)
+    RESERVING   ROLLED_BACK  reconcile            older than the grace period: nobody was answered
+    RESERVED    RESERVED     request or reconcile `claim`: a new `updated`; its writer owns the operation
+    RESERVED    DONE         owner (advance)      submitted held, ids recorded, linked, released, queued
+    RESERVED    ROLLED_BACK  owner (roll_back)    no proc ever released, and the request failed for
+                                                  good or the scheduler lacks jobs needing the token
 
-    roll_back: for an operation none of whose procs was ever released: remove its held procs,
-              delete its `created` jobs, then mark it rolled_back with the reason and free its
-              idempotency key in the same write. Jobs are deleted by nothing else, so a reserved
-              operation with a job missing is a rollback a crash interrupted: reconcile completes
-              it. A request whose submission fails for good (a value the scheduler refuses, a commit
-              the catalog no longer knows) is rolled back at once; one whose scheduler did not
-              answer is left to reconcile, which finishes or rolls it back.
+A request owns its operation until its fence (right after its one scheduler submit) fails; from then
+on reconcile finishes it or rolls it back (`OperationTakenOver`). `advance` is also what reconcile
+runs: it asks the scheduler what it already holds, submits only what is missing, and every later
+step is idempotent. A rollback removes held procs, deletes the `created` jobs (nothing else deletes
+jobs, so an operation with a job missing is an interrupted rollback, which reconcile completes), and
+frees the idempotency key in its final write.
 """
 
 from __future__ import annotations
@@ -32,7 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ee_retry import constants
-from ee_retry.domain.model import Job, JobStatus, Operation, OperationState
+from ee_retry.domain.model import SLOT_FIELD, Job, JobStatus, Operation, OperationState
 from ee_retry.domain.values import ProcState, SchedulerProc, SubmitSpec, Transition
 from ee_retry.errors import (
     DependencyUnavailable,
@@ -109,7 +106,7 @@ async def reserve(
 async def submit_reserved(deps: Deps, reservation: Reservation, specs_for: SpecsFor) -> None:
     """`advance` a reservation just made; a failure that cannot pass rolls it back before it is raised."""
     try:
-        await advance(deps, reservation.op, reservation.jobs, specs_for, fresh=True)
+        await advance(deps, reservation.op, reservation.jobs, specs_for, by_request=True)
     except PERMANENT as exc:
         owned_at = await claim(deps, reservation.op)  # the request's fence
         if owned_at is not None:  # else reconcile owns the operation now
@@ -138,7 +135,7 @@ async def roll_back(
     await deps.store.delete_created(op.job_ids)
     fields = {"state": OperationState.ROLLED_BACK.value, "updated": deps.clock.now(), "error": reason}
     if not await deps.store.update_operation(
-        op.id, INCOMPLETE, {**fields, "idem": None}, updated_was=owned_at
+        op.id, INCOMPLETE, {**fields, SLOT_FIELD: None}, updated_was=owned_at
     ):
         log.warning("operation %s: another writer moved it during its rollback (%s)", op.id, reason)
         return False
@@ -146,14 +143,17 @@ async def roll_back(
     return True
 
 
-async def advance(deps: Deps, op: Operation, jobs: Sequence[Job], specs_for: SpecsFor, fresh: bool) -> None:
-    """Take a RESERVED operation to DONE. `fresh`: nothing was submitted yet (skip the lookup)."""
+async def advance(
+    deps: Deps, op: Operation, jobs: Sequence[Job], specs_for: SpecsFor, by_request: bool
+) -> None:
+    """Take a RESERVED operation to DONE. `by_request`: the request that reserved it advances it, so
+    nothing was submitted yet (no lookup) and it fences the operation after its submit."""
     runnable = [j for j in jobs if not j.batch_job and j.status is JobStatus.CREATED]
-    procs = {} if fresh else await _existing(deps, op.id, jobs)
+    procs = {} if by_request else await _existing(deps, op.id, jobs)
     missing = [j for j in runnable if j.id not in procs]
     if missing:
         procs.update(await _submit(deps, op, missing, await specs_for(missing)))
-    if fresh and await claim(deps, op) is None:  # the request's fence: reconcile took over
+    if by_request and await claim(deps, op) is None:  # the request's fence: reconcile took over
         raise OperationTakenOver(
             f"The submission of operation {op.id} took longer than {constants.SUBMIT_GRACE_S:g} s and "
             "reconcile took it over; it finishes or rolls the request back. Check the job ids, or "

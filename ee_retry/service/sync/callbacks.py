@@ -6,7 +6,6 @@ and the later one never overwrites a terminal state.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -136,11 +135,12 @@ async def add_job_logs(
     job = await load_one(deps, user, job_id, Access.WRITE, as_admin)
     if len(lines) > MAX_LOG_LINES_PER_CALL:
         raise InvalidParams(f"{len(lines)} log lines in one call; at most {MAX_LOG_LINES_PER_CALL}")
+    now = deps.clock.now()
     clean = [
         {
             "line": _cut_line(str(ln.get("line", ""))),
             "is_error": bool(ln.get("is_error", False)),
-            "ts": _ts(ln.get("ts")),
+            "ts": _ts(ln.get("ts"), now),
         }
         for ln in lines
     ]
@@ -153,10 +153,11 @@ def _cut_line(line: str) -> str:
     return f"{line[:MAX_LOG_LINE_CHARS]}... (line cut at {MAX_LOG_LINE_CHARS} characters)"
 
 
-def _ts(value: Any) -> float:
+def _ts(value: Any, now: float) -> float:
+    """A log line's time in epoch seconds: given in milliseconds or seconds, or else `now`."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value) / 1000.0 if value > 1e11 else float(value)
-    return time.time()
+    return now
 
 
 async def get_job_logs(

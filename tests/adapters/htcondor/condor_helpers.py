@@ -8,33 +8,10 @@ from typing import Any
 import htcondor2
 
 from ee_retry.adapters.htcondor import SubmitParams
-from ee_retry.domain.ids import new_id
-from ee_retry.domain.model import JobRequirements
-from ee_retry.domain.values import SubmitSpec
 
 FAKE_FACTORY = "ee_retry.testing.schedd:FakeSchedd"
 RUNNER = "/usr/local/bin/ee-retry-runner"
 SERVICE_URL = "https://ee.example.org/services/ee2/"
-TOKEN = "TOKENABCDEFGHIJKLMNOPQRSTUVWXYZ12"
-
-
-def make_spec(**overrides: Any) -> SubmitSpec:
-    """A valid spec with every optional field set; override any of them."""
-    values: dict[str, Any] = {
-        "job_id": new_id(),
-        "user": "alice",
-        "method": "Demo.succeed",
-        "service_ver": "0123456789abcdef0123456789abcdef01234567",
-        "requirements": JobRequirements(cpus=2, memory_mb=2000, disk_gb=30, client_group="bigmem"),
-        "app_id": "Demo/succeed",
-        "wsid": 42,
-        "parent_job_id": None,
-        "batch_id": None,
-        "params": [{"message": "hello"}],
-        "token": TOKEN,
-    }
-    values.update(overrides)
-    return SubmitSpec(**values)
 
 
 def params(**overrides: Any) -> SubmitParams:

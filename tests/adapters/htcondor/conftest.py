@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from condor_helpers import FAKE_FACTORY, RUNNER, SERVICE_URL
 
 from ee_retry.adapters.htcondor import HTCondorScheduler
 from ee_retry.testing.schedd import FakeSchedd
+from tests.adapters.htcondor.condor_helpers import FAKE_FACTORY, RUNNER, SERVICE_URL
 
 
 @pytest.fixture

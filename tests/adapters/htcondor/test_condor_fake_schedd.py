@@ -9,10 +9,11 @@ from pathlib import Path
 
 import htcondor2
 import pytest
-from condor_helpers import TOKEN, make_spec, params
 
 from ee_retry.adapters.htcondor.submit import build_submit
 from ee_retry.testing.schedd import FakeSchedd
+from tests.adapters.htcondor.condor_helpers import params
+from tests.builders import TOKEN, make_spec
 
 OP_ID = "66aa000000000000000000aa"
 

@@ -253,7 +253,7 @@ def test_when_finish_job_cannot_be_delivered_the_runner_exits_with_the_commands_
     """The scheduler's exit status then carries the outcome: exit 0 is mapped to completed."""
     service.unavailable = {"finish_job": 1_000_000}
     command = f'python -c "raise SystemExit({exit_code})"'
-    done = runner_process(service, command, **{runner_module.RETRY_ENV: "0"})
+    done = runner_process(service, command, None, **{runner_module.RETRY_ENV: "0"})
     assert done.returncode == exit_code
     assert [m for m, _ in service.unanswered] == ["finish_job"]  # a budget of 0: one attempt
     assert f"exiting with the job's exit code {exit_code}" in done.stderr.decode()

@@ -8,7 +8,6 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from condor_helpers import FAKE_FACTORY, RUNNER, SERVICE_URL, make_spec
 
 from ee_retry.adapters.htcondor import HTCondorScheduler
 from ee_retry.adapters.htcondor.worker import _scrub
@@ -19,6 +18,8 @@ from ee_retry.domain.values import ProcState, SchedulerKind
 from ee_retry.errors import InvalidParams, SchedulerUnavailable
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.schedd import FakeSchedd
+from tests.adapters.htcondor.condor_helpers import FAKE_FACTORY, RUNNER, SERVICE_URL
+from tests.builders import make_spec
 
 pytestmark = pytest.mark.slow  # spawns worker processes
 
@@ -37,24 +38,6 @@ async def test_an_empty_submission_makes_no_call(
 ) -> None:
     assert await scheduler.submit(new_id(), [], hold=True) == {}
     assert fake_schedd.calls() == []
-
-
-async def test_procs_of_an_operation_are_found_held_by_us(scheduler: HTCondorScheduler) -> None:
-    op_id = new_id()
-    specs = [make_spec(), make_spec()]
-    ids = await scheduler.submit(op_id, specs, hold=True)
-    await scheduler.submit(new_id(), [make_spec()], hold=True)
-    procs = await scheduler.procs_for_operation(op_id)
-    assert {p.job_id: p.scheduler_id for p in procs} == ids
-    assert all(p.state is ProcState.HELD and p.held_by_us and p.operation_id == op_id for p in procs)
-
-
-async def test_release_then_poll_shows_the_procs_idle(scheduler: HTCondorScheduler) -> None:
-    ids = await scheduler.submit(new_id(), [make_spec(), make_spec()], hold=True)
-    await scheduler.release(list(ids.values()))
-    await scheduler.release(list(ids.values()))  # releasing a released proc is a no-op
-    states = {p.scheduler_id: p.state for p in await scheduler.poll()}
-    assert states == dict.fromkeys(ids.values(), ProcState.IDLE)
 
 
 async def test_remove_names_procs_by_explicit_id_list(

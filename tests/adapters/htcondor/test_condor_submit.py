@@ -4,16 +4,18 @@ no value a user controls can add or change a submit command or a ClassAd express
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import classad2
 import htcondor2
 import pytest
-from condor_helpers import RUNNER, SERVICE_URL, TOKEN, make_spec, params, schedd_view
 
 from ee_retry.adapters.htcondor.submit import ROW_KEYS, SubmitParams, build_submit
 from ee_retry.domain.ids import new_id
 from ee_retry.domain.model import JobRequirements
 from ee_retry.errors import InvalidParams
+from tests.adapters.htcondor.condor_helpers import RUNNER, SERVICE_URL, params, schedd_view
+from tests.builders import TOKEN, make_spec
 
 OP_ID = "66aa00000000000000000001"
 
@@ -309,8 +311,8 @@ def test_an_unsafe_operation_id_is_refused(op_id: str) -> None:
         {"log_dir": "/tmp/$(x)"},
     ],
 )
-def test_unsafe_settings_are_refused_at_construction(overrides: dict[str, str]) -> None:
-    values = {"runner": RUNNER, "service_url": SERVICE_URL} | overrides
+def test_unsafe_settings_are_refused_at_construction(overrides: dict[str, Any]) -> None:
+    values: dict[str, Any] = {"runner": RUNNER, "service_url": SERVICE_URL} | overrides
     with pytest.raises(ValueError, match="not safe"):
         SubmitParams(**values)
 

@@ -12,7 +12,6 @@ from dataclasses import replace
 from typing import Any
 
 import classad2
-from condor_helpers import TOKEN, make_spec, params, schedd_view
 from hypothesis import event, given
 from hypothesis import strategies as st
 
@@ -20,6 +19,8 @@ from ee_retry.adapters.htcondor.submit import build_submit
 from ee_retry.domain.model import JobRequirements
 from ee_retry.domain.values import SubmitSpec
 from ee_retry.errors import InvalidParams
+from tests.adapters.htcondor.condor_helpers import params, schedd_view
+from tests.builders import TOKEN, make_spec
 
 OP_ID = "66aa00000000000000000001"
 DEFAULT_GROUP = "bigmem"  # make_spec's client group

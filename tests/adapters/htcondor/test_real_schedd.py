@@ -17,13 +17,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from condor_helpers import make_spec
 
 from ee_retry.adapters.htcondor import HTCondorScheduler
 from ee_retry.domain.ids import new_id
 from ee_retry.domain.model import JobRequirements
 from ee_retry.domain.values import ProcState, SchedulerProc
 from ee_retry.settings import Settings
+from tests.builders import make_spec
 
 ENABLE_ENV = "EE_RETRY_TEST_SCHEDD"
 WAIT_S = 60.0  # a real schedd moves a removed job to its history within seconds

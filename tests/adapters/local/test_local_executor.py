@@ -18,9 +18,9 @@ import pytest
 from ee_retry.adapters.local.executor import LocalExecutor
 from ee_retry.constants import OUTPUT_TAIL_CHARS
 from ee_retry.domain.ids import new_id
-from ee_retry.domain.model import JobRequirements
 from ee_retry.domain.values import ProcState, SchedulerProc, SubmitSpec
 from ee_retry.errors import SchedulerUnavailable
+from tests.builders import make_spec
 
 pytestmark = pytest.mark.slow
 
@@ -44,16 +44,7 @@ def py(code: str) -> tuple[str, ...]:
 def spec(
     command: tuple[str, ...], *, job_id: str | None = None, params: object = None, token: str | None = None
 ) -> SubmitSpec:
-    return SubmitSpec(
-        job_id=job_id or new_id(),
-        user="alice",
-        method="Mod.run",
-        service_ver="abc123",
-        requirements=JobRequirements(),
-        params=params,
-        command=command,
-        token=token,
-    )
+    return make_spec(job_id=job_id or new_id(), params=params, command=command, token=token)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]] | Callable[[], bool], what: str) -> None:
@@ -366,8 +357,8 @@ async def test_job_gets_its_identity_in_the_environment_but_never_the_token(
 
     env = json.loads((tmp_path / "jobs" / job.job_id / "env.json").read_text())
     assert env["EE_RETRY_JOB_ID"] == job.job_id
-    assert env["EE_RETRY_METHOD"] == "Mod.run"
-    assert env["EE_RETRY_SERVICE_VER"] == "abc123"
+    assert env["EE_RETRY_METHOD"] == job.method
+    assert env["EE_RETRY_SERVICE_VER"] == job.service_ver
     assert json.loads(env["EE_RETRY_PARAMS"]) == params
     assert env["PATH"] == os.environ["PATH"]
     assert all(token not in value for value in env.values())
@@ -420,25 +411,6 @@ async def test_a_failing_listener_does_not_stop_the_executor(
 
     assert seen == [ProcState.RUNNING, ProcState.COMPLETED] * 2
     assert "status listener failed" in caplog.text
-
-
-async def test_procs_are_found_by_operation_and_by_job(executor: LocalExecutor) -> None:
-    a, b, c = (spec(py("pass")) for _ in range(3))
-    ids_1 = await executor.submit("op-1", [a, b], hold=True)
-    ids_2 = await executor.submit("op-2", [c], hold=True)
-
-    by_op = await executor.procs_for_operation("op-1")
-    by_job = await executor.procs_for_jobs([b.job_id, c.job_id, new_id()])
-
-    assert {p.scheduler_id for p in by_op} == set(ids_1.values())
-    assert {p.operation_id for p in by_op} == {"op-1"}
-    assert {(p.job_id, p.scheduler_id) for p in by_job} == {
-        (b.job_id, ids_1[b.job_id]),
-        (c.job_id, ids_2[c.job_id]),
-    }
-    assert await executor.procs_for_operation("op-3") == []
-    assert len(set(ids_1.values()) | set(ids_2.values())) == 3
-    assert all(sid.startswith("local.") for sid in [*ids_1.values(), *ids_2.values()])
 
 
 async def test_close_leaves_no_job_process_behind(tmp_path: Path) -> None:

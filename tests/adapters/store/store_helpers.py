@@ -1,4 +1,4 @@
-"""Builders of jobs and operations for the JobStore conformance tests."""
+"""What the JobStore conformance tests add to tests.builders: attempts, a job with every field set."""
 
 from __future__ import annotations
 
@@ -10,45 +10,14 @@ from ee_retry.domain.model import (
     JobInput,
     JobRequirements,
     JobStatus,
-    Operation,
-    OperationKind,
-    OperationState,
 )
+from tests.builders import T0, make_job
 
-T0 = 1_700_000_000.0
 ACTIVE = frozenset({JobStatus.CREATED, JobStatus.QUEUED, JobStatus.RUNNING})
-
-
-def make_job(**fields: Any) -> Job:
-    base: dict[str, Any] = {
-        "id": new_id(),
-        "user": "alice",
-        "status": JobStatus.CREATED,
-        "job_input": JobInput(method="Mod.run", service_ver="c0ffee", wsid=7),
-        "created": T0,
-        "updated": T0,
-        "wsid": 7,
-    }
-    base.update(fields)
-    return Job(**base)
 
 
 def attempt_of(original: str, **fields: Any) -> Job:
     return make_job(retry_parent=original, retry_active=original, **fields)
-
-
-def make_op(**fields: Any) -> Operation:
-    base: dict[str, Any] = {
-        "id": new_id(),
-        "kind": OperationKind.RETRY,
-        "user": "alice",
-        "state": OperationState.RESERVING,
-        "created": T0,
-        "updated": T0,
-        "job_ids": (new_id(),),
-    }
-    base.update(fields)
-    return Operation(**base)
 
 
 def full_job() -> Job:

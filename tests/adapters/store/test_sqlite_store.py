@@ -12,24 +12,11 @@ import pytest
 
 from ee_retry.adapters.store.sqlite import SqliteJobStore
 from ee_retry.domain.ids import new_id
-from ee_retry.domain.model import Job, JobInput, JobStatus, Operation, OperationKind, OperationState
-from ee_retry.domain.values import JobQuery
+from ee_retry.domain.model import JobInput, JobStatus, Operation, OperationKind, OperationState
+from ee_retry.domain.values import JobQuery, OperationQuery
+from tests.builders import T0, make_job
 
-T0 = 1_700_000_000.0
 ROUNDS = 200  # originals each writer races for
-
-
-def make_job(**fields: object) -> Job:
-    base: dict[str, object] = {
-        "id": new_id(),
-        "user": "alice",
-        "status": JobStatus.ERROR,
-        "job_input": JobInput(method="Mod.run", service_ver="c0ffee"),
-        "created": T0,
-        "updated": T0,
-    }
-    base.update(fields)
-    return Job(**base)  # type: ignore[arg-type]
 
 
 async def open_store(path: Path) -> SqliteJobStore:
@@ -72,7 +59,7 @@ async def test_everything_survives_closing_and_reopening(tmp_path: Path) -> None
     try:
         assert await reopened.get_jobs([job.id]) == {job.id: job}
         assert await reopened.get_operation(op.id) == op
-        assert await reopened.find_operations(user="alice", idempotency_key="k") == [op]
+        assert await reopened.find_operations(OperationQuery(user="alice", idempotency_key="k")) == [op]
         assert await reopened.get_logs(job.id, 0, 10) == ([{"line": "hello", "is_error": False, "ts": T0}], 1)
         assert not await reopened.acquire_lease("poller", "b", 30, T0 + 1)
     finally:
@@ -83,7 +70,7 @@ async def test_two_store_objects_on_one_file_lose_nothing(tmp_path: Path) -> Non
     path = tmp_path / "jobs.sqlite3"
     first, second = await open_store(path), await open_store(path)
     try:
-        ledger = make_job()
+        ledger = make_job(status=JobStatus.ERROR)
         await first.insert_jobs([ledger])
         originals = [new_id() for _ in range(ROUNDS)]
         (ins_a, linked_a), (ins_b, linked_b) = await asyncio.gather(
@@ -132,7 +119,7 @@ async def test_a_second_process_on_the_same_file_loses_nothing(tmp_path: Path) -
     path = tmp_path / "jobs.sqlite3"
     store = await open_store(path)
     try:
-        ledger = make_job()
+        ledger = make_job(status=JobStatus.ERROR)
         await store.insert_jobs([ledger])
         originals = [new_id() for _ in range(ROUNDS)]
         proc = await asyncio.create_subprocess_exec(

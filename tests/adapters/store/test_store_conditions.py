@@ -7,7 +7,7 @@ import pytest
 from ee_retry.domain.model import JobStatus
 from ee_retry.domain.values import Comparison, FieldCondition, JobQuery
 from ee_retry.ports import JobStore
-from tests.adapters.store.store_helpers import T0, make_job
+from tests.builders import T0, make_job
 
 
 async def _ids(store: JobStore, *conditions: FieldCondition) -> set[str]:

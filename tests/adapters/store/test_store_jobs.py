@@ -12,7 +12,8 @@ from ee_retry.domain.model import Job, JobInput, JobStatus
 from ee_retry.domain.values import JobQuery
 from ee_retry.errors import InvalidJobId
 from ee_retry.ports import JobStore
-from tests.adapters.store.store_helpers import T0, attempt_of, full_job, make_job
+from tests.adapters.store.store_helpers import attempt_of, full_job
+from tests.builders import COMMIT, T0, make_job
 
 # ------------------------------------------------------------------ jobs: insert and read
 
@@ -25,7 +26,7 @@ async def test_a_job_with_every_field_set_reads_back_unchanged(store: JobStore) 
 
 async def test_a_job_with_every_optional_field_unset_reads_back_with_none(store: JobStore) -> None:
     container = Job(id=new_id(), user="bob", status=JobStatus.CREATED, job_input=None, created=T0, updated=T0)
-    bare_input = replace(container, id=new_id(), job_input=JobInput(method="Mod.run", service_ver="c0ffee"))
+    bare_input = replace(container, id=new_id(), job_input=JobInput(method="Mod.run", service_ver=COMMIT))
     await store.insert_jobs([container, bare_input])
     assert await store.get_jobs([container.id, bare_input.id]) == {
         container.id: container,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ee_retry.domain.ids import new_id
 from ee_retry.ports import JobStore
-from tests.adapters.store.store_helpers import T0
+from tests.builders import T0
 
 # ------------------------------------------------------------------ logs
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from bson import ObjectId
 
@@ -12,7 +13,8 @@ from ee_retry.domain.model import JobStatus
 from ee_retry.domain.values import JobQuery, Transition
 from ee_retry.rpc.views import job_state
 from ee_retry.testing.mongo import AsyncMongomockClient
-from tests.adapters.store.store_helpers import T0, full_job, make_job, make_op
+from tests.adapters.store.store_helpers import full_job
+from tests.builders import T0, make_job, make_op
 
 
 async def test_mongo_documents_keep_ee2_types_and_never_store_a_null_guard(
@@ -133,7 +135,7 @@ async def test_a_sub_second_or_far_off_bound_treats_ee2_jobs_like_their_reported
     oid = ObjectId(second.to_bytes(4, "big") + bytes.fromhex("0102030405060708"))
     await mongo_store.database["ee2_jobs"].insert_one({"_id": oid, "user": "alice", "status": "error"})
 
-    async def found(**bounds: float) -> bool:
+    async def found(**bounds: Any) -> bool:
         return [j.id for j in await mongo_store.find_jobs(JobQuery(**bounds))] == [str(oid)]
 
     assert await found(created_to=second + 0.5)

@@ -7,8 +7,9 @@ from dataclasses import replace
 from ee_retry import constants
 from ee_retry.domain.ids import new_id
 from ee_retry.domain.model import OperationState
+from ee_retry.domain.values import OperationQuery
 from ee_retry.ports import JobStore
-from tests.adapters.store.store_helpers import T0, make_op
+from tests.builders import T0, make_op
 
 
 async def test_an_operation_reads_back_unchanged(store: JobStore) -> None:
@@ -24,7 +25,7 @@ async def test_an_operation_reads_back_unchanged(store: JobStore) -> None:
     assert await store.get_operation(op.id) == op
     assert await store.get_operation(new_id()) is None
     assert await store.insert_operation(op) is None  # storing it again is a no-op
-    assert await store.find_operations() == [op]
+    assert await store.find_operations(OperationQuery()) == [op]
 
 
 async def test_a_taken_idempotency_key_returns_its_holder(store: JobStore) -> None:
@@ -77,7 +78,7 @@ async def test_update_operation_applies_only_from_an_expected_state(store: JobSt
     assert got == replace(
         op, state=OperationState.RESERVED, job_ids=tuple(job_ids), updated=T0 + 1, result={"n": 2}
     )
-    assert await store.find_operations(job_id=job_ids[1]) == [got]
+    assert await store.find_operations(OperationQuery(job_id=job_ids[1])) == [got]
 
 
 async def test_find_operations_by_state_job_user_and_key_oldest_first(store: JobStore) -> None:
@@ -89,12 +90,12 @@ async def test_find_operations_by_state_job_user_and_key_oldest_first(store: Job
         await store.insert_operation(op)
     await store.update_operation(a.id, frozenset(OperationState), {"idem": None})
     states = [OperationState.RESERVING, OperationState.SUBMITTED]
-    assert await store.find_operations(states=states) == [b, a]
-    assert await store.find_operations(job_id=job) == [b, a]
-    assert await store.find_operations(user="alice") == [a, c]
-    assert await store.find_operations(user="alice", idempotency_key="k") == [a]
-    assert await store.find_operations(user="bob", idempotency_key="k") == []
-    assert await store.find_operations(limit=2) == [b, a]
+    assert await store.find_operations(OperationQuery(states=states)) == [b, a]
+    assert await store.find_operations(OperationQuery(job_id=job)) == [b, a]
+    assert await store.find_operations(OperationQuery(user="alice")) == [a, c]
+    assert await store.find_operations(OperationQuery(user="alice", idempotency_key="k")) == [a]
+    assert await store.find_operations(OperationQuery(user="bob", idempotency_key="k")) == []
+    assert await store.find_operations(OperationQuery(limit=2)) == [b, a]
 
 
 async def test_update_operation_with_updated_was_is_a_compare_and_set(store: JobStore) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ee_retry.domain.model import JobStatus
 from ee_retry.domain.values import GuardedUpdate, JobQuery
 from ee_retry.ports import JobStore
-from tests.adapters.store.store_helpers import T0, make_job
+from tests.builders import T0, make_job
 
 
 async def test_a_guarded_update_applies_only_while_the_guard_holds(store: JobStore) -> None:

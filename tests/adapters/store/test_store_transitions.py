@@ -8,7 +8,8 @@ from ee_retry.domain.ids import new_id
 from ee_retry.domain.model import JobInput, JobRequirements, JobStatus
 from ee_retry.domain.values import Transition
 from ee_retry.ports import JobStore
-from tests.adapters.store.store_helpers import ACTIVE, T0, attempt_of, make_job
+from tests.adapters.store.store_helpers import ACTIVE, attempt_of
+from tests.builders import COMMIT, T0, make_job
 
 # ------------------------------------------------------------------ the in-flight guard
 
@@ -129,9 +130,7 @@ async def test_set_fields_updates_several_jobs_and_nested_fields(store: JobStore
     got = await store.get_jobs([a.id, b.id])
     assert (got[a.id].scheduler_id, got[a.id].scheduler_type) == ("10.0", "condor")
     assert got[b.id].scheduler_id == "10.1"
-    assert got[b.id].job_input == JobInput(
-        method="Mod.run", service_ver="c0ffee", wsid=7, requirements=bigger
-    )
+    assert got[b.id].job_input == JobInput(method="Mod.run", service_ver=COMMIT, wsid=7, requirements=bigger)
 
 
 async def test_link_appends_in_order_and_repeating_it_adds_nothing(store: JobStore) -> None:

@@ -287,7 +287,7 @@ async def test_the_writable_workspaces_are_asked_once_per_request_whatever_the_p
 async def test_the_per_job_check_still_guards_a_workspace_list_that_says_too_much(env: Env) -> None:
     """If the listing wrongly grants bob's ws 2, alice still selects none of its other users' jobs."""
     h = await scripted(env)
-    env.deps.workspace = Overstating(env.deps.workspace)
+    env.deps.workspace = Overstating(env.deps.workspace)  # type: ignore[assignment]
     assert await select_ids(env, env.alice) == [h.a_failed_twice, h.a_cancelled, h.a_timeout, h.admin_ws1]
 
 

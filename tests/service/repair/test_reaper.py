@@ -18,7 +18,7 @@ from ee_retry.domain.model import (
     OperationState,
     TerminatedCode,
 )
-from ee_retry.domain.values import JobQuery, ProcState
+from ee_retry.domain.values import JobQuery, OperationQuery, ProcState
 from ee_retry.service.repair.reaper import LEASE_NAME, LOCAL_NOTE, ReapOptions, reap
 from ee_retry.service.repair.reaper_report import EXIT_ACTION_FAILED, EXIT_LEASE_HELD, EXIT_OK, ReapReport
 from ee_retry.service.submit.requests import RunRequest
@@ -295,7 +295,7 @@ async def test_a_reaper_run_after_a_crash_in_a_retry_leaves_it_finished_or_undon
         live = [p for p in env.sched.procs() if p.job_id == attempt.id and p.state is not ProcState.REMOVED]
         assert [p.scheduler_id for p in live] == [attempt.scheduler_id]
         assert live[0].state is ProcState.IDLE
-    ops = await env.deps.store.find_operations()
+    ops = await env.deps.store.find_operations(OperationQuery())
     assert all(op.state.finished for op in ops)
     await reap_again_changes_nothing(env)
 
@@ -310,7 +310,7 @@ async def test_an_operation_reconcile_cannot_finish_fails_the_run_and_the_next_r
     env.clock.advance(constants.SUBMIT_GRACE_S + 1)
     env.sched.fail_next_submit()
     first = await reap(env.deps, ReapOptions())
-    [op] = await env.deps.store.find_operations(states=[OperationState.RESERVED])
+    [op] = await env.deps.store.find_operations(OperationQuery(states=[OperationState.RESERVED]))
     assert [(a.action, a.target, a.ok) for a in first.actions] == [("finish-operation", op.id, False)]
     assert first.exit_code == EXIT_ACTION_FAILED
     env.clock.advance(constants.SUBMIT_GRACE_S + 1)
@@ -343,7 +343,7 @@ async def test_a_reaper_run_after_a_crash_in_run_job_reports_the_repair(
         await env.run()
     env.clock.advance(constants.SUBMIT_GRACE_S + 1)
     report = await reap(env.deps, ReapOptions())
-    [op] = await env.deps.store.find_operations()
+    [op] = await env.deps.store.find_operations(OperationQuery())
     rolled_back = method in ROLLED_BACK
     if (method, nth) == ("update_operation", 3):
         assert actions(report) == []  # the operation was done; only its answer was not sent
@@ -363,7 +363,7 @@ async def make_one_of_each(env: Env) -> dict[str, str]:
     env.sched_proxy.crash_after("submit")
     with pytest.raises(Crash):
         await env.run()
-    [op] = await env.deps.store.find_operations()
+    [op] = await env.deps.store.find_operations(OperationQuery())
     queued = await env.run()
     env.clock.advance(14 * DAY_S + 1)
     running = await env.run()

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,7 @@ class KillRecorder:
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
 
-    def __call__(self, job_ids: list[str]) -> list[str]:
+    def __call__(self, job_ids: Sequence[str]) -> list[str]:
         self.calls.append(sorted(job_ids))
         return []
 

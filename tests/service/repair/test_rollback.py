@@ -15,7 +15,7 @@ import pytest
 
 from ee_retry import constants
 from ee_retry.domain.model import Job, JobStatus, OperationState
-from ee_retry.domain.values import JobQuery, ProcState, SubmitSpec
+from ee_retry.domain.values import JobQuery, OperationQuery, ProcState, SubmitSpec
 from ee_retry.errors import InvalidParams, OperationTakenOver, SchedulerUnavailable
 from ee_retry.service.jobs import cancel_job
 from ee_retry.service.repair.reaper import ReapOptions, reap
@@ -48,7 +48,7 @@ async def attempt_cut_short(env: Env, original: str, port: str, method: str, nth
 
 
 async def only_operation_of(env: Env, job_id: str) -> OperationState:
-    [op] = await env.deps.store.find_operations(job_id=job_id)
+    [op] = await env.deps.store.find_operations(OperationQuery(job_id=job_id))
     return op.state
 
 
@@ -83,7 +83,7 @@ async def test_a_refused_submit_on_an_owner_token_scheduler_is_rolled_back_by_re
     await recover(env)
     assert await env.deps.store.get_jobs([attempt.id]) == {}
     assert (await env.job(original)).retry_ids == ()
-    [op] = [op for op in await env.deps.store.find_operations() if attempt.id in op.job_ids]
+    [op] = [op for op in await env.deps.store.find_operations(OperationQuery()) if attempt.id in op.job_ids]
     assert op.state is OperationState.ROLLED_BACK
     assert "owner's token" in (op.error or "")
     [item] = await env.retry(original)
@@ -97,7 +97,9 @@ async def test_a_submit_refused_for_good_is_rolled_back_at_once_and_frees_the_or
         await env.retry(original, idempotency_key="once")
     assert await env.deps.store.find_jobs(JobQuery(retry_parent=original)) == []
     assert (await env.job(original)).retry_ids == ()
-    [op] = [op for op in await env.deps.store.find_operations() if op.idempotency_key == "once"]
+    [op] = [
+        op for op in await env.deps.store.find_operations(OperationQuery()) if op.idempotency_key == "once"
+    ]
     assert op.state is OperationState.ROLLED_BACK
     assert "refused" in (op.error or "")
     [item] = await env.retry(original, idempotency_key="once")  # the key is free again
@@ -147,7 +149,7 @@ async def test_a_batch_refused_for_good_leaves_neither_its_container_nor_its_chi
     with pytest.raises(InvalidParams):
         await env.failed_batch(3)
     assert await env.deps.store.find_jobs(JobQuery()) == []
-    [op] = await env.deps.store.find_operations()
+    [op] = await env.deps.store.find_operations(OperationQuery())
     assert op.state is OperationState.ROLLED_BACK
 
 
@@ -163,7 +165,7 @@ async def test_a_rollback_a_crash_cut_short_after_deleting_jobs_is_completed_not
     env.clock.advance(constants.SUBMIT_GRACE_S + 1)
     with pytest.raises(Crash):
         await reconcile(env.deps)
-    [op] = [o for o in await env.deps.store.find_operations() if o.idempotency_key == "k"]
+    [op] = [o for o in await env.deps.store.find_operations(OperationQuery()) if o.idempotency_key == "k"]
     assert op.state is OperationState.RESERVED  # the crash hit between the delete and the mark
 
     recover_actions = await reconcile(env.deps, grace_s=0)
@@ -189,7 +191,7 @@ async def test_removed_procs_never_count_as_carrying_a_job(env: Env) -> None:
 async def test_an_operation_with_a_released_proc_is_never_rolled_back(env: Env) -> None:
     original = await env.failed_job()
     attempt = await attempt_cut_short(env, original, "sched", "release")
-    [op] = await env.deps.store.find_operations(job_id=attempt.id)
+    [op] = await env.deps.store.find_operations(OperationQuery(job_id=attempt.id))
 
     assert not await roll_back(env.deps, op, "a permanent failure after the release")
 
@@ -214,7 +216,7 @@ async def test_a_request_slower_than_the_grace_period_stops_once_reconcile_took_
             await reconcile(env.deps)
         return await submit(op_id, specs, hold)
 
-    env.sched.submit = slow_submit  # type: ignore[method-assign]
+    env.sched.submit = slow_submit  # type: ignore[method-assign,assignment]
     with pytest.raises(OperationTakenOver, match="reconcile took it over") as caught:
         await env.retry(original)
     env.sched.submit = submit  # type: ignore[method-assign]
@@ -283,7 +285,7 @@ async def test_jobs_whose_procs_someone_else_removed_end_terminated_not_deleted(
     jobs = await env.deps.store.find_jobs(JobQuery())
     assert len(jobs) == 3  # nothing deleted: the scheduler did receive them
     assert {j.status for j in jobs} == {JobStatus.TERMINATED}
-    [op] = await env.deps.store.find_operations()
+    [op] = await env.deps.store.find_operations(OperationQuery())
     assert op.state is OperationState.DONE
 
 
@@ -328,7 +330,7 @@ async def test_a_job_the_scheduler_lost_entirely_ends_terminated_and_its_operati
     assert (await env.job(lost.id)).status is JobStatus.TERMINATED
     [kept] = await env.deps.store.find_jobs(JobQuery(retry_parent=b))
     assert kept.status is JobStatus.QUEUED
-    assert all(op.state.finished for op in await env.deps.store.find_operations())
+    assert all(op.state.finished for op in await env.deps.store.find_operations(OperationQuery()))
     [item] = await env.retry(a)
     assert "retry_id" in item
 
@@ -354,7 +356,7 @@ async def test_a_request_whose_operation_reconcile_finished_meanwhile_is_not_tol
         assert action.action == "finished"
         return await link(*args)
 
-    store.link = stalled_link  # type: ignore[method-assign]
+    store.link = stalled_link  # type: ignore[method-assign,assignment]
     with pytest.raises(OperationTakenOver, match="finished or rolled back by reconcile"):
         await env.retry(original)
     [attempt] = await assert_consistent(env, original)

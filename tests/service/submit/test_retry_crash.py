@@ -11,7 +11,7 @@ import pytest
 
 from ee_retry import constants
 from ee_retry.domain.model import JobStatus, OperationState
-from ee_retry.domain.values import JobQuery, ProcState
+from ee_retry.domain.values import JobQuery, OperationQuery, ProcState
 from ee_retry.errors import SchedulerUnavailable
 from ee_retry.service.repair.reconcile import reconcile
 from ee_retry.testing.instrument import Crash
@@ -45,7 +45,7 @@ async def assert_consistent(env: Env, original_id: str) -> list[str]:
         assert len(procs) == 1, f"attempt {attempt.id} has {len(procs)} live procs"
         assert procs[0].state is ProcState.IDLE
         assert attempt.scheduler_id == procs[0].scheduler_id
-    ops = await env.deps.store.find_operations()
+    ops = await env.deps.store.find_operations(OperationQuery())
     assert all(op.state in (OperationState.DONE, OperationState.ROLLED_BACK) for op in ops)
     return [a.id for a in attempts]
 
