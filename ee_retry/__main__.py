@@ -15,7 +15,12 @@ from ee_retry.wiring import build_deps
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """How uvicorn serves the app; the HTTP benchmark serves its baseline app with the same options."""
-    return {"host": settings.host, "port": settings.port, "log_level": "info"}
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "info",
+        "access_log": settings.access_log,
+    }
 
 
 def main() -> int:

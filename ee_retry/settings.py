@@ -40,6 +40,7 @@ class Settings:
     condor_accounting_prefix: str = "ee2"  # accounting group prefix; per user: <prefix>.<user>
     policy_file: Path | None = None  # automatic retry policy (TOML); None: no automatic retries
     policy_token: str | None = field(default=None, repr=False)  # token automatic attempts run with
+    access_log: bool = False  # uvicorn's line per request; off: errors are logged and counted anyway
 
     @property
     def url(self) -> str:
@@ -101,7 +102,16 @@ class Settings:
             condor_accounting_prefix=opt("EE_RETRY_CONDOR_ACCOUNTING_PREFIX") or "ee2",
             policy_file=opt_path("EE_RETRY_POLICY_FILE"),
             policy_token=opt("EE_RETRY_POLICY_TOKEN"),
+            access_log=_flag(opt, "EE_RETRY_ACCESS_LOG"),
         )
+
+
+def _flag(opt: Callable[[str], str | None], name: str) -> bool:
+    """An optional on/off switch: 1/true/yes/on or 0/false/no/off (unset: off)."""
+    value = (opt(name) or "0").lower()
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ValueError(f"{name} must be 1 or 0 (true or false), not {value!r}")
+    return value in ("1", "true", "yes", "on")
 
 
 def _number(
