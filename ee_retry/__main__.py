@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from typing import Any
 
 import uvicorn
 
+from ee_retry.adapters.clock import SystemClock
+from ee_retry.adapters.folder_lock import FolderLock, lock_data_folder
 from ee_retry.app import create_app
+from ee_retry.errors import EERetryError
+from ee_retry.service.instance import InstanceClaim, InstanceClaimed
 from ee_retry.settings import Settings
-from ee_retry.wiring import build_deps
+from ee_retry.wiring import build_deps, build_store
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -23,10 +28,52 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+async def take_instance_claim(settings: Settings) -> None:
+    """Take the store's local-executor claim before anything else touches the store; raises
+    InstanceClaimed while another live instance holds it. The app takes it again (as the same holder)
+    before its recovery, and keeps it."""
+    store = build_store(settings)
+    try:
+        await store.setup()
+        await InstanceClaim(store, settings.data_dir, SystemClock().now).take()
+    finally:
+        await store.close()
+
+
+def claim_instance(settings: Settings) -> tuple[FolderLock | None, str | None]:
+    """The data folder's lock, held for the process's life, and the store's claim with the local
+    executor; or why this instance may not start."""
+    lock = lock_data_folder(settings.data_dir)
+    if lock is None:
+        folder = settings.data_dir.resolve()
+        return None, (
+            f"another ee-retry instance is running with the data folder {folder}; stop it first, or "
+            "give this one its own EE_RETRY_DATA_DIR"
+        )
+    if settings.scheduler == "local":
+        try:
+            asyncio.run(take_instance_claim(settings))
+        except InstanceClaimed as exc:
+            lock.release()
+            return None, str(exc)
+        except EERetryError as exc:
+            lock.release()
+            return None, f"the job store did not answer: {exc.message}"
+    return lock, None
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env()
+    except ValueError as exc:
+        print(f"ee-retry: configuration error: {exc}", file=sys.stderr)
+        return 2
+    lock, refused = claim_instance(settings)
+    if lock is None:
+        print(f"ee-retry: not starting: {refused}", file=sys.stderr)
+        return 3
+    try:
         deps = build_deps(settings)
         app = create_app(deps)
     except ValueError as exc:

@@ -11,18 +11,21 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ee_retry.api.body import read_body
 from ee_retry.api.routes import api_routes
+from ee_retry.constants import INSTANCE_CLAIM_RENEW_S
 from ee_retry.domain.model import STARTABLE_STATUSES
-from ee_retry.errors import EERetryError, InternalError, MethodNotFound
+from ee_retry.domain.storable import unstorable
+from ee_retry.errors import EERetryError, InternalError, InvalidParams, MethodNotFound, shown
 from ee_retry.rpc.context import Call
-from ee_retry.rpc.methods import METHODS
+from ee_retry.rpc.methods import METHODS, READ_ONLY_METHODS
 from ee_retry.rpc.protocol import error_body, frame, parse, peek_id, result_body
 from ee_retry.service.deps import Deps
+from ee_retry.service.instance import InstanceClaim
 from ee_retry.service.loops import every
 from ee_retry.service.policy.loop import AutoRetrier, policy_source
 from ee_retry.service.poller import Poller
@@ -81,20 +84,36 @@ class RpcEndpoint:
             rpc = frame(body)
             handler = METHODS.get(rpc.method)
             if handler is None:
-                raise MethodNotFound(f"Unknown method {rpc.method!r}; see the service's spec for its methods")
+                raise MethodNotFound(
+                    f"Unknown method {shown(rpc.method)}; see the service's spec for its methods"
+                )
             label = rpc.method
+            problem = None if rpc.method in READ_ONLY_METHODS else unstorable(rpc.params, "params")
+            if problem is not None:
+                raise InvalidParams(f"Invalid params at {problem}")
             token = request.headers.get("authorization")
             result = await handler(Call(self.deps, token), rpc.params)
             return _json(result_body(req_id, result, v2), 200)
         except EERetryError as exc:
             self.deps.metrics.errors.labels(label, str(exc.code)).inc()
             return _json(error_body(req_id, exc, v2), 500)
+        except ClientDisconnect:
+            # Not a fault of the service: count it apart from errors, so alerts on -32099 stay quiet.
+            self.deps.metrics.disconnects.labels(label).inc()
+            log.info("client disconnected before its %s request was read", label)
+            return Response(status_code=400)
         except Exception:
             log.exception("unexpected error in %s", label)
             self.deps.metrics.errors.labels(label, str(InternalError.code)).inc()
             return _json(error_body(req_id, InternalError(), v2), 500)
         finally:
             self._count(label, time.perf_counter() - started)
+
+
+async def _reap_while_claimed(deps: Deps, claim: InstanceClaim | None, holder: str) -> None:
+    """The in-service reaper pass, skipped while this instance does not hold the store's claim."""
+    if claim is None or claim.held:
+        await reap_in_service(deps, holder)
 
 
 def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) -> Starlette:
@@ -108,10 +127,14 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
         retrier = AutoRetrier(deps, source, interval, deps.settings.policy_token)
     deps.policy = source
     do_recover = deps.scheduler.scheduler_type == "local" if recover is None else recover
+    # Recovery acts on every local job of the store: only the instance holding the claim may run it.
+    claim = InstanceClaim(deps.store, deps.settings.data_dir, deps.clock.now) if do_recover else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         await deps.store.setup()
+        if claim is not None:
+            await claim.take()
         feed.start()
         set_listener = getattr(deps.scheduler, "set_listener", None)
         if set_listener is not None:
@@ -128,11 +151,14 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
             )
             await recover_local(deps, kill)
         tasks = [asyncio.create_task(poller.run_forever())] if poll else []
+        if claim is not None:
+            renew = every(INSTANCE_CLAIM_RENEW_S, claim.renew, "instance claim renewal")
+            tasks.append(asyncio.create_task(renew))
         if poll and retrier is not None:
             tasks.append(asyncio.create_task(retrier.run_forever()))
         reap_every = deps.settings.effective_reaper_interval_s
         if poll and reap_every > 0:
-            step = functools.partial(reap_in_service, deps, f"service-{poller.instance_id}")
+            step = functools.partial(_reap_while_claimed, deps, claim, f"service-{poller.instance_id}")
             tasks.append(asyncio.create_task(every(reap_every, step, "reaper pass")))
         try:
             yield {"deps": deps, "feed": feed, "poller": poller, "retrier": retrier}
@@ -143,6 +169,9 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
                     await task
             await deps.scheduler.close()
             await feed.stop()
+            if claim is not None:
+                with contextlib.suppress(Exception):
+                    await claim.release()
             with contextlib.suppress(Exception):
                 await poller.stop()
                 if retrier is not None:

@@ -24,6 +24,8 @@ STORE_CALL_TIMEOUT_S = 20.0  # one MongoDB call (pymongo timeoutMS); a hung serv
 SUBMIT_GRACE_S = 120.0  # reconcile leaves an operation this young alone: its submit may still be under way
 POLL_INTERVAL_S = 10.0  # status poller period for HTCondor
 LOCAL_POLL_INTERVAL_S = 1.0  # status sync period for the local executor
+INSTANCE_CLAIM_TTL_S = 30.0  # a local executor's claim on its store lapses this long after its holder dies
+INSTANCE_CLAIM_RENEW_S = 10.0  # the live instance renews its claim this often (three tries per TTL)
 LEADER_LEASE_TTL_S = 30.0  # poller leadership lapses this long after its holder stops renewing
 
 # Output kept from a finished local job.
@@ -32,9 +34,12 @@ OUTPUT_TAIL_CHARS = 4_000  # tail of stdout kept in job_output and of stderr in 
 # Logs.
 MAX_LOG_LINES_PER_CALL = 10_000  # add_job_logs accepts at most this many lines per call
 DEFAULT_LOG_PAGE = 1_000  # get_job_logs default page size
+MAX_LOG_PAGE_LINES = 10_000  # get_job_logs ceiling on `limit`; a larger limit gets this many lines
+MAX_LOG_LINE_CHARS = 4_096  # a longer log line is stored cut, so one page stays within ~40 MB
 
-# Date-range queries.
+# Listings.
 MAX_DATE_RANGE_RESULTS = 10_000  # check_jobs_date_range_* limit ceiling
+MAX_WORKSPACE_JOBS = 10_000  # check_workspace_jobs answers at most this many (a workspace's newest jobs)
 
 # Reaper defaults.
 REAPER_CREATED_MAX_AGE_S = 3_600  # created jobs older than 1 h with no scheduler proc are cancelled

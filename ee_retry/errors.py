@@ -22,12 +22,32 @@
     +-- InternalError                 -32099  anything unexpected; details go to the log only
 
 Each class carries its JSON-RPC code and a docstring that serves as its default message;
-``to_error_object`` is the one place that turns any exception into a wire error.
+``to_error_object`` is the one place that turns any exception into a wire error. A message names
+the value it refuses through ``shown`` (an excerpt, never the whole value), and no message is longer
+than ``MESSAGE_MAX_CHARS``, so a huge bad value cannot make a huge answer.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
+
+ECHO_MAX_CHARS = 100  # of a refused value, at most this much is echoed back in an error
+MESSAGE_MAX_CHARS = 2_000  # an error message is cut here, whatever it holds
+
+
+def shown(value: object, limit: int = ECHO_MAX_CHARS) -> str:
+    """`repr(value)` for an error message, cut to `limit` characters with the full length said."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f"{len(value)} characters" if isinstance(value, str | bytes) else f"{len(text)} characters shown"
+    return f"{text[:limit]}... ({size})"
+
+
+def _cut(message: str) -> str:
+    if len(message) <= MESSAGE_MAX_CHARS:
+        return message
+    return f"{message[:MESSAGE_MAX_CHARS]}... (message cut at {MESSAGE_MAX_CHARS} characters)"
 
 
 class EERetryError(Exception):
@@ -37,7 +57,7 @@ class EERetryError(Exception):
     name: ClassVar[str] = "Server error"
 
     def __init__(self, message: str | None = None) -> None:
-        self.message = message or (type(self).__doc__ or "").strip()
+        self.message = _cut(message or (type(self).__doc__ or "").strip())
         super().__init__(self.message)
 
 

@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 
 class Metrics:
-    """Requests, errors, retries, scheduler submissions, poller lag and poller leadership."""
+    """Requests, errors, client disconnects, retries, scheduler submissions, poller lag and leadership."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -20,6 +20,12 @@ class Metrics:
             "ee_retry_rpc_errors",
             "JSON-RPC errors by method and code",
             ["method", "code"],
+            registry=self.registry,
+        )
+        self.disconnects = Counter(
+            "ee_retry_rpc_disconnects",
+            "Requests whose client went away before the service could read them, by method",
+            ["method"],
             registry=self.registry,
         )
         self.retries_started = Counter(

@@ -26,6 +26,28 @@ class Transition:
     fields: Mapping[str, Any] = field(default_factory=dict)  # stored field names, e.g. "errormsg"
 
 
+class Comparison(str, Enum):
+    """How a FieldCondition compares a stored field with its value (ee2's filter operators)."""
+
+    EQ = "eq"
+    NE = "ne"  # also matches a missing field, as MongoDB's $ne does
+    GT = "gt"
+    GTE = "gte"
+    LT = "lt"
+    LTE = "lte"
+    IN = "in"  # value: a list
+
+
+@dataclass(frozen=True)
+class FieldCondition:
+    """One typed condition on a stored job field; the field comes from a fixed whitelist, never from
+    the caller's text, and the value is a plain typed value (str, int, float, bool, or a list)."""
+
+    field: str  # stored name, dotted for sub-documents, e.g. "job_input.app_id"
+    op: Comparison
+    value: Any
+
+
 @dataclass(frozen=True)
 class JobQuery:
     """A filter over job records; every field left None does not filter."""
@@ -49,6 +71,8 @@ class JobQuery:
     updated_from: float | None = None  # inclusive
     auto_due_before: float | None = None  # an automatic retry waits to start before this (auto_next_at)
     operation_ids: Sequence[str] | None = None
+    scheduler_cluster: str | None = None  # a scheduler cluster id ("123"): procs "123" and "123.N"
+    conditions: Sequence[FieldCondition] = ()  # AND-ed
     limit: int = 0  # 0: no limit
     offset: int = 0
     ascending: bool = True  # order by created, then id
@@ -117,6 +141,9 @@ class JobStore(Protocol):
     ) -> None:
         """One bulk write: $addToSet (with $each, order kept) retry_ids on originals and
         child_jobs on containers, and set retry_saved_toggle on the `saved` jobs."""
+
+    async def remove_children(self, container_id: str, child_ids: Sequence[str]) -> list[str]:
+        """One write: $pullAll `child_ids` from the container's child_jobs; returns the children left."""
 
     async def guarded_update(self, updates: Sequence[GuardedUpdate]) -> set[str]:
         """Apply compare-and-set updates in one bulk write; return the ids that changed."""

@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 from ee_retry import constants
+from ee_retry.domain.model import CLIENT_GROUP_RE
 
 
 def demo_file(name: str) -> Path:
@@ -38,6 +39,13 @@ class Settings:
     schedd_name: str | None = None  # HTCondor schedd to use; None: the local one from condor config
     condor_runner: str = "/usr/local/bin/ee-retry-runner"  # executable HTCondor jobs run
     condor_accounting_prefix: str = "ee2"  # accounting group prefix; per user: <prefix>.<user>
+    # What list_config tells job runners (ee2's public configuration keys); None: not configured.
+    kbase_endpoint: str | None = None  # e.g. https://kbase.us/services; the KBase service URLs derive from it
+    scratch: str | None = None  # scratch directory on execute nodes
+    ref_data_base: str | None = None  # reference data directory on execute nodes
+    docker_timeout_s: int | None = None  # seconds before a job's container is stopped
+    condor_initialdir: str | None = None  # HTCondor initialdir of jobs
+    client_groups: tuple[str, ...] = ("njs",)  # the client groups jobs are scheduled to
     policy_file: Path | None = None  # automatic retry policy (TOML); None: no automatic retries
     policy_token: str | None = field(default=None, repr=False)  # token automatic attempts run with
     access_log: bool = False  # uvicorn's line per request; off: errors are logged and counted anyway
@@ -80,6 +88,7 @@ class Settings:
         poll = _number(opt, "EE_RETRY_POLL_INTERVAL_S", float, 0.01)
         reap_every = _number(opt, "EE_RETRY_REAPER_INTERVAL_S", float, 0)
         max_parallel = _number(opt, "EE_RETRY_LOCAL_MAX_PARALLEL", int, 0)
+        docker_timeout = _number(opt, "EE_RETRY_DOCKER_TIMEOUT_S", int, 1)
         return cls(
             host=opt("EE_RETRY_HOST") or "127.0.0.1",
             port=int(port) if port is not None else 5000,
@@ -100,6 +109,12 @@ class Settings:
             schedd_name=opt("EE_RETRY_SCHEDD"),
             condor_runner=opt("EE_RETRY_CONDOR_RUNNER") or "/usr/local/bin/ee-retry-runner",
             condor_accounting_prefix=opt("EE_RETRY_CONDOR_ACCOUNTING_PREFIX") or "ee2",
+            kbase_endpoint=opt("EE_RETRY_KBASE_ENDPOINT"),
+            scratch=opt("EE_RETRY_SCRATCH"),
+            ref_data_base=opt("EE_RETRY_REF_DATA_BASE"),
+            docker_timeout_s=None if docker_timeout is None else int(docker_timeout),
+            condor_initialdir=opt("EE_RETRY_CONDOR_INITIALDIR"),
+            client_groups=_client_groups(opt("EE_RETRY_CLIENT_GROUPS")),
             policy_file=opt_path("EE_RETRY_POLICY_FILE"),
             policy_token=opt("EE_RETRY_POLICY_TOKEN"),
             access_log=_flag(opt, "EE_RETRY_ACCESS_LOG"),
@@ -135,3 +150,14 @@ def _number(
         bounds = f"at least {low:g}" if high is None else f"between {low:g} and {high:g}"
         raise ValueError(f"{name} must be {bounds}, not {value!r}")
     return parsed
+
+
+def _client_groups(value: str | None) -> tuple[str, ...]:
+    """A comma-separated list of client group names; each is a plain identifier."""
+    if value is None:
+        return ("njs",)
+    groups = tuple(dict.fromkeys(g.strip() for g in value.split(",") if g.strip()))
+    bad = [g for g in groups if not CLIENT_GROUP_RE.fullmatch(g)]
+    if bad or not groups:
+        raise ValueError(f"EE_RETRY_CLIENT_GROUPS must be comma-separated client group names, not {value!r}")
+    return groups

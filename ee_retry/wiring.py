@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ee_retry.adapters.clock import SystemClock
+from ee_retry.adapters.private_files import private_folder
 from ee_retry.ports import Auth, Catalog, JobStore, Scheduler, Workspace
 from ee_retry.service.deps import Deps
 from ee_retry.settings import Settings, demo_file
@@ -15,7 +16,7 @@ def build_store(settings: Settings) -> JobStore:
         return MongoJobStore.from_uri(settings.mongo_uri, settings.mongo_db)
     from ee_retry.adapters.sqlite_store import SqliteJobStore
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_folder(settings.data_dir)
     return SqliteJobStore(settings.data_dir / "ee_retry.sqlite3")
 
 

@@ -26,6 +26,7 @@ closes the store when the client exits, so count stored records while the client
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,9 @@ def post_rpc(
     head: dict[str, Any] = {"jsonrpc": "2.0"} if version == "2.0" else {"version": version}
     body = {**head, "method": f"execution_engine2.{method}", "params": params, "id": id}
     headers = {"Authorization": token} if token is not None else {}
-    response = client.post("/", json=body, headers=headers)
+    # json.dumps escapes non-ASCII, so a test can send any string JSON can carry (lone surrogates too).
+    raw = json.dumps(body).encode()
+    response = client.post("/", content=raw, headers={**headers, "Content-Type": "application/json"})
     return response.status_code, response.json()
 
 

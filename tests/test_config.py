@@ -62,6 +62,12 @@ SAMPLES = {
     "EE_RETRY_CONDOR_RUNNER": "/opt/ee/runner",
     "EE_RETRY_CONDOR_ACCOUNTING_PREFIX": "kb",
     "EE_RETRY_ACCESS_LOG": "1",
+    "EE_RETRY_CLIENT_GROUPS": "njs,bigmem",
+    "EE_RETRY_KBASE_ENDPOINT": "https://kbase.example/services",
+    "EE_RETRY_SCRATCH": "/kb/module/work",
+    "EE_RETRY_REF_DATA_BASE": "/kb/data",
+    "EE_RETRY_DOCKER_TIMEOUT_S": "604800",
+    "EE_RETRY_CONDOR_INITIALDIR": "/condor_shared",
 }
 
 
@@ -550,6 +556,9 @@ BAD_VALUES = [
         "-2",
         id="negative-max-parallel",
     ),
+    pytest.param("EE_RETRY_DOCKER_TIMEOUT_S", "a week", id="non-numeric-docker-timeout"),
+    pytest.param("EE_RETRY_CLIENT_GROUPS", "njs,big mem", id="client-group-with-a-space"),
+    pytest.param("EE_RETRY_CLIENT_GROUPS", ",", id="no-client-group"),
 ]
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ee_retry.adapters import local_procs as lp
+from ee_retry.adapters.private_files import private_folder
 from ee_retry.errors import SchedulerUnavailable
 from ee_retry.ports import ProcState, SchedulerProc, StatusListener, SubmitSpec
 
@@ -99,7 +100,8 @@ class LocalExecutor:
         self._gate = gate
 
     async def start(self) -> None:
-        await asyncio.to_thread(self._jobs_dir.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(private_folder, self._jobs_dir.parent)
+        await asyncio.to_thread(private_folder, self._jobs_dir)
 
     async def close(self) -> None:
         """Kill every running job's process group, wait for them, and deliver the last state changes."""
@@ -314,7 +316,7 @@ class LocalExecutor:
         else:
             self._set(entry, state=ProcState.RUNNING, started=time.time())
         try:
-            await asyncio.to_thread((job_dir / lp.PID_FILE).write_text, f"{process.pid}\n")
+            await asyncio.to_thread(lp.write_pid, job_dir, process.pid)
         except OSError as exc:
             logger.warning("cannot record the pid of local job %s: %s", entry.view.job_id, exc)
         returncode = await process.wait()

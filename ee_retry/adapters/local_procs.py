@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from ee_retry.adapters.private_files import private_file, private_folder
 from ee_retry.constants import OUTPUT_TAIL_CHARS
 from ee_retry.ports import SubmitSpec
 
@@ -65,14 +66,19 @@ def start_exit_code(exc: OSError) -> int:
 
 
 def open_outputs(job_dir: Path) -> tuple[IO[bytes], IO[bytes]]:
-    job_dir.mkdir(parents=True, exist_ok=True)
-    out = (job_dir / STDOUT_FILE).open("wb")
+    private_folder(job_dir)
+    out = private_file(job_dir / STDOUT_FILE)
     try:
-        err = (job_dir / STDERR_FILE).open("wb")
+        err = private_file(job_dir / STDERR_FILE)
     except OSError:
         out.close()
         raise
     return out, err
+
+
+def write_pid(job_dir: Path, pid: int) -> None:
+    with private_file(job_dir / PID_FILE) as f:
+        f.write(f"{pid}\n".encode())
 
 
 def close_all(*files: IO[bytes], last_line: str | None = None) -> None:

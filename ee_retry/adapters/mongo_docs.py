@@ -87,10 +87,15 @@ def _render(term: sc.Term) -> dict[str, Any]:
     if term.op == "prefix":
         return {term.field: {"$regex": f"^{re.escape(term.value)}"}}
     value = [oid(i) for i in term.value] if term.field == "_id" else term.value
+    if term.op == "cluster":  # digits only, so the pattern matches exactly "<cluster>.<proc>"
+        return {"$or": [{term.field: value}, {term.field: {"$regex": f"^{value}\\."}}]}
     condition: Any = {
         "in": {"$in": value},
         "eq": value,
+        "ne": {"$ne": value},
         "lt": {"$lt": value},
+        "lte": {"$lte": value},
+        "gt": {"$gt": value},
         "gte": {"$gte": value},
         "is_null": None,
         "not_true": {"$ne": True},

@@ -47,6 +47,7 @@ _JOB_INDEXES: tuple[str | list[tuple[str, int]], ...] = (
     "batch_id",
     "retry_parent",
     "operation_id",
+    "scheduler_id",  # handle_held_job finds a job by its scheduler cluster id
     "created",
     "updated",
     "auto_next_at",
@@ -236,6 +237,18 @@ class MongoJobStore:
             return
         with md.store_errors():
             await self._jobs.bulk_write(ops, ordered=False)
+
+    async def remove_children(self, container_id: str, child_ids: Sequence[str]) -> list[str]:
+        if not sc.valid_ids([container_id]):
+            return []
+        with md.store_errors():
+            doc = await self._jobs.find_one_and_update(
+                {"_id": md.oid(container_id)},
+                {"$pullAll": {"child_jobs": [str(c) for c in child_ids]}},
+                projection={"child_jobs": 1},
+                return_document=ReturnDocument.AFTER,
+            )
+        return [str(c) for c in (doc or {}).get("child_jobs") or []]
 
     async def delete_created(self, ids: Sequence[str]) -> int:
         oids = md.oids(ids)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,6 +29,18 @@ def _column(field: str) -> str:
     return "id" if field == "_id" else field.rsplit(".", 1)[-1]
 
 
+_FIELD_NAME = re.compile(r"[a-z_]+(\.[a-z_]+)*")  # a stored field's name: never a caller's text
+
+
+def _job_value(field: str) -> str:
+    """A job field in a condition: its column, or its value in the stored document when it has none."""
+    if field == "_id" or field in JOB_FIELDS:
+        return _column(field)
+    if not _FIELD_NAME.fullmatch(field):
+        raise ValueError(f"not a stored field name: {field!r}")
+    return f"json_extract(doc, '$.{field}')"
+
+
 def insert_sql(table: str, fields: Sequence[str]) -> str:
     names = ", ".join(["id", *map(_column, fields), "doc"])
     return f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * (len(fields) + 2))})"  # noqa: S608
@@ -45,22 +58,28 @@ def row(doc: Mapping[str, Any], fields: Sequence[str]) -> tuple[Any, ...]:
 _SQL = {
     "in": "{} IN (SELECT value FROM json_each(?))",
     "eq": "{} = ?",
+    "ne": "({0} IS NULL OR {0} != ?)",
     "prefix": "substr({}, 1, ?) = ?",
     "lt": "{} < ?",
+    "lte": "{} <= ?",
+    "gt": "{} > ?",
     "gte": "{} >= ?",
     "is_null": "{} IS NULL",
     "not_true": "{} = 0",
+    "cluster": "({0} = ? OR {0} LIKE ?)",
 }
 
 
 def _render(term: sc.Term, params: list[Any]) -> str:
-    column = _column(term.field)
+    column = _job_value(term.field)
     if term.op == "in":
         params.append(sc.dumps(term.value))
-    elif term.op in ("eq", "lt", "gte"):
-        params.append(term.value)
+    elif term.op == "cluster":
+        params += [term.value, f"{term.value}.%"]  # digits only: no LIKE wildcard in it
     elif term.op == "prefix":
         params.extend([len(term.value), term.value])
+    elif term.op not in ("is_null", "not_true"):
+        params.append(term.value)
     clause = _SQL[term.op].format(column)
     return clause if term.alt is None else f"({clause} OR {_render(term.alt, params)})"
 

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from ee_retry.adapters import sqlite_sql as sq
 from ee_retry.adapters import store_common as sc
+from ee_retry.adapters.private_files import touch_private
 from ee_retry.adapters.sqlite_reader import InlineReader
 from ee_retry.domain.model import Job, JobStatus, Operation, OperationState
 from ee_retry.errors import RetryInFlight, StoreUnavailable
@@ -49,6 +50,7 @@ CREATE INDEX IF NOT EXISTS jobs_retry_parent ON jobs (retry_parent);
 CREATE INDEX IF NOT EXISTS jobs_operation_id ON jobs (operation_id);
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created, id);
 CREATE INDEX IF NOT EXISTS jobs_updated ON jobs (updated);
+CREATE INDEX IF NOT EXISTS jobs_scheduler_id ON jobs (scheduler_id);
 CREATE INDEX IF NOT EXISTS jobs_auto_next_at ON jobs (json_extract(doc, '$.auto_next_at'));
 CREATE TABLE IF NOT EXISTS operations (
     id TEXT PRIMARY KEY, user TEXT NOT NULL, state TEXT NOT NULL, idem TEXT UNIQUE,
@@ -95,6 +97,7 @@ class SqliteJobStore:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             self._path.parent.mkdir(parents=True, exist_ok=True)
+            touch_private(self._path)  # its -wal and -shm files take the database file's mode
             conn = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
@@ -287,6 +290,19 @@ class SqliteJobStore:
 
         if retry_ids or child_jobs or saved:
             await self._run(run, write=True)
+
+    async def remove_children(self, container_id: str, child_ids: Sequence[str]) -> list[str]:
+        gone = set(map(str, child_ids))
+
+        def run(conn: sqlite3.Connection) -> list[str]:
+            doc = self._load_jobs(conn, sc.valid_ids([container_id])).get(container_id)
+            if doc is None:
+                return []
+            doc["child_jobs"] = [c for c in doc.get("child_jobs") or [] if c not in gone]
+            self._save_job(conn, doc)
+            return list(doc["child_jobs"])
+
+        return await self._run(run, write=True)
 
     async def delete_created(self, ids: Sequence[str]) -> int:
         params = (sc.dumps(sc.valid_ids(ids)), JobStatus.CREATED.value)

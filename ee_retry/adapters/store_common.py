@@ -17,7 +17,7 @@ from ee_retry import constants
 from ee_retry.domain.ids import is_job_id
 from ee_retry.domain.model import Job, JobStatus, Operation
 from ee_retry.errors import InvalidJobId
-from ee_retry.ports import InsertOutcome, JobQuery
+from ee_retry.ports import Comparison, InsertOutcome, JobQuery
 
 # Fields under a unique index: absent when unset, never null, so a null can never collide.
 NEVER_NULL_JOB_FIELDS = frozenset({"retry_active", "auto_next_at"})
@@ -170,9 +170,10 @@ def status_counts(pairs: Iterable[tuple[str, int]]) -> dict[JobStatus, int]:
 class Term:
     """One condition of a job query on a stored field, for a store to render in its own language.
 
-    `op` is "in" (value: a list), "eq", "prefix" (a string starting with the value), "lt", "gte",
-    "is_null" (missing or null), or "not_true";
-    `alt`, when set, is OR-ed with this term.
+    `op` is "in" (value: a list), "eq", "ne" (also matches missing or null), "prefix" (a string
+    starting with the value), "lt", "lte", "gt", "gte", "is_null" (missing or null), "not_true", or
+    "cluster" (value: a cluster id of digits only; matches the scheduler id equal to it or starting
+    with it and a dot); `alt`, when set, is OR-ed with this term.
     """
 
     field: str  # stored name; "_id" for the job id, dotted for sub-documents
@@ -219,4 +220,11 @@ def query_terms(q: JobQuery) -> list[Term]:
     terms.extend(Term(name, op, value) for name, op, value in bounds if value is not None)
     if q.operation_ids is not None:
         terms.append(Term("operation_id", "in", list(q.operation_ids)))
+    if q.scheduler_cluster is not None:
+        if not q.scheduler_cluster.isdigit():
+            raise ValueError("a scheduler cluster id is digits only")
+        terms.append(Term("scheduler_id", "cluster", q.scheduler_cluster))
+    terms.extend(
+        Term(c.field, c.op.value, list(c.value) if c.op is Comparison.IN else c.value) for c in q.conditions
+    )
     return terms

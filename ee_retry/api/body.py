@@ -7,7 +7,8 @@ from typing import Any
 from starlette.requests import Request
 
 from ee_retry.constants import MAX_BODY_BYTES
-from ee_retry.errors import InvalidRequest, RequestTooLarge
+from ee_retry.domain.storable import unstorable
+from ee_retry.errors import InvalidParams, InvalidRequest, RequestTooLarge
 from ee_retry.rpc.protocol import parse
 
 
@@ -29,11 +30,15 @@ async def read_body(request: Request) -> bytes:
 
 
 async def read_json(request: Request) -> dict[str, Any]:
-    """The body as a JSON object; an empty body is an empty object."""
+    """The body as a JSON object (an empty body is an empty object) holding only values both stores
+    can hold: every REST call with a body stores part of it."""
     raw = await read_body(request)
     if not raw.strip():
         return {}
     body = parse(raw)
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object")
+    problem = unstorable(body, "body")
+    if problem is not None:
+        raise InvalidParams(f"Invalid params at {problem}")
     return body

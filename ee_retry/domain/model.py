@@ -32,11 +32,13 @@ STARTABLE_STATUSES = frozenset({JobStatus.CREATED, JobStatus.ESTIMATING, JobStat
 
 
 class TerminatedCode(int, Enum):
-    """ee2's terminated_code values."""
+    """ee2's terminated_code values: why a job was cancelled."""
 
-    TERMINATED_BY_USER = 0
-    TERMINATED_BY_ADMIN = 1
-    TERMINATED_BY_AUTOMATION = 2
+    TERMINATED_BY_USER = 0  # cancel_job's default, whoever calls it
+    TERMINATED_BY_ADMIN = 1  # an admin said so
+    TERMINATED_BY_AUTOMATION = 2  # a script or the reaper (ee2's PurgeBadJobs sends this)
+    TERMINATED_BY_BATCH_ABORT = 3  # its batch container was cancelled
+    TERMINATED_BY_SERVER_FAILURE = 4  # the service could not keep it
 
 
 # A client group names a set of execute nodes (HTCondor's CLIENTGROUP); it goes into a ClassAd
@@ -64,23 +66,29 @@ class JobRequirements:
     memory_mb: int = 512
     disk_gb: int = 1
     client_group: str = "njs"
+    account_group: str | None = None  # run_job_concierge: the user whose share the job is billed to
 
     def to_doc(self) -> dict[str, Any]:
-        # ee2's stored names.
-        return {
+        # ee2's stored names; account_group only when set (ee2 does not store it).
+        doc: dict[str, Any] = {
             "cpu": self.cpus,
             "memory": self.memory_mb,
             "disk": self.disk_gb,
             "clientgroup": self.client_group,
         }
+        if self.account_group is not None:
+            doc["account_group"] = self.account_group
+        return doc
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> JobRequirements:
+        account = doc.get("account_group")
         return cls(
             cpus=int(doc.get("cpu", 1)),
             memory_mb=int(doc.get("memory", 512)),
             disk_gb=int(doc.get("disk", 1)),
             client_group=str(doc.get("clientgroup", "njs")),
+            account_group=None if account is None else str(account),
         )
 
 
@@ -113,7 +121,7 @@ class JobInput:
             "wsid": self.wsid,
             "parent_job_id": self.parent_job_id,
             "requirements": self.requirements.to_doc(),
-            "narrative_cell_info": dict(self.narrative_cell_info) if self.narrative_cell_info else None,
+            "narrative_cell_info": dict(self.narrative_cell_info or {}),  # ee2 always stores one
             "meta": dict(self.meta) if self.meta else None,
         }
 
@@ -128,7 +136,7 @@ class JobInput:
             wsid=doc.get("wsid"),
             parent_job_id=doc.get("parent_job_id"),
             requirements=JobRequirements.from_doc(doc.get("requirements") or {}),
-            narrative_cell_info=doc.get("narrative_cell_info"),
+            narrative_cell_info=doc.get("narrative_cell_info") or None,
             meta=doc.get("meta"),
         )
 

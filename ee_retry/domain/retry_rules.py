@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ee_retry.domain.access import Access, denial, may_access
 from ee_retry.domain.ids import is_commit_hash, is_job_id
 from ee_retry.domain.model import RETRYABLE_STATUSES, Job
-from ee_retry.errors import EERetryError, InvalidJobId, RetryInFlight, RetryNotAllowed
+from ee_retry.errors import EERetryError, InvalidJobId, RetryInFlight, RetryNotAllowed, shown
 from ee_retry.ports import Permission, User
 
 
@@ -43,7 +43,7 @@ Check = Callable[[RetryItem], EERetryError | None]
 
 def id_is_well_formed(item: RetryItem) -> EERetryError | None:
     if not is_job_id(item.named_id):
-        return InvalidJobId(f"Invalid job id {item.named_id!r}: a job id is 24 hexadecimal characters")
+        return InvalidJobId(f"Invalid job id {shown(item.named_id)}: a job id is 24 hexadecimal characters")
     return None
 
 
@@ -88,7 +88,7 @@ def commit_is_pinned(item: RetryItem) -> EERetryError | None:
     if original is None or ji is None or is_commit_hash(ji.service_ver):
         return None
     return RetryNotAllowed(
-        f"Cannot retry job {original.id}: it records no pinned commit (service_ver {ji.service_ver!r}), "
+        f"Cannot retry job {original.id}: it records no pinned commit (service_ver {shown(ji.service_ver)}), "
         "so the code it ran cannot be reproduced; start it again with run_job"
     )
 

@@ -131,9 +131,8 @@ def failed(
     )
 
 
-def cancelled(job_id: str, by_admin: bool, now: float, reason: str | None = None) -> Transition:
-    """A user or admin cancel: any active status -> terminated."""
-    code = TerminatedCode.TERMINATED_BY_ADMIN if by_admin else TerminatedCode.TERMINATED_BY_USER
+def cancelled(job_id: str, code: TerminatedCode, now: float, reason: str | None = None) -> Transition:
+    """A cancel: any active status -> terminated, recording why (ee2's terminated_code)."""
     fields: dict[str, Any] = {"finished": now, "updated": now, "terminated_code": code.value}
     if reason:
         fields["errormsg"] = reason

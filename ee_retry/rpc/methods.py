@@ -7,16 +7,18 @@ import time
 from typing import Any
 
 from ee_retry import __version__
-from ee_retry.constants import DEFAULT_LOG_PAGE, MAX_DATE_RANGE_RESULTS
+from ee_retry.constants import DEFAULT_LOG_PAGE, MAX_DATE_RANGE_RESULTS, MAX_LOG_PAGE_LINES
 from ee_retry.errors import InvalidParams
 from ee_retry.rpc import params as p
 from ee_retry.rpc.context import Call, Handler
+from ee_retry.rpc.date_filters import parse_filter
+from ee_retry.rpc.methods_ee2 import EE2_METHODS
 from ee_retry.rpc.methods_ops import OPS_METHODS
 from ee_retry.rpc.methods_policy import POLICY_METHODS
-from ee_retry.rpc.views import job_state, log_page, ms, run_job_params
+from ee_retry.rpc.views import date_range_stats, job_state, job_states, log_page, ms, run_job_params
 from ee_retry.service import callbacks, jobs, retry, run
 from ee_retry.service.idempotency import check_key
-from ee_retry.service.requests import DateRangeRequest, RetryRequest, RunRequest
+from ee_retry.service.requests import DateRangeRequest, RetryRequest
 
 GIT_COMMIT = os.environ.get("EE_RETRY_GIT_COMMIT", "")  # set by a deployment that knows its commit
 
@@ -37,24 +39,8 @@ async def status(call: Call, params: list[Any]) -> dict[str, Any]:
     }
 
 
-def _run_request(d: dict[str, Any], as_admin: bool | None = None) -> RunRequest:
-    return RunRequest(
-        method=p.req_str(d, "method"),
-        params=p.job_params(d),
-        service_ver=p.opt_str(d, "service_ver"),
-        app_id=p.opt_str(d, "app_id"),
-        source_ws_objects=tuple(p.str_list(d, "source_ws_objects")),
-        wsid=p.opt_int(d, "wsid", 1),
-        parent_job_id=p.opt_str(d, "parent_job_id"),
-        job_requirements=p.requirements(d),
-        narrative_cell_info=p.opt_dict(d, "narrative_cell_info"),
-        meta=p.opt_dict(d, "meta"),
-        as_admin=p.flag(d, "as_admin") if as_admin is None else as_admin,
-    )
-
-
 async def run_job(call: Call, params: list[Any]) -> str:
-    req = _run_request(p.first_dict(params, "run_job"))
+    req = p.run_request(p.first_dict(params, "run_job"))
     return await run.run_job(call.deps, await call.user(), req)
 
 
@@ -69,7 +55,7 @@ async def run_job_batch(call: Call, params: list[Any]) -> dict[str, Any]:
     for i, item in enumerate(params[0]):
         if not isinstance(item, dict):
             raise InvalidParams(f"run_job_batch job {i} must be an object")
-        reqs.append(_run_request(item, as_admin))
+        reqs.append(p.run_request(item, as_admin))
     return await run.run_job_batch(call.deps, await call.user(), reqs, p.opt_int(batch, "wsid", 1), as_admin)
 
 
@@ -85,8 +71,7 @@ async def check_jobs(call: Call, params: list[Any]) -> dict[str, Any]:
     if ids is None:
         raise InvalidParams("'job_ids' is required: a list of job ids")
     found = await jobs.check_jobs(call.deps, await call.user(), ids, p.flag(d, "as_admin"))
-    exclude = p.str_list(d, "exclude_fields")
-    return {"job_states": [job_state(j, exclude) for j in found]}
+    return job_states(found, p.str_list(d, "exclude_fields"), p.return_list(d))
 
 
 async def check_job_batch(call: Call, params: list[Any]) -> dict[str, Any]:
@@ -103,7 +88,8 @@ async def check_job_batch(call: Call, params: list[Any]) -> dict[str, Any]:
 
 async def cancel_job(call: Call, params: list[Any]) -> None:
     d = p.first_dict(params, "cancel_job")
-    await jobs.cancel_job(call.deps, await call.user(), d.get("job_id"), p.flag(d, "as_admin"))
+    code = p.terminated_code(d)
+    await jobs.cancel_job(call.deps, await call.user(), d.get("job_id"), p.flag(d, "as_admin"), code)
 
 
 async def check_job_canceled(call: Call, params: list[Any]) -> dict[str, Any]:
@@ -135,6 +121,7 @@ def _date_range(d: dict[str, Any]) -> DateRangeRequest:
         ascending=bool(ascending),
         projection=tuple(p.str_list(d, "projection")),
         as_admin=p.flag(d, "as_admin"),
+        conditions=tuple(parse_filter(d.get("filter"))),
     )
 
 
@@ -143,6 +130,7 @@ async def _date_range_result(call: Call, params: list[Any], for_all: bool) -> di
     req = _date_range(d)
     found, total = await jobs.jobs_in_range(call.deps, await call.user(), req, for_all)
     states = [job_state(j) for j in found]
+    stats = date_range_stats(states)
     if req.projection:
         keep = {*req.projection, "job_id"}
         states = [{k: v for k, v in s.items() if k in keep} for s in states]
@@ -150,12 +138,21 @@ async def _date_range_result(call: Call, params: list[Any], for_all: bool) -> di
         "jobs": states,
         "count": len(states),
         "query_count": total,
-        "filter": {"created_from_ms": ms(req.start), "created_to_ms": ms(req.end), "user": req.user},
+        "filter": _applied_filter(d, req, for_all),
         "skip": req.offset,
         "projection": list(req.projection),
         "limit": req.limit,
         "sort_order": "+" if req.ascending else "-",
+        "stats": stats,
     }
+
+
+def _applied_filter(d: dict[str, Any], req: DateRangeRequest, for_all: bool) -> dict[str, Any]:
+    """The filters applied, as ee2 echoes them: the caller's filter entries with the window and user."""
+    raw = d.get("filter")
+    given = dict(item.split("=") for item in raw) if isinstance(raw, list) else dict(raw or {})
+    user = jobs.ALL_USERS if for_all else req.user
+    return {**given, "created_from_ms": ms(req.start), "created_to_ms": ms(req.end), "user": user}
 
 
 async def check_jobs_date_range_for_user(call: Call, params: list[Any]) -> dict[str, Any]:
@@ -206,7 +203,7 @@ async def finish_job(call: Call, params: list[Any]) -> None:
         p.flag(d, "as_admin"),
         error_message=p.opt_str(d, "error_message"),
         error_code=p.opt_int(d, "error_code"),
-        error=p.opt_dict(d, "error"),
+        error=p.job_error(d, "error"),
         job_output=d.get("job_output"),
     )
 
@@ -236,7 +233,7 @@ async def get_job_logs(call: Call, params: list[Any]) -> dict[str, Any]:
     skip = p.opt_int(d, "skip_lines", 0)
     if skip is None:
         skip = p.opt_int(d, "offset", 0) or 0
-    limit = p.opt_int(d, "limit", 1) or DEFAULT_LOG_PAGE
+    limit = min(p.opt_int(d, "limit", 1) or DEFAULT_LOG_PAGE, MAX_LOG_PAGE_LINES)
     lines, total = await callbacks.get_job_logs(
         call.deps, await call.user(), d.get("job_id"), skip, limit, p.flag(d, "as_admin")
     )
@@ -273,5 +270,32 @@ METHODS: dict[str, Handler] = {
     "get_job_params": get_job_params,
 }
 
+METHODS.update(EE2_METHODS)
 METHODS.update(OPS_METHODS)
 METHODS.update(POLICY_METHODS)
+
+# Methods whose params are never stored; every other method's params are checked, before it runs,
+# for values a store cannot hold (ee_retry.domain.storable).
+READ_ONLY_METHODS = frozenset(
+    {
+        "ver",
+        "status",
+        "check_job",
+        "check_jobs",
+        "check_job_batch",
+        "check_job_canceled",
+        "is_admin",
+        "get_admin_permission",
+        "check_jobs_date_range_for_user",
+        "check_jobs_date_range_for_all",
+        "get_job_logs",
+        "get_job_params",
+        "get_job_lineage",
+        "job_stats",
+        "get_retry_policy",
+        "list_config",
+        "get_client_groups",
+        "check_workspace_jobs",
+        "get_job_status",
+    }
+)

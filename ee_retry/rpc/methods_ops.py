@@ -7,7 +7,7 @@ from typing import Any
 
 from ee_retry.constants import RETRY_FAILED_DEFAULT_LIMIT, RETRY_FAILED_MAX_LIMIT
 from ee_retry.domain.model import RETRYABLE_STATUSES, Job, JobStatus, Operation
-from ee_retry.errors import InvalidParams
+from ee_retry.errors import InvalidParams, shown
 from ee_retry.rpc import params as p
 from ee_retry.rpc.context import Call, Handler
 from ee_retry.rpc.views import ms
@@ -28,7 +28,7 @@ def _statuses(value: object) -> tuple[JobStatus, ...]:
         raise InvalidParams(f"'filters.status' must be one of {allowed} or a non-empty list of them")
     for name in names:
         if name not in allowed:
-            raise InvalidParams(f"'filters.status' {name!r} is not retryable; use {allowed}")
+            raise InvalidParams(f"'filters.status' {shown(name)} is not retryable; use {allowed}")
     return tuple(dict.fromkeys(JobStatus(n) for n in names))
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ee_retry.domain.model import CLIENT_GROUP_RE
-from ee_retry.errors import InvalidParams
-from ee_retry.service.requests import RequirementsOverride
+from ee_retry.domain.model import CLIENT_GROUP_RE, TerminatedCode
+from ee_retry.errors import InvalidParams, shown
+from ee_retry.service.requests import RequirementsOverride, RunRequest
 
 
 def first_dict(params: list[Any], method: str, optional: bool = False) -> dict[str, Any]:
@@ -108,6 +108,15 @@ def opt_dict(d: Mapping[str, Any], key: str) -> dict[str, Any] | None:
     return value
 
 
+def _client_group(d: Mapping[str, Any]) -> str | None:
+    group = opt_str(d, "client_group")
+    if group is not None and not CLIENT_GROUP_RE.fullmatch(group):
+        raise InvalidParams(
+            f"Invalid client_group {shown(group)}: 1 to 64 letters, digits, '_' or '-', not starting with '-'"
+        )
+    return group
+
+
 def requirements(d: Mapping[str, Any]) -> RequirementsOverride | None:
     """ee2's job_requirements: request_cpus, request_memory (MB), request_disk (GB), client_group."""
     raw = opt_dict(d, "job_requirements")
@@ -117,17 +126,99 @@ def requirements(d: Mapping[str, Any]) -> RequirementsOverride | None:
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise InvalidParams(f"Unsupported job_requirements keys {unknown}; supported: {sorted(allowed)}")
-    group = opt_str(raw, "client_group")
-    if group is not None and not CLIENT_GROUP_RE.fullmatch(group):
-        raise InvalidParams(
-            f"Invalid client_group {group!r}: 1 to 64 letters, digits, '_' or '-', not starting with '-'"
-        )
     return RequirementsOverride(
         cpus=opt_int(raw, "request_cpus", 1),
         memory_mb=opt_int(raw, "request_memory", 1),
         disk_gb=opt_int(raw, "request_disk", 1),
-        client_group=group,
+        client_group=_client_group(raw),
     )
+
+
+_CONCIERGE_KEYS = {
+    "request_cpu", "request_cpus", "request_memory", "request_disk", "client_group", "account_group",
+    "job_priority", "ignore_concurrency_limits", "requirements_list", "client_group_regex", "debug_mode",
+}  # fmt: skip
+
+
+def concierge_requirements(raw: Mapping[str, Any], client_groups: Sequence[str]) -> RequirementsOverride:
+    """ee2's ConciergeParams, checked like job_requirements; the client group must be one the service
+    schedules to. job_priority (unimplemented in ee2 too) and ignore_concurrency_limits are accepted
+    and have no effect; a requirements list, a client group regex and debug mode are refused."""
+    unknown = sorted(set(raw) - _CONCIERGE_KEYS)
+    if unknown:
+        raise InvalidParams(
+            f"Unsupported concierge_params keys {unknown}; supported: {sorted(_CONCIERGE_KEYS)}"
+        )
+    opt_int(raw, "job_priority")
+    flag(raw, "ignore_concurrency_limits")
+    if str_list(raw, "requirements_list") or flag(raw, "client_group_regex") or flag(raw, "debug_mode"):
+        raise InvalidParams("requirements_list, client_group_regex and debug_mode are not supported here")
+    group = _client_group(raw)
+    if group is not None and group not in client_groups:
+        raise InvalidParams(
+            f"Unknown client_group {shown(group)}; the service schedules to {list(client_groups)}"
+        )
+    cpus = opt_int(raw, "request_cpu", 1)
+    account = opt_str(raw, "account_group")
+    if account is not None and not USER_NAME_RE.fullmatch(account):
+        raise InvalidParams(f"Invalid account_group {shown(account)}: a KBase user name")
+    return RequirementsOverride(
+        cpus=cpus if cpus is not None else opt_int(raw, "request_cpus", 1),
+        memory_mb=opt_int(raw, "request_memory", 1),
+        disk_gb=opt_int(raw, "request_disk", 1),
+        client_group=group,
+        account_group=account,
+    )
+
+
+USER_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,99}")  # KBase user names: lowercase letters, digits, '_'
+_CELL_INFO_KEYS = ("run_id", "token_id", "tag", "cell_id")  # ee2 keeps these of run_job's meta
+
+
+def run_request(d: dict[str, Any], as_admin: bool | None = None) -> RunRequest:
+    """ee2's RunJobParams. As in ee2, meta's run_id, token_id, tag and cell_id become the job's
+    narrative_cell_info."""
+    meta = opt_dict(d, "meta")
+    cell = {k: meta[k] for k in _CELL_INFO_KEYS if meta.get(k) is not None} if meta else None
+    return RunRequest(
+        method=req_str(d, "method"),
+        params=job_params(d),
+        service_ver=opt_str(d, "service_ver"),
+        app_id=opt_str(d, "app_id"),
+        source_ws_objects=tuple(str_list(d, "source_ws_objects")),
+        wsid=opt_int(d, "wsid", 1),
+        parent_job_id=opt_str(d, "parent_job_id"),
+        job_requirements=requirements(d),
+        narrative_cell_info=cell if cell is not None else opt_dict(d, "narrative_cell_info"),
+        meta=meta,
+        as_admin=flag(d, "as_admin") if as_admin is None else as_admin,
+    )
+
+
+def return_list(d: Mapping[str, Any]) -> bool:
+    """check_jobs' and check_workspace_jobs' return_list: default 1 (a list), 0 or false a mapping."""
+    return True if d.get("return_list") is None else flag(d, "return_list")
+
+
+def terminated_code(d: Mapping[str, Any]) -> TerminatedCode:
+    """cancel_job's terminated_code: one of ee2's codes, 0 (terminated by user) when absent."""
+    code = opt_int(d, "terminated_code")
+    if code is None:
+        return TerminatedCode.TERMINATED_BY_USER
+    try:
+        return TerminatedCode(code)
+    except ValueError:
+        codes = {c.value: c.name.lower() for c in TerminatedCode}
+        raise InvalidParams(f"Unknown terminated_code {code}; ee2's codes are {codes}") from None
+
+
+def job_error(d: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+    """finish_job's error: ee2's JsonRpcError object; a plain string (as KBase's JobRunner sends
+    when a token expires) becomes one."""
+    value = d.get(key)
+    if isinstance(value, str):
+        return {"name": "Job error", "code": -32000, "message": value, "error": value}
+    return opt_dict(d, key)
 
 
 _TIME_FORMS = "epoch seconds (a float), epoch milliseconds or an ISO 8601 date"

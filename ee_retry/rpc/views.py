@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -17,7 +18,8 @@ def ms(value: float | None) -> int | None:
 
 
 def job_state(job: Job, exclude: Iterable[str] = ()) -> dict[str, Any]:
-    """ee2's JobState for one job."""
+    """ee2's JobState for one job: every stored field (times in epoch ms), job_id and retry_count;
+    `exclude` drops top-level fields (job_id stays), as ee2's exclude_fields does."""
     doc = job.to_doc()
     state: dict[str, Any] = {"job_id": job.id}
     for key, value in doc.items():
@@ -32,10 +34,20 @@ def job_state(job: Job, exclude: Iterable[str] = ()) -> dict[str, Any]:
         state["auto_retry"] = AutoRetry.from_doc(job.auto_retry).to_wire()
     if job.job_input is None:
         state.pop("job_input")
+    else:
+        state["job_input"].pop("meta", None)  # ee2 keeps run_job's meta as narrative_cell_info
     for key in exclude:
         if key != "job_id":
             state.pop(key, None)
     return state
+
+
+def job_states(jobs: Sequence[Job], exclude: Iterable[str], as_list: bool) -> dict[str, Any]:
+    """ee2's CheckJobsResults: {"job_states": [...]} in the order given, or {job_id: state}."""
+    dropped = list(exclude)
+    if as_list:
+        return {"job_states": [job_state(j, dropped) for j in jobs]}
+    return {j.id: job_state(j, dropped) for j in jobs}
 
 
 def log_page(lines: Sequence[Mapping[str, Any]], first: int, total: int) -> dict[str, Any]:
@@ -73,3 +85,21 @@ def run_job_params(job: Job) -> dict[str, Any]:
         },
         "user": job.user,
     }
+
+
+_STATS_KEYS = ("clientgroup", "user", "app_id", "method", "wsid", "status")
+
+
+def date_range_stats(states: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    """ee2's stats block of a date-range answer: for each key, how many of the jobs have each value
+    (looked up on the job, then its job_input, then its requirements; a missing value counts as null)."""
+    stats: dict[str, Counter[str]] = {key: Counter() for key in _STATS_KEYS}
+    for state in states:
+        job_input = state.get("job_input") or {}
+        reqs = job_input.get("requirements") or {}
+        for key in _STATS_KEYS:
+            value = state.get(key)
+            value = job_input.get(key) if value is None else value
+            value = reqs.get(key) if value is None else value
+            stats[key]["null" if value is None else str(value)] += 1
+    return {key: dict(counts) for key, counts in stats.items()}

@@ -8,7 +8,7 @@ from ee_retry.constants import MAX_JOB_IDS_PER_CALL
 from ee_retry.domain.access import Access, check_admin_flag, denial, may_access
 from ee_retry.domain.ids import is_job_id
 from ee_retry.domain.model import Job
-from ee_retry.errors import EERetryError, InvalidJobId, TooManyIds
+from ee_retry.errors import EERetryError, InvalidJobId, TooManyIds, shown
 from ee_retry.ports import Permission, User
 from ee_retry.service.deps import Deps
 
@@ -19,7 +19,7 @@ def check_ids(ids: Sequence[object], what: str = "job_ids") -> list[str]:
         raise TooManyIds(f"{len(ids)} ids in {what}; at most {MAX_JOB_IDS_PER_CALL} per call")
     for job_id in ids:
         if not is_job_id(job_id):
-            raise InvalidJobId(f"Invalid job id {job_id!r}: a job id is 24 hexadecimal characters")
+            raise InvalidJobId(f"Invalid job id {shown(job_id)}: a job id is 24 hexadecimal characters")
     return [str(j) for j in ids]
 
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ee_retry.constants import MAX_LOG_LINES_PER_CALL
+from ee_retry.constants import MAX_LOG_LINE_CHARS, MAX_LOG_LINES_PER_CALL
 from ee_retry.domain import status as rules
 from ee_retry.domain.access import Access, check_admin_flag
 from ee_retry.domain.model import (
@@ -21,7 +21,7 @@ from ee_retry.domain.model import (
     Job,
     JobStatus,
 )
-from ee_retry.errors import InvalidParams, InvalidStatusTransition
+from ee_retry.errors import InvalidParams, InvalidStatusTransition, shown
 from ee_retry.ports import Transition, User
 from ee_retry.service.access import load_one
 from ee_retry.service.deps import Deps
@@ -107,7 +107,9 @@ async def update_job_status(deps: Deps, user: User, job_id: object, status: str,
     try:
         new = JobStatus(status)
     except ValueError:
-        raise InvalidParams(f"Unknown status {status!r}; one of {[s.value for s in JobStatus]}") from None
+        raise InvalidParams(
+            f"Unknown status {shown(status)}; one of {[s.value for s in JobStatus]}"
+        ) from None
     job = await load_one(deps, user, job_id, Access.WRITE, True)
     now = deps.clock.now()
     fields: dict[str, Any] = {"updated": now}
@@ -124,13 +126,19 @@ async def add_job_logs(
         raise InvalidParams(f"{len(lines)} log lines in one call; at most {MAX_LOG_LINES_PER_CALL}")
     clean = [
         {
-            "line": str(ln.get("line", "")),
+            "line": _cut_line(str(ln.get("line", ""))),
             "is_error": bool(ln.get("is_error", False)),
             "ts": _ts(ln.get("ts")),
         }
         for ln in lines
     ]
     return await deps.store.add_logs(job.id, clean)
+
+
+def _cut_line(line: str) -> str:
+    if len(line) <= MAX_LOG_LINE_CHARS:
+        return line
+    return f"{line[:MAX_LOG_LINE_CHARS]}... (line cut at {MAX_LOG_LINE_CHARS} characters)"
 
 
 def _ts(value: Any) -> float:

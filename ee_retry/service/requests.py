@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ee_retry.domain.model import JobRequirements
+from ee_retry.ports import FieldCondition
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class RequirementsOverride:
     memory_mb: int | None = None
     disk_gb: int | None = None
     client_group: str | None = None
+    account_group: str | None = None  # run_job_concierge only: the user the job is billed to
 
     def apply(self, base: JobRequirements) -> JobRequirements:
         return JobRequirements(
@@ -24,6 +26,7 @@ class RequirementsOverride:
             memory_mb=self.memory_mb if self.memory_mb is not None else base.memory_mb,
             disk_gb=self.disk_gb if self.disk_gb is not None else base.disk_gb,
             client_group=self.client_group if self.client_group is not None else base.client_group,
+            account_group=self.account_group if self.account_group is not None else base.account_group,
         )
 
     def to_doc(self) -> dict[str, Any]:
@@ -88,3 +91,4 @@ class DateRangeRequest:
     ascending: bool = True
     projection: tuple[str, ...] = ()
     as_admin: bool = False
+    conditions: tuple[FieldCondition, ...] = ()  # ee2's `filter`, typed and AND-ed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ee_retry.constants import MAX_BATCH_JOBS
@@ -12,10 +12,10 @@ from ee_retry.domain.access import Access, check_admin_flag
 from ee_retry.domain.ids import new_id
 from ee_retry.domain.jobs import new_container, new_job
 from ee_retry.domain.model import Job, JobInput, Operation, OperationKind, OperationState
-from ee_retry.errors import InvalidParams, PermissionDenied
+from ee_retry.errors import InvalidParams, PermissionDenied, shown
 from ee_retry.ports import User
 from ee_retry.service.deps import Deps
-from ee_retry.service.requests import RunRequest
+from ee_retry.service.requests import RequirementsOverride, RunRequest
 from ee_retry.service.specs import specs_builder
 from ee_retry.service.submission import reserve, submit_reserved
 
@@ -40,6 +40,12 @@ async def run_job(deps: Deps, user: User, req: RunRequest) -> str:
     reservation = await reserve(deps, op, [job], answer=job.id)
     await submit_reserved(deps, reservation, specs_builder(deps, user.token))
     return job.id
+
+
+async def run_job_concierge(deps: Deps, user: User, req: RunRequest, override: RequirementsOverride) -> str:
+    """run_job with the resources, client group and account group an EE2_ADMIN chose."""
+    check_admin_flag(user, True, Access.WRITE, "run concierge jobs")
+    return await run_job(deps, user, replace(req, job_requirements=override, as_admin=True))
 
 
 async def run_job_batch(
@@ -88,7 +94,7 @@ async def _resolve_all(
     check_admin_flag(user, as_admin, Access.WRITE, "run jobs as an admin")
     for req in reqs:
         if not _METHOD.fullmatch(req.method):
-            raise InvalidParams(f"method must look like 'Module.method', not {req.method!r}")
+            raise InvalidParams(f"method must look like 'Module.method', not {shown(req.method)}")
         if req.job_requirements is not None and not (as_admin and user.is_admin):
             raise PermissionDenied("job_requirements may only be set by an EE2_ADMIN with as_admin")
     await _check_workspaces(deps, user, [r.wsid for r in reqs] + [batch_wsid], as_admin)

@@ -143,3 +143,16 @@ async def test_a_read_only_admin_is_told_they_cannot_retry(
     await failed_job(api, sched)
     refused = rest.post("/retries/failed", {"as_admin": True}, token=READONLY_ADMIN_TOKEN)
     assert "Read-only admins" in problem(refused, 403)["detail"]
+
+
+async def test_a_rest_body_holding_a_value_no_store_can_hold_is_refused_naming_the_path(
+    api: Api, rest: Rest, sched: FakeScheduler
+) -> None:
+    bad = await failed_job(api, sched)
+
+    answer = rest.post("/retries", {"job_ids": [bad], "job_requirements": {"a.b": 1}})
+    filtered = rest.post("/retries/failed", {"filters": {"method": "Demo.fail"}, "x": 2**64})
+
+    assert problem(answer, 400)["detail"].startswith('Invalid params at body["job_requirements"]')
+    assert problem(filtered, 400)["detail"].startswith('Invalid params at body["x"]')
+    assert api.state(bad).get("retry_ids", []) == []

@@ -3,9 +3,12 @@ job records in MongoDB over the wire (`mongo_uri`, in a database of its own)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -15,6 +18,7 @@ from typing import Any
 import httpx2
 from pymongo import MongoClient
 
+from ee_retry.adapters.mongo_store import JOBS, OPERATIONS
 from ee_retry.domain.ids import new_id
 from ee_retry.testing.mongo import TEST_DB_PREFIX
 
@@ -30,22 +34,43 @@ def free_port() -> int:
 class Server:
     """One service process; `kill9` and `start` model a crash and a restart on the same data dir."""
 
-    def __init__(self, data_dir: Path, mongo_uri: str | None = None, mongo_db: str | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        mongo_uri: str | None = None,
+        mongo_db: str | None = None,
+        log: Path | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.mongo_uri = mongo_uri
         self.mongo_db = mongo_db or TEST_DB_PREFIX + new_id()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log = data_dir / "server.log"
+        self.log = log or data_dir / "server.log"
 
-    def start(self) -> None:
+    def spawn(self) -> subprocess.Popen[bytes]:
         env = {**os.environ, "EE_RETRY_PORT": str(self.port), "EE_RETRY_DATA_DIR": str(self.data_dir)}
         env.pop("EE_RETRY_MONGO_URI", None)
         if self.mongo_uri is not None:
             env.update(EE_RETRY_MONGO_URI=self.mongo_uri, EE_RETRY_MONGO_DB=self.mongo_db)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "ee_retry"], env=env, stdout=out, stderr=out)
+        return self.proc
+
+    def start_refused(self) -> tuple[int, str]:
+        """Start a server that must refuse to start: its exit code and its output."""
+        proc = self.spawn()
+        try:
+            code = proc.wait(timeout=START_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise AssertionError(f"the server started: {self.log.read_text()[-2000:]}") from None
+        return code, self.log.read_text()
+
+    def start(self) -> None:
+        self.spawn()
+        assert self.proc is not None
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -82,6 +107,20 @@ class Server:
         finally:
             client.close()
 
+    def stored_records(self) -> int:
+        """How many jobs and operations the service's store holds."""
+        if self.mongo_uri is not None:
+            client: MongoClient[dict[str, Any]] = MongoClient(self.mongo_uri)
+            try:
+                db = client[self.mongo_db]
+                return sum(db[name].count_documents({}) for name in (JOBS, OPERATIONS))
+            finally:
+                client.close()
+        with contextlib.closing(sqlite3.connect(self.data_dir / "ee_retry.sqlite3")) as db:
+            jobs = db.execute("SELECT count(*) FROM jobs").fetchone()[0]
+            ops = db.execute("SELECT count(*) FROM operations").fetchone()[0]
+        return int(jobs + ops)
+
     def drop_database(self) -> None:
         if self.mongo_uri is not None:
             client: MongoClient[dict[str, Any]] = MongoClient(self.mongo_uri)
@@ -91,7 +130,9 @@ class Server:
     def call(self, method: str, params: Any, token: str | None = "alice-token") -> tuple[int, dict[str, Any]]:
         headers = {"Authorization": token} if token else {}
         body = {"version": "1.1", "method": f"execution_engine2.{method}", "params": params, "id": "1"}
-        resp = httpx2.post(self.url, json=body, headers=headers, timeout=30.0)
+        raw = json.dumps(body).encode()  # ASCII-escaped: any string JSON can carry, lone surrogates too
+        headers["Content-Type"] = "application/json"
+        resp = httpx2.post(self.url, content=raw, headers=headers, timeout=30.0)
         return resp.status_code, resp.json()
 
     def result(self, method: str, params: Any, token: str = "alice-token") -> Any:

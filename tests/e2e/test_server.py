@@ -3,6 +3,7 @@ SIGKILL, and can be retried."""
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,3 +102,38 @@ def test_no_token_is_written_to_the_log_the_store_or_a_job_folder(server: Server
     for name, content in stored.items():
         for token in ("alice-token", "admin-token", "bob-token", rejected):
             assert token.encode() not in content, f"{token} found in {name}"
+
+
+def test_the_data_folder_and_job_files_are_private_to_the_service_user(server: Server) -> None:
+    """Job params and output are readable by the service's user only, whatever the umask."""
+    job_id = server.result("run_job", [{"method": "Demo.succeed", "params": [{"secret": 1}], "wsid": 1}])
+    server.wait_status(job_id, {"completed"})
+
+    assert stat.S_IMODE(server.data_dir.stat().st_mode) == 0o700
+    made = [p for p in server.data_dir.rglob("*") if p != server.log]
+    assert any(p.is_file() and job_id in str(p) for p in made)
+    for path in made:
+        wanted = 0o700 if path.is_dir() else 0o600
+        assert stat.S_IMODE(path.stat().st_mode) == wanted, f"{path.relative_to(server.data_dir)}"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"s": "\ud800"}, {"a.b": 1}, {"$set": 1}, {"k\x00": 1}, {"n": 2**63}],
+    ids=["lone-surrogate", "dotted-key", "dollar-key", "nul-key", "int-over-int64"],
+)
+def test_a_value_no_store_can_hold_is_invalid_params_and_leaves_nothing_behind(
+    server: Server, value: dict[str, object]
+) -> None:
+    status, body = server.call("run_job", [{"method": "Demo.succeed", "params": [value], "wsid": 1}])
+    batch_status, _ = server.call(
+        "run_job_batch", [[{"method": "Demo.succeed", "params": [value]}], {"wsid": 1}]
+    )
+
+    assert status == 500 and batch_status == 500
+    assert body["error"]["code"] == -32602
+    assert body["error"]["message"].startswith('Invalid params at params[0]["params"][0]')
+    assert server.stored_records() == 0
+    assert (
+        server.result("check_jobs_date_range_for_user", [{"start_time": 0, "end_time": 2**40}])["count"] == 0
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ee_retry.constants import MAX_LOG_LINE_CHARS, MAX_LOG_LINES_PER_CALL, MAX_LOG_PAGE_LINES
 from ee_retry.service.deps import Deps
 from ee_retry.service.poller import Poller
 from ee_retry.testing.clock import FakeClock
@@ -193,3 +194,31 @@ def test_finish_job_without_output_or_code_follows_ee2(
     assert state["status"] == "error"
     assert state["error_code"] == code
     assert message in state["errormsg"]
+
+
+def test_get_job_logs_returns_at_most_one_capped_page_whatever_the_limit_asked(api: Api) -> None:
+    job_id = api.run()
+    lines = [{"line": f"line {i}", "is_error": 0} for i in range(MAX_LOG_LINES_PER_CALL)]
+    ok(api.call("add_job_logs", [{"job_id": job_id}, lines]))
+    ok(api.call("add_job_logs", [{"job_id": job_id}, [{"line": "one more"}]]))
+
+    page = ok(api.call("get_job_logs", [{"job_id": job_id, "limit": 10**9}]))
+
+    assert len(page["lines"]) == MAX_LOG_PAGE_LINES
+    assert page["last_line_number"] == MAX_LOG_PAGE_LINES
+    assert page["count"] == MAX_LOG_LINES_PER_CALL + 1
+    rest = ok(api.call("get_job_logs", [{"job_id": job_id, "skip_lines": page["last_line_number"]}]))
+    assert rest["lines"][-1]["line"] == "one more"
+
+
+def test_a_log_line_longer_than_the_line_limit_is_stored_cut_saying_so(api: Api) -> None:
+    job_id = api.run()
+    long_line = "x" * (MAX_LOG_LINE_CHARS + 500)
+
+    ok(api.call("add_job_logs", [{"job_id": job_id}, [{"line": long_line}, {"line": "short"}]]))
+
+    stored = ok(api.call("get_job_logs", [{"job_id": job_id}]))["lines"]
+    assert stored[0]["line"].startswith("x" * MAX_LOG_LINE_CHARS)
+    assert stored[0]["line"].endswith(f"(line cut at {MAX_LOG_LINE_CHARS} characters)")
+    assert len(stored[0]["line"]) < MAX_LOG_LINE_CHARS + 100
+    assert stored[1]["line"] == "short"

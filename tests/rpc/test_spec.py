@@ -20,6 +20,7 @@ Rpc = Callable[..., tuple[int, Any]]
 SPEC_DIR = Path(__file__).resolve().parents[2] / "spec"
 KIDL_FILE = SPEC_DIR / "execution_engine2.spec"
 ERRORS_FILE = SPEC_DIR / "errors.md"
+EE2_FUNCDEFS_FILE = SPEC_DIR / "ee2_funcdefs.txt"
 KIDL_BUILTINS = {"int", "float", "string", "list", "mapping", "tuple", "UnspecifiedObject"}
 SOME_JOB_ID = "0123456789abcdef01234567"
 
@@ -92,6 +93,24 @@ def test_the_spec_declares_exactly_the_methods_the_service_serves() -> None:
     )
 
 
+def ee2_funcdefs() -> list[str]:
+    lines = EE2_FUNCDEFS_FILE.read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def test_the_ee2_funcdef_list_holds_ee2s_28_methods() -> None:
+    names = ee2_funcdefs()
+
+    assert len(names) == len(set(names)) == 28
+    assert {"check_workspace_jobs", "handle_held_job", "run_job_concierge", "list_config"} <= set(names)
+
+
+@pytest.mark.parametrize("name", ee2_funcdefs())
+def test_every_funcdef_of_ee2s_spec_is_declared_and_has_a_handler(name: str) -> None:
+    assert name in funcdefs(), f"ee2's {name} is missing from spec/execution_engine2.spec"
+    assert name in METHODS, f"ee2's {name} has no handler in ee_retry.rpc.methods.METHODS"
+
+
 def test_every_type_a_funcdef_names_is_declared() -> None:
     known = declared_types() | KIDL_BUILTINS
     for fd in funcdefs().values():
@@ -106,6 +125,10 @@ def _params_for(method: str) -> list[Any]:
         return [[{"method": "Demo.succeed"}], {}]
     if method == "add_job_logs":
         return [{"job_id": SOME_JOB_ID}, []]
+    if method == "handle_held_job":
+        return ["1234"]
+    if method == "run_job_concierge":
+        return [{"method": "Demo.succeed"}, {}]
     return [
         {
             "job_id": SOME_JOB_ID,
@@ -114,6 +137,9 @@ def _params_for(method: str) -> list[Any]:
             "status": "running",
             "start_time": 0,
             "end_time": 1_000,
+            "workspace_id": 1,
+            "batch_id": SOME_JOB_ID,
+            "child_job_ids": [SOME_JOB_ID],
         }
     ]
 

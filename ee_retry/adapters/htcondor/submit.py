@@ -39,6 +39,7 @@ ON_EXIT_HOLD_SUBCODE = "ifThenElse(ExitBySignal, ExitSignal, ExitCode)"
 ROW_KEYS: tuple[str, ...] = (
     "job_id",
     "kb_user",
+    "kb_account",  # the accounting group user: the owner, or run_job_concierge's account_group
     "kb_clientgroup",
     "kb_cpus",
     "kb_memory_mb",
@@ -121,7 +122,7 @@ def build_description(op_id: str, params: SubmitParams, hold: bool) -> dict[str,
         "requirements": '(CLIENTGROUP == "$(kb_clientgroup)")',
         "concurrency_limits": "$(kb_user)",
         "accounting_group": params.accounting_prefix,
-        "accounting_group_user": "$(kb_user)",
+        "accounting_group_user": "$(kb_account)",
         "on_exit_hold": ON_EXIT_HOLD,
         "on_exit_hold_reason": ON_EXIT_HOLD_REASON,
         "on_exit_hold_subcode": ON_EXIT_HOLD_SUBCODE,
@@ -165,6 +166,9 @@ def build_row(spec: SubmitSpec) -> dict[str, str]:
     row = {
         "job_id": job_id,
         "kb_user": safety.check_identifier(job_id, "user", spec.user, safety.USER_RE),
+        "kb_account": safety.check_identifier(
+            job_id, "account group", reqs.account_group or spec.user, safety.USER_RE
+        ),
         "kb_clientgroup": safety.check_identifier(
             job_id, "client group", reqs.client_group, safety.CLIENT_GROUP_RE
         ),
