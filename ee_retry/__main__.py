@@ -8,23 +8,29 @@ import sys
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+from ee_retry import memory
 from ee_retry.adapters.clock import SystemClock
 from ee_retry.adapters.folder_lock import FolderLock, lock_data_folder
 from ee_retry.app import create_app
 from ee_retry.errors import EERetryError
+from ee_retry.http_limits import RequestLimits, bounded_protocol
 from ee_retry.service.instance import InstanceClaim, InstanceClaimed
 from ee_retry.settings import Settings
 from ee_retry.wiring import build_deps, build_store
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """How uvicorn serves the app; the HTTP benchmark serves its baseline app with the same options."""
+    """How uvicorn serves the app; the HTTP benchmark serves its baseline app with the same options.
+    The header timeout and the connection cap live in the protocol class (ee_retry.http_limits)."""
     return {
         "host": settings.host,
         "port": settings.port,
         "log_level": "info",
         "access_log": settings.access_log,
+        "http": bounded_protocol(AutoHTTPProtocol, settings.http),
+        "timeout_keep_alive": settings.http.keep_alive_s,
     }
 
 
@@ -82,7 +88,8 @@ def main() -> int:
     store = "MongoDB" if settings.mongo_uri else f"embedded store in {settings.data_dir.resolve()}"
     where = f"http://{settings.host}:{settings.port}/"
     print(f"ee-retry listening on {where} ({store}, {settings.scheduler} scheduler)", flush=True)
-    uvicorn.run(app, **uvicorn_options(settings))
+    memory.keep_large_blocks_returnable()
+    uvicorn.run(RequestLimits(app, settings.http), **uvicorn_options(settings))
     return 0
 
 

@@ -3,7 +3,7 @@
 `python -m ee_retry.bench retry` seeds N failed jobs (every tenth a batch child) in a fresh store, then
 retries them all in one request two ways, over the same fakes with the same injected latency:
 
-- ours: `ee_retry.service.retry.retry`, i.e. what `retry_jobs` runs;
+- ours: `ee_retry.service.submit.retry.retry`, i.e. what `retry_jobs` runs;
 - serial: ee2's loop, one job at a time: read, insert, submit, mark queued, `$addToSet` retry_ids,
   `$addToSet` child_jobs (batch children only), set retry_saved_toggle.
 
@@ -28,6 +28,7 @@ from ee_retry.bench_paths import (
     Row,
     bench_retry,
     profile_ours,
+    table_lines,
 )
 
 DEFAULT_SIZES = (1, 10, 100, 1000)
@@ -123,13 +124,7 @@ def _cells(row: Row) -> tuple[str, ...]:
 
 def render(rows: Sequence[Row], found: Sequence[Verdict], markdown: bool) -> str:
     """The table, the scheduler queries footnote, and one PASS/FAIL line per target."""
-    table = [HEADER, *(_cells(r) for r in rows)]
-    if markdown:
-        lines = ["| " + " | ".join(c) + " |" for c in table]
-        lines.insert(1, "|" + "|".join("---:" for _ in HEADER) + "|")
-    else:
-        widths = [max(len(r[i]) for r in table) for i in range(len(HEADER))]
-        lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in table]
+    lines = table_lines([HEADER, *(_cells(r) for r in rows)], markdown)
     queries = ", ".join(f"N={r.n}: ours {r.ours.queries}, serial {r.serial.queries}" for r in rows)
     removes = sum(r.ours.scheduler_calls["remove"] + r.serial.scheduler_calls["remove"] for r in rows)
     lines += ["", f"Scheduler queries (procs_for_*, poll): {queries}. Scheduler removes: {removes}.", ""]
@@ -169,8 +164,26 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="after the table, run our path once more at the largest N under cProfile and print it",
     )
+    pol = sub.add_parser("policy", help="automatic retries: N failures decided, then their retries started")
+    pol.add_argument("--sizes", type=_sizes, default=(100, 1_000, 10_000), help="comma separated N")
+    pol.add_argument("--store-latency-ms", type=float, default=DEFAULT_STORE_LATENCY_MS)
+    pol.add_argument("--submit-latency-ms", type=float, default=DEFAULT_SUBMIT_LATENCY_MS)
+    pol.add_argument("--markdown", action="store_true", help="print a Markdown table")
     add_http_parser(sub)
     return p
+
+
+def main_policy(args: argparse.Namespace, latency: Latency) -> int:
+    from ee_retry.bench_policy import bench_policy, render
+
+    print(
+        f"policy benchmark: store=sqlite, {args.store_latency_ms:g} ms per store round trip, "
+        f"{args.submit_latency_ms:g} ms per scheduler call, N in {','.join(map(str, args.sizes))}",
+        flush=True,
+    )
+    text, passed = render(asyncio.run(bench_policy(args.sizes, latency)), args.markdown)
+    print(text, flush=True)
+    return 0 if passed else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -179,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.bench == "http":
         return run_http(args)
     latency = Latency(args.store_latency_ms / 1_000, args.submit_latency_ms / 1_000)
+    if args.bench == "policy":
+        return main_policy(args, latency)
     print(
         f"retry benchmark: store={args.store}, {args.store_latency_ms:g} ms per store round trip, "
         f"{args.submit_latency_ms:g} ms per scheduler call, N in {','.join(map(str, args.sizes))}",

@@ -16,11 +16,12 @@ from typing import Any, cast
 from ee_retry.domain.ids import new_id
 from ee_retry.domain.jobs import new_attempt
 from ee_retry.domain.model import Job, JobInput, JobStatus
-from ee_retry.ports import JobStore, ProcState, Scheduler, Transition, User
+from ee_retry.domain.values import ProcState, Transition, User
+from ee_retry.ports import JobStore, Scheduler
 from ee_retry.service.deps import Deps
-from ee_retry.service.requests import RetryRequest
-from ee_retry.service.retry import retry
-from ee_retry.service.specs import specs_builder
+from ee_retry.service.submit.requests import RetryRequest
+from ee_retry.service.submit.retry import retry
+from ee_retry.service.submit.specs import specs_builder
 from ee_retry.testing.harness import ALICE_TOKEN, service_deps
 from ee_retry.testing.instrument import Instrumented
 from ee_retry.testing.mongo import open_test_store
@@ -103,6 +104,16 @@ class Row:
     @property
     def speedup(self) -> float:
         return self.serial.wall_s / self.ours.wall_s if self.ours.wall_s > 0 else float("inf")
+
+
+def table_lines(table: Sequence[Sequence[str]], markdown: bool) -> list[str]:
+    """A header row and data rows as a Markdown table or as right-aligned columns."""
+    if markdown:
+        lines = ["| " + " | ".join(c) + " |" for c in table]
+        lines.insert(1, "|" + "|".join("---:" for _ in table[0]) + "|")
+        return lines
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    return ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in table]
 
 
 # ---------------------------------------------------------------- the two paths

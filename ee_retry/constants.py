@@ -4,6 +4,11 @@
 MAX_BODY_BYTES = 1_048_576  # 1 MiB; a larger request body is refused before it is parsed
 MAX_JOB_IDS_PER_CALL = 1_000  # ids in one check_jobs / retry_jobs call; bounds one request's store work
 MAX_BATCH_JOBS = 1_000  # children in one run_job_batch; one scheduler transaction stays reasonable
+HEADER_TIMEOUT_S = 10.0  # a connection must send a request's full headers this soon after opening or idling
+BODY_TIMEOUT_S = 30.0  # a request's whole body must arrive this soon after its headers (1 MiB at ~35 KB/s)
+KEEP_ALIVE_S = 5.0  # an idle keep-alive connection is closed after this long
+MAX_CONNECTIONS = 1_000  # open client connections; more are answered 503 and closed (file descriptors)
+MAX_IN_FLIGHT = 100  # requests being handled at once; more are answered 503 at once (memory: 1 MiB each)
 IDEMPOTENCY_KEY_MAX_LEN = 255  # as in the retry contract (spec/)
 IDEMPOTENCY_TTL_S = 86_400  # a key replays its first answer for at least 24 h
 IDEMPOTENCY_WAIT_S = 30.0  # a concurrent caller with the same key waits this long for the first answer
@@ -53,3 +58,4 @@ AUTO_RETRY_MAX_DUE_PER_PASS = 10_000  # due automatic retries one start pass loo
 AUTO_RETRY_LOOKBACK_S = 3_600  # a fresh lease holder decides failures this old or newer
 BREAKER_RECHECK_S = 10.0  # retries paused behind a half-open breaker's probe look again this often
 AUTO_RETRY_RESCAN_S = 30.0  # each pass reads finished jobs again this far back (clock skew, slow writes)
+COST_MAX_JOBS = 100_000  # job_stats' cost figures read at most this many jobs (newest first)

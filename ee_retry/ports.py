@@ -1,4 +1,5 @@
-"""The ports the service is built from. Each has a real adapter and a fake or static twin.
+"""The ports the service is built from, as Protocols; the values they exchange are in domain/values.py.
+Each has a real adapter and a fake or static twin.
 
 Every JobStore method is one round trip to the store (one query, one bulk write), whatever the
 number of jobs it names: the retry path's round-trip count does not grow with the request.
@@ -7,96 +8,22 @@ number of jobs it names: the retry path's round-trip count does not grow with th
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any, Protocol
 
-from ee_retry.domain.model import Job, JobRequirements, JobStatus, Operation, OperationState
+from ee_retry.domain.model import Job, JobStatus, Operation, OperationState
+from ee_retry.domain.values import (
+    GuardedUpdate,
+    InsertOutcome,
+    JobQuery,
+    Permission,
+    ResolvedVersion,
+    SchedulerProc,
+    SubmitSpec,
+    Transition,
+    User,
+)
 
 # ---------------------------------------------------------------- store
-
-
-@dataclass(frozen=True)
-class Transition:
-    """Move one job to `new` if, and only if, its status is one of `expected`; also set `fields`."""
-
-    job_id: str
-    expected: frozenset[JobStatus]
-    new: JobStatus
-    fields: Mapping[str, Any] = field(default_factory=dict)  # stored field names, e.g. "errormsg"
-
-
-class Comparison(str, Enum):
-    """How a FieldCondition compares a stored field with its value (ee2's filter operators)."""
-
-    EQ = "eq"
-    NE = "ne"  # also matches a missing field, as MongoDB's $ne does
-    GT = "gt"
-    GTE = "gte"
-    LT = "lt"
-    LTE = "lte"
-    IN = "in"  # value: a list
-
-
-@dataclass(frozen=True)
-class FieldCondition:
-    """One typed condition on a stored job field; the field comes from a fixed whitelist, never from
-    the caller's text, and the value is a plain typed value (str, int, float, bool, or a list)."""
-
-    field: str  # stored name, dotted for sub-documents, e.g. "job_input.app_id"
-    op: Comparison
-    value: Any
-
-
-@dataclass(frozen=True)
-class JobQuery:
-    """A filter over job records; every field left None does not filter."""
-
-    ids: Sequence[str] | None = None
-    users: Sequence[str] | None = None  # any of these owners ...
-    wsids: Sequence[int] | None = None  # ... or (when both set) any of these workspaces
-    wsid: int | None = None  # and in this workspace
-    statuses: Sequence[JobStatus] | None = None
-    method: str | None = None  # job_input.method
-    module: str | None = None  # job_input.method starts with "<module>."
-    app_id: str | None = None  # job_input.app_id
-    batch_id: str | None = None
-    error_code: int | None = None
-    retry_parent: str | None = None
-    originals_only: bool = False  # only jobs that are not retries (retry_parent unset)
-    exclude_batch_containers: bool = False
-    created_from: float | None = None  # inclusive, epoch seconds
-    created_to: float | None = None  # exclusive
-    updated_before: float | None = None  # exclusive
-    updated_from: float | None = None  # inclusive
-    auto_due_before: float | None = None  # an automatic retry waits to start before this (auto_next_at)
-    operation_ids: Sequence[str] | None = None
-    scheduler_cluster: str | None = None  # a scheduler cluster id ("123"): procs "123" and "123.N"
-    conditions: Sequence[FieldCondition] = ()  # AND-ed
-    limit: int = 0  # 0: no limit
-    offset: int = 0
-    ascending: bool = True  # order by created, then id
-
-
-@dataclass(frozen=True)
-class GuardedUpdate:
-    """Set `fields` on one job if, and only if, its stored `guard` field (dotted) still equals
-    `expected` (None: missing or null): a compare-and-set."""
-
-    job_id: str
-    guard: str
-    expected: Any
-    fields: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class InsertOutcome:
-    """Result of a bulk insert: which jobs went in, and which lost the in-flight guard to whom."""
-
-    inserted: frozenset[str]
-    # refused new job id -> the attempt now holding its original's guard (retry_active), which is
-    # itself when that id is already stored and active; None when it cannot be told
-    conflicts: Mapping[str, str | None]
 
 
 class JobStore(Protocol):
@@ -210,56 +137,6 @@ class JobStore(Protocol):
 # ---------------------------------------------------------------- scheduler
 
 
-class ProcState(str, Enum):
-    """What the scheduler says of one proc."""
-
-    HELD = "held"  # submitted on hold (or held by the scheduler: see hold_reason)
-    IDLE = "idle"  # released, waiting for a slot
-    RUNNING = "running"
-    COMPLETED = "completed"  # exited; see exit_code / exit_signal
-    REMOVED = "removed"  # removed from the queue (cancelled)
-
-
-@dataclass(frozen=True)
-class SubmitSpec:
-    """One job for the scheduler: everything a proc needs, as plain data (it crosses processes)."""
-
-    job_id: str
-    user: str
-    method: str
-    service_ver: str
-    requirements: JobRequirements
-    app_id: str | None = None
-    wsid: int | None = None
-    parent_job_id: str | None = None
-    batch_id: str | None = None
-    source_ws_objects: tuple[str, ...] = ()
-    params: Any = None  # the local executor hands these to the command
-    command: tuple[str, ...] = ()  # argv from the catalog, for the local executor
-    token: str | None = field(default=None, repr=False)  # for the job runner's callbacks; never logged
-
-
-@dataclass(frozen=True)
-class SchedulerProc:
-    """One proc as the scheduler reports it."""
-
-    job_id: str
-    operation_id: str | None
-    scheduler_id: str  # "cluster.proc" for HTCondor; the local executor's own id
-    state: ProcState
-    exit_code: int | None = None
-    exit_signal: int | None = None
-    hold_reason: str | None = None  # set when the scheduler (not we) held it, e.g. on_exit_hold
-    hold_code: int | None = None  # HTCondor's HoldReasonCode / HoldReasonSubCode of such a hold
-    hold_subcode: int | None = None
-    held_by_us: bool = False  # held because it was submitted on hold and not yet released
-    in_queue: bool = True  # False when reported from history
-    output_tail: str | None = None  # local executor: tail of stdout
-    error_tail: str | None = None  # local executor: tail of stderr
-    started: float | None = None
-    finished: float | None = None
-
-
 class Scheduler(Protocol):
     """HTCondor (htcondor2 in a worker process) or the local subprocess executor."""
 
@@ -298,43 +175,9 @@ StatusListener = Callable[[SchedulerProc], Awaitable[None]]
 # ---------------------------------------------------------------- identity, permissions, catalog
 
 
-@dataclass(frozen=True)
-class User:
-    """An authenticated caller."""
-
-    name: str
-    roles: frozenset[str] = frozenset()
-    token: str = field(default="", repr=False)  # never logged
-
-    @property
-    def is_admin(self) -> bool:
-        return "EE2_ADMIN" in self.roles
-
-    @property
-    def is_read_admin(self) -> bool:
-        return "EE2_ADMIN" in self.roles or "EE2_ADMIN_RO" in self.roles
-
-
 class Auth(Protocol):
     async def user_for_token(self, token: str) -> User:
         """Raises AuthenticationError for a missing, unknown or expired token."""
-
-
-class Permission(str, Enum):
-    """KBase workspace permission letters."""
-
-    ADMIN = "a"
-    WRITE = "w"
-    READ = "r"
-    NONE = "n"
-
-    @property
-    def can_write(self) -> bool:
-        return self in (Permission.ADMIN, Permission.WRITE)
-
-    @property
-    def can_read(self) -> bool:
-        return self in (Permission.ADMIN, Permission.WRITE, Permission.READ)
 
 
 class Workspace(Protocol):
@@ -348,16 +191,6 @@ class Workspace(Protocol):
     async def readable_workspaces(self, user: User) -> list[int]:
         """Ids of every workspace the caller may read ('a', 'w' or 'r' given to them), in one call
         (list_workspace_ids with perm 'r', public workspaces excluded)."""
-
-
-@dataclass(frozen=True)
-class ResolvedVersion:
-    """A module version as the catalog knows it."""
-
-    module: str
-    git_commit_hash: str
-    requirements: JobRequirements
-    command: tuple[str, ...] = ()  # local executor only
 
 
 class Catalog(Protocol):

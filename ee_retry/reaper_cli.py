@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from ee_retry import constants
 from ee_retry.service.deps import Deps
-from ee_retry.service.reaper import ReapOptions, reap
-from ee_retry.service.reaper_report import ReapReport
+from ee_retry.service.repair.reaper import ReapOptions, reap
+from ee_retry.service.repair.reaper_report import ReapReport
 from ee_retry.settings import Settings
 from ee_retry.wiring import build_deps
 

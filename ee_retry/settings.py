@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from ee_retry import constants
 from ee_retry.domain.model import CLIENT_GROUP_RE
@@ -16,6 +17,31 @@ from ee_retry.domain.model import CLIENT_GROUP_RE
 def demo_file(name: str) -> Path:
     """Path of a demo file shipped in the package (tokens, workspaces, catalog)."""
     return Path(str(resources.files("ee_retry.demo").joinpath(name)))
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """How long and how many: the bounds on clients the HTTP server enforces (ee_retry.http_limits)."""
+
+    header_timeout_s: float = constants.HEADER_TIMEOUT_S
+    body_timeout_s: float = constants.BODY_TIMEOUT_S
+    keep_alive_s: float = constants.KEEP_ALIVE_S
+    max_connections: int = constants.MAX_CONNECTIONS
+    max_in_flight: int = constants.MAX_IN_FLIGHT
+
+    @classmethod
+    def from_env(cls, opt: Callable[[str], str | None]) -> HttpLimits:
+        def number(name: str, default: float, low: float, kind: type[int] | type[float] = float) -> Any:
+            value = _number(opt, name, kind, low)
+            return default if value is None else kind(value)
+
+        return cls(
+            header_timeout_s=number("EE_RETRY_HEADER_TIMEOUT_S", constants.HEADER_TIMEOUT_S, 0.1),
+            body_timeout_s=number("EE_RETRY_BODY_TIMEOUT_S", constants.BODY_TIMEOUT_S, 0.1),
+            keep_alive_s=number("EE_RETRY_KEEP_ALIVE_S", constants.KEEP_ALIVE_S, 0.1),
+            max_connections=number("EE_RETRY_MAX_CONNECTIONS", constants.MAX_CONNECTIONS, 1, int),
+            max_in_flight=number("EE_RETRY_MAX_IN_FLIGHT", constants.MAX_IN_FLIGHT, 1, int),
+        )
 
 
 @dataclass(frozen=True)
@@ -49,6 +75,7 @@ class Settings:
     policy_file: Path | None = None  # automatic retry policy (TOML); None: no automatic retries
     policy_token: str | None = field(default=None, repr=False)  # token automatic attempts run with
     access_log: bool = False  # uvicorn's line per request; off: errors are logged and counted anyway
+    http: HttpLimits = HttpLimits()  # timeouts and caps on HTTP clients
 
     @property
     def url(self) -> str:
@@ -118,6 +145,7 @@ class Settings:
             policy_file=opt_path("EE_RETRY_POLICY_FILE"),
             policy_token=opt("EE_RETRY_POLICY_TOKEN"),
             access_log=_flag(opt, "EE_RETRY_ACCESS_LOG"),
+            http=HttpLimits.from_env(opt),
         )
 
 

@@ -36,9 +36,10 @@ from hypothesis import HealthCheck, settings
 from starlette.testclient import TestClient
 
 from ee_retry.app import create_app
-from ee_retry.ports import JobStore, SchedulerProc
+from ee_retry.domain.values import SchedulerProc
+from ee_retry.ports import JobStore
 from ee_retry.service.deps import Deps
-from ee_retry.service.status_sync import apply_procs
+from ee_retry.service.sync.status_sync import apply_procs
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.harness import service_deps
 from ee_retry.testing.mongo import mongo_test_uri, open_test_store

@@ -14,7 +14,7 @@ from ee_retry.app import create_app
 from ee_retry.errors import AuthenticationError, InvalidJobId, SchedulerUnavailable, StoreUnavailable
 from ee_retry.ports import JobStore
 from ee_retry.service.deps import Deps
-from ee_retry.service.poller import Poller
+from ee_retry.service.sync.poller import Poller
 from ee_retry.settings import Settings
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.harness import ALICE_TOKEN, service_deps

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from ee_retry import constants
-from ee_retry.adapters.sqlite_store import SqliteJobStore
+from ee_retry.adapters.store.sqlite import SqliteJobStore
 from ee_retry.domain.ids import new_id
 from ee_retry.domain.model import Job, JobInput, JobStatus
-from ee_retry.service.reaper import LEASE_NAME, LOCAL_NOTE
+from ee_retry.service.repair.reaper import LEASE_NAME, LOCAL_NOTE
 
 pytestmark = pytest.mark.slow
 

@@ -176,6 +176,16 @@ SCHEMAS: dict[str, Any] = {
             "refusals": {"type": "array", "items": _ref("Refusals")},
         },
     ),
+    "RetryPolicy": _obj(
+        ["enabled", "policy", "loaded_at", "breakers", "budgets"],
+        {
+            "enabled": {"type": "boolean"},
+            "policy": {"type": ["object", "null"]},
+            "loaded_at": MS,
+            "breakers": {"type": "array", "items": {"type": "object"}},
+            "budgets": {"type": "array", "items": {"type": "object"}},
+        },
+    ),
     "Stats": _obj(
         ["user", "since", "counts", "total", "retries"],
         {
@@ -306,6 +316,13 @@ def _paths() -> dict[str, Any]:
                     _query("since", _TIME, "created at or after"),
                     _query("as_admin", {"type": "string", "enum": ["true", "false"]}, "admin view"),
                 ],
+            )
+        },
+        "/api/v1/policy": {
+            "get": _op(
+                "The automatic retry policy in force, its open breakers and near-exhausted budgets",
+                (200, "as get_retry_policy", _ref("RetryPolicy")),
+                (401, 503),
             )
         },
         "/api/v1/openapi.json": {

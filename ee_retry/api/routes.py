@@ -24,11 +24,15 @@ from ee_retry.errors import EERetryError, InvalidParams
 from ee_retry.rpc.context import Call
 from ee_retry.rpc.methods import retry_jobs
 from ee_retry.rpc.methods_ops import _retry_failed_request, job_stats
-from ee_retry.rpc.views import job_state, log_page
-from ee_retry.service import browse, callbacks, jobs, operator, retry
+from ee_retry.rpc.views import job_state, log_page, raise_item_error
+from ee_retry.service import browse, jobs
 from ee_retry.service.deps import Deps
-from ee_retry.service.idempotency import check_key
-from ee_retry.service.requests import RetryRequest
+from ee_retry.service.ops.retry_failed import retry_failed_jobs
+from ee_retry.service.policy.admin import retry_policy
+from ee_retry.service.submit import retry
+from ee_retry.service.submit.idempotency import check_key
+from ee_retry.service.submit.requests import RetryRequest
+from ee_retry.service.sync import callbacks
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +101,7 @@ async def retry_one(deps: Deps, call: Call, request: Request) -> Response:
     )
     [item] = await retry.retry(deps, user, req)
     try:
-        retry.raise_item_error(item)
+        raise_item_error(item)
     except EERetryError as exc:
         raise await browse.explain_write_denial(deps, user, job_id, exc) from None
     return _json({"job_id": item["job_id"], "retry_id": item["retry_id"]}, 201)
@@ -132,7 +136,7 @@ async def retry_failed(deps: Deps, call: Call, request: Request) -> Response:
     user = await call.user()
     if req.dry_run:
         return _json(shapes.preview(await browse.preview_failed(deps, user, req)))
-    result = await operator.retry_failed_jobs(deps, user, req)
+    result = await retry_failed_jobs(deps, user, req)
     return _json(shapes.retried(result.answer or []))
 
 
@@ -146,6 +150,10 @@ async def stats(deps: Deps, call: Call, request: Request) -> Response:
         raise InvalidParams("'as_admin' is true or false")
     params["as_admin"] = params["as_admin"] == "true"
     return _json(await job_stats(call, [params]))
+
+
+async def policy(deps: Deps, call: Call, request: Request) -> Response:
+    return _json(await retry_policy(deps, await call.user()))
 
 
 async def openapi(deps: Deps, call: Call, request: Request) -> Response:
@@ -165,5 +173,6 @@ def api_routes(deps: Deps) -> list[Route]:
         route("/retries", retry_many, "POST"),
         route("/retries/failed", retry_failed, "POST"),
         route("/stats", stats, "GET"),
+        route("/policy", policy, "GET"),
         route("/openapi.json", openapi, "GET"),
     ]

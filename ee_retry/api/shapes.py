@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ee_retry.rpc.methods_ops import _candidate
-from ee_retry.rpc.views import job_state, log_page, ms
-from ee_retry.service import browse, retry
+from ee_retry.rpc.views import job_state, log_page, ms, wire_items
+from ee_retry.service import browse
 
 
 def _counts(counts: dict[Any, int]) -> dict[str, int]:
@@ -73,6 +73,6 @@ def retried(answer: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "retried": len(answer) - len(errors),
         "refused": len(errors),
         "total": len(answer),
-        "results": retry.wire_items(list(answer)),
+        "results": wire_items(list(answer)),
         "refusals": refusals(browse.group_refusals(errors)),
     }

@@ -5,7 +5,10 @@ It reads the job's method from `EE_RETRY_METHOD` (e.g. "Demo.succeed") and its p
 behaves as the method says, so every job outcome can be produced on purpose:
 
     Demo.succeed            print one JSON result line echoing the params; exit 0
-    Demo.fail               print an error on stderr; exit 1, or the `exit_code` param (1..255)
+    Demo.fail               print an error on stderr (the `message` param, if given); exit 1, or the
+                            `exit_code` param (1..255); with `signal` (e.g. 9), kill itself with it
+    Demo.fail_times         fail like Demo.fail while the count kept in the file `path` is at most
+                            `times`, then succeed (each run adds one to the count)
     Demo.sleep              wait `seconds` (a number >= 0), then succeed
     Demo.fail_unless_file   fail with "missing input: <path>" unless the `path` param exists,
                             then succeed; create the file and retry the job to see a retry work
@@ -45,12 +48,37 @@ def succeed(method: str, params: Any) -> int:
 
 
 def fail(method: str, params: Any) -> int:
-    """Fail on purpose with exit code 1 or the `exit_code` option."""
-    code = options(params).get("exit_code", 1)
+    """Fail on purpose with exit code 1 or the `exit_code` option, or die of the `signal` option."""
+    opts = options(params)
+    code = opts.get("exit_code", 1)
     if isinstance(code, bool) or not isinstance(code, int) or not 1 <= code <= 255:
         raise UsageError(f"exit_code must be an integer from 1 to 255, not {code!r}")
-    print(f"{method}: failing on purpose with exit code {code}", file=sys.stderr, flush=True)
+    message = opts.get("message", f"{method}: failing on purpose with exit code {code}")
+    print(str(message), file=sys.stderr, flush=True)
+    sig = opts.get("signal")
+    if sig is not None:
+        if isinstance(sig, bool) or not isinstance(sig, int) or not 1 <= sig <= 64:
+            raise UsageError(f"signal must be an integer from 1 to 64, not {sig!r}")
+        os.kill(os.getpid(), sig)
     return code
+
+
+def fail_times(method: str, params: Any) -> int:
+    """Fail (as Demo.fail) the first `times` runs, counted in the file `path`; then succeed."""
+    opts = options(params)
+    path, times = opts.get("path"), opts.get("times", 1)
+    if not isinstance(path, str) or not path:
+        raise UsageError(f"path must be a non-empty string, not {path!r}")
+    if isinstance(times, bool) or not isinstance(times, int) or times < 0:
+        raise UsageError(f"times must be an integer >= 0, not {times!r}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            count = int(f.read().strip() or 0) + 1
+    except FileNotFoundError:
+        count = 1
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(str(count))
+    return fail(method, params) if count <= times else succeed(method, params)
 
 
 def sleep(method: str, params: Any) -> int:
@@ -78,6 +106,7 @@ METHODS: dict[str, Callable[[str, Any], int]] = {
     "Demo.fail": fail,
     "Demo.sleep": sleep,
     "Demo.fail_unless_file": fail_unless_file,
+    "Demo.fail_times": fail_times,
 }
 
 

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from enum import Enum
 
 from ee_retry.domain.model import Job
+from ee_retry.domain.values import Permission, User
 from ee_retry.errors import JobNotFound, PermissionDenied
-from ee_retry.ports import Permission, User
 
 
 class Access(str, Enum):

@@ -154,6 +154,7 @@ class Job:
     wsid: int | None = None
     authstrat: str = "kbaseworkspace"
     queued: float | None = None
+    estimating: float | None = None  # when start_job(skip_estimation=false) moved it to estimating
     running: float | None = None
     finished: float | None = None
     errormsg: str | None = None
@@ -198,6 +199,7 @@ class Job:
             "created": self.created,
             "updated": self.updated,
             "queued": self.queued,
+            "estimating": self.estimating,
             "running": self.running,
             "finished": self.finished,
             "errormsg": self.errormsg,
@@ -232,6 +234,7 @@ class Job:
             wsid=doc.get("wsid"),
             authstrat=doc.get("authstrat") or "kbaseworkspace",
             queued=doc.get("queued"),
+            estimating=doc.get("estimating"),
             running=doc.get("running"),
             finished=doc.get("finished"),
             errormsg=doc.get("errormsg"),

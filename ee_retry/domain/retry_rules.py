@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from ee_retry.domain.access import Access, denial, may_access
 from ee_retry.domain.ids import is_commit_hash, is_job_id
 from ee_retry.domain.model import RETRYABLE_STATUSES, Job
+from ee_retry.domain.values import Permission, User
 from ee_retry.errors import EERetryError, InvalidJobId, RetryInFlight, RetryNotAllowed, shown
-from ee_retry.ports import Permission, User
 
 
 @dataclass(frozen=True)

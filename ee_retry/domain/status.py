@@ -19,7 +19,7 @@ from ee_retry.domain.model import (
     JobStatus,
     TerminatedCode,
 )
-from ee_retry.ports import ProcState, SchedulerProc, Transition
+from ee_retry.domain.values import ProcState, SchedulerProc, Transition
 
 _BEFORE_QUEUED = frozenset({JobStatus.CREATED, JobStatus.ESTIMATING})
 _BEFORE_RUNNING = STARTABLE_STATUSES

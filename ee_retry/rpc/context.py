@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ee_retry.domain.values import User
 from ee_retry.errors import AuthenticationError
-from ee_retry.ports import User
 from ee_retry.service.deps import Deps
 
 

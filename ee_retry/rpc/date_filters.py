@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ee_retry.domain.model import JobStatus
+from ee_retry.domain.values import Comparison, FieldCondition
 from ee_retry.errors import InvalidParams
-from ee_retry.ports import Comparison, FieldCondition
 
 MAX_FILTER_TERMS = 20  # a filter names a few fields; more is a mistake or an abuse
 MAX_IN_VALUES = 1_000  # values in one __in

@@ -15,10 +15,21 @@ from ee_retry.rpc.date_filters import parse_filter
 from ee_retry.rpc.methods_ee2 import EE2_METHODS
 from ee_retry.rpc.methods_ops import OPS_METHODS
 from ee_retry.rpc.methods_policy import POLICY_METHODS
-from ee_retry.rpc.views import date_range_stats, job_state, job_states, log_page, ms, run_job_params
-from ee_retry.service import callbacks, jobs, retry, run
-from ee_retry.service.idempotency import check_key
-from ee_retry.service.requests import DateRangeRequest, RetryRequest
+from ee_retry.rpc.views import (
+    date_range_stats,
+    job_state,
+    job_states,
+    log_page,
+    ms,
+    raise_item_error,
+    run_job_params,
+    wire_items,
+)
+from ee_retry.service import jobs
+from ee_retry.service.submit import retry, run
+from ee_retry.service.submit.idempotency import check_key
+from ee_retry.service.submit.requests import DateRangeRequest, RetryRequest
+from ee_retry.service.sync import callbacks
 
 GIT_COMMIT = os.environ.get("EE_RETRY_GIT_COMMIT", "")  # set by a deployment that knows its commit
 
@@ -178,7 +189,7 @@ async def retry_job(call: Call, params: list[Any]) -> dict[str, Any]:
     if d.get("job_id") is None:
         raise InvalidParams("'job_id' is required")
     [item] = await retry.retry(call.deps, await call.user(), _retry_request(d, [d["job_id"]], True))
-    retry.raise_item_error(item)
+    raise_item_error(item)
     return {"job_id": item["job_id"], "retry_id": item["retry_id"]}
 
 
@@ -186,12 +197,13 @@ async def retry_jobs(call: Call, params: list[Any]) -> list[dict[str, Any]]:
     d = p.first_dict(params, "retry_jobs")
     ids = p.opt_list(d, "job_ids") or []
     answer = await retry.retry(call.deps, await call.user(), _retry_request(d, ids, False))
-    return retry.wire_items(answer)
+    return wire_items(answer)
 
 
 async def start_job(call: Call, params: list[Any]) -> None:
     d = p.first_dict(params, "start_job")
-    await callbacks.start_job(call.deps, await call.user(), d.get("job_id"), p.flag(d, "as_admin"))
+    skip = p.flag(d, "skip_estimation") if d.get("skip_estimation") is not None else True
+    await callbacks.start_job(call.deps, await call.user(), d.get("job_id"), p.flag(d, "as_admin"), skip)
 
 
 async def finish_job(call: Call, params: list[Any]) -> None:

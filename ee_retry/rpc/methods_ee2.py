@@ -11,7 +11,9 @@ from ee_retry.errors import InvalidParams
 from ee_retry.rpc import params as p
 from ee_retry.rpc.context import Call, Handler
 from ee_retry.rpc.views import job_state, job_states
-from ee_retry.service import held, jobs, run
+from ee_retry.service import jobs
+from ee_retry.service.submit import run
+from ee_retry.service.sync import held
 from ee_retry.settings import Settings
 
 

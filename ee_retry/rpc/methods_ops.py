@@ -10,10 +10,14 @@ from ee_retry.domain.model import RETRYABLE_STATUSES, Job, JobStatus, Operation
 from ee_retry.errors import InvalidParams, shown
 from ee_retry.rpc import params as p
 from ee_retry.rpc.context import Call, Handler
-from ee_retry.rpc.views import ms
-from ee_retry.service import operator, retry
+from ee_retry.rpc.views import ms, wire_items
 from ee_retry.service.access import check_ids
-from ee_retry.service.idempotency import check_key
+from ee_retry.service.ops import retry_failed
+from ee_retry.service.ops.lineage import LineageEntry, job_lineage
+from ee_retry.service.ops.stats import StatsRequest
+from ee_retry.service.ops.stats import job_stats as count_jobs
+from ee_retry.service.policy.cost import job_cost
+from ee_retry.service.submit.idempotency import check_key
 
 _FILTER_KEYS = frozenset(
     {"status", "user", "wsid", "method", "app_id", "batch_id", "error_code", "created_from", "created_to"}
@@ -38,7 +42,7 @@ def _opt_time(d: Mapping[str, Any], key: str) -> float | None:
     return p.epoch_seconds(d, key, refuse_small_ints=True) if d.get(key) is not None else None
 
 
-def _filters(d: Mapping[str, Any]) -> operator.FailedJobFilters:
+def _filters(d: Mapping[str, Any]) -> retry_failed.FailedJobFilters:
     """The filters object; an unknown key is refused (a typo must never widen a mass retry)."""
     unknown = sorted(set(d) - _FILTER_KEYS)
     if unknown:
@@ -46,8 +50,8 @@ def _filters(d: Mapping[str, Any]) -> operator.FailedJobFilters:
     batch_id = p.opt_str(d, "batch_id")
     if batch_id is not None:
         check_ids([batch_id], "filters.batch_id")
-    return operator.FailedJobFilters(
-        statuses=_statuses(d["status"]) if d.get("status") is not None else operator.FAILED_STATUSES,
+    return retry_failed.FailedJobFilters(
+        statuses=_statuses(d["status"]) if d.get("status") is not None else retry_failed.FAILED_STATUSES,
         user=p.opt_str(d, "user"),
         wsid=p.opt_int(d, "wsid", 1),
         method=p.opt_str(d, "method"),
@@ -59,11 +63,11 @@ def _filters(d: Mapping[str, Any]) -> operator.FailedJobFilters:
     )
 
 
-def _retry_failed_request(d: Mapping[str, Any]) -> operator.RetryFailedRequest:
+def _retry_failed_request(d: Mapping[str, Any]) -> retry_failed.RetryFailedRequest:
     limit = p.opt_int(d, "limit", 1)
     if limit is not None and limit > RETRY_FAILED_MAX_LIMIT:
         raise InvalidParams(f"'limit' is at most {RETRY_FAILED_MAX_LIMIT}; use filters or several calls")
-    return operator.RetryFailedRequest(
+    return retry_failed.RetryFailedRequest(
         filters=_filters(p.opt_dict(d, "filters") or {}),
         limit=limit or RETRY_FAILED_DEFAULT_LIMIT,
         dry_run=p.flag(d, "dry_run") if d.get("dry_run") is not None else True,
@@ -72,7 +76,7 @@ def _retry_failed_request(d: Mapping[str, Any]) -> operator.RetryFailedRequest:
     )
 
 
-def _candidate(c: operator.Candidate) -> dict[str, Any]:
+def _candidate(c: retry_failed.Candidate) -> dict[str, Any]:
     return {
         "job_id": c.original.id,
         "latest_attempt_id": c.latest.id,
@@ -87,11 +91,11 @@ def _candidate(c: operator.Candidate) -> dict[str, Any]:
 
 async def retry_failed_jobs(call: Call, params: list[Any]) -> dict[str, Any]:
     req = _retry_failed_request(p.first_dict(params, "retry_failed_jobs"))
-    result = await operator.retry_failed_jobs(call.deps, await call.user(), req)
+    result = await retry_failed.retry_failed_jobs(call.deps, await call.user(), req)
     if result.dry_run:
         jobs = [_candidate(c) for c in result.candidates]
         return {"dry_run": True, "count": len(jobs), "jobs": jobs}
-    items = retry.wire_items(result.answer or [])
+    items = wire_items(result.answer or [])
     return {"dry_run": False, "count": len(items), "results": items}
 
 
@@ -141,8 +145,14 @@ def _filters_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
-def _member(entry: operator.LineageEntry) -> dict[str, Any]:
+def _member(entry: LineageEntry) -> dict[str, Any]:
     job: Job = entry.job
+    requested = _requested(entry.operation)
+    if requested is not None and entry.operation is not None and job.retry_parent is not None:
+        # an automatic retry's own resources (raised memory) for this attempt
+        own = (entry.operation.request.get("requirements_by_original") or {}).get(job.retry_parent)
+        if own:
+            requested["job_requirements"] = _requirements_view(own)
     return {
         "job_id": job.id,
         "attempt": entry.attempt,
@@ -155,7 +165,7 @@ def _member(entry: operator.LineageEntry) -> dict[str, Any]:
         "errormsg": job.errormsg,
         "error_code": job.error_code,
         "retry_of": job.retry_parent,
-        "requested": _requested(entry.operation),
+        "requested": requested,
     }
 
 
@@ -163,16 +173,15 @@ async def get_job_lineage(call: Call, params: list[Any]) -> dict[str, Any]:
     d = p.first_dict(params, "get_job_lineage")
     if d.get("job_id") is None:
         raise InvalidParams("'job_id' is required")
-    lineage = await operator.job_lineage(call.deps, await call.user(), d["job_id"], p.flag(d, "as_admin"))
+    lineage = await job_lineage(call.deps, await call.user(), d["job_id"], p.flag(d, "as_admin"))
     return {"original_id": lineage.original_id, "attempts": [_member(e) for e in lineage.entries]}
 
 
 async def job_stats(call: Call, params: list[Any]) -> dict[str, Any]:
     d = p.first_dict(params, "job_stats", optional=True)
-    req = operator.StatsRequest(
-        as_admin=p.flag(d, "as_admin"), user=p.opt_str(d, "user"), since=_opt_time(d, "since")
-    )
-    stats = await operator.job_stats(call.deps, await call.user(), req)
+    req = StatsRequest(as_admin=p.flag(d, "as_admin"), user=p.opt_str(d, "user"), since=_opt_time(d, "since"))
+    stats = await count_jobs(call.deps, await call.user(), req)
+    cost = await job_cost(call.deps, stats.user, stats.since)
     attempts = stats.attempts
     in_flight = sum(n for s, n in attempts.items() if not s.terminal)
     return {
@@ -187,6 +196,7 @@ async def job_stats(call: Call, params: list[Any]) -> dict[str, Any]:
             "attempts_terminated": attempts[JobStatus.TERMINATED],
             "attempts_in_flight": in_flight,
         },
+        "cost": cost.to_wire(),
     }
 
 

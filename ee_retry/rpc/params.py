@@ -10,7 +10,7 @@ from typing import Any
 
 from ee_retry.domain.model import CLIENT_GROUP_RE, TerminatedCode
 from ee_retry.errors import InvalidParams, shown
-from ee_retry.service.requests import RequirementsOverride, RunRequest
+from ee_retry.service.submit.requests import RequirementsOverride, RunRequest
 
 
 def first_dict(params: list[Any], method: str, optional: bool = False) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Job records as ee2 shows them on the wire: millisecond timestamps, job_id, retry_count."""
+"""What ee2 shows on the wire: job records (millisecond timestamps, job_id, retry_count), job
+parameters for the runner, and retry answer items (without their stored error codes)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 
 from ee_retry.domain.model import Job
 from ee_retry.domain.policy.model import AutoRetry
+from ee_retry.errors import ALL_ERRORS, EERetryError
 
-_TIME_FIELDS = ("created", "updated", "queued", "running", "finished")
+_TIME_FIELDS = ("created", "updated", "queued", "estimating", "running", "finished")
 _PRIVATE_FIELDS = ("_id", "retry_active", "operation_id")
 
 
@@ -85,6 +87,20 @@ def run_job_params(job: Job) -> dict[str, Any]:
         },
         "user": job.user,
     }
+
+
+def wire_items(answer: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ee2 wire form of the answer items."""
+    return [{k: v for k, v in a.items() if k != "code"} for a in answer]
+
+
+def raise_item_error(item: Mapping[str, Any]) -> None:
+    """retry_job: a refused item becomes the JSON-RPC error of its class."""
+    if "error" not in item:
+        return
+    by_code = {cls.code: cls for cls in ALL_ERRORS}
+    cls = by_code.get(int(item.get("code", EERetryError.code)), EERetryError)
+    raise cls(str(item["error"]))
 
 
 _STATS_KEYS = ("clientgroup", "user", "app_id", "method", "wsid", "status")

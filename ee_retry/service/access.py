@@ -8,8 +8,8 @@ from ee_retry.constants import MAX_JOB_IDS_PER_CALL
 from ee_retry.domain.access import Access, check_admin_flag, denial, may_access
 from ee_retry.domain.ids import is_job_id
 from ee_retry.domain.model import Job
+from ee_retry.domain.values import Permission, User
 from ee_retry.errors import EERetryError, InvalidJobId, TooManyIds, shown
-from ee_retry.ports import Permission, User
 from ee_retry.service.deps import Deps
 
 

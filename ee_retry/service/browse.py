@@ -24,13 +24,14 @@ from typing import Any
 from ee_retry.domain.access import Access, check_admin_flag
 from ee_retry.domain.ids import is_job_id
 from ee_retry.domain.model import Job, JobStatus
+from ee_retry.domain.values import JobQuery, User
 from ee_retry.errors import ALL_ERRORS, EERetryError, InvalidParams, JobNotFound, PermissionDenied
-from ee_retry.ports import JobQuery, User
-from ee_retry.service import operator
 from ee_retry.service.access import check_ids, load_accessible, load_one
 from ee_retry.service.deps import Deps
-from ee_retry.service.requests import RetryRequest
-from ee_retry.service.retry_plan import plan_retry
+from ee_retry.service.ops import retry_failed
+from ee_retry.service.ops.lineage import Lineage, job_lineage
+from ee_retry.service.submit.requests import RetryRequest
+from ee_retry.service.submit.retry_plan import plan_retry
 
 LIST_DEFAULT_LIMIT = 50  # jobs per page unless asked otherwise
 LIST_MAX_LIMIT = 1_000  # one page's store work stays bounded
@@ -148,7 +149,7 @@ class LogTail:
 @dataclass(frozen=True)
 class JobDetail:
     job: Job
-    lineage: operator.Lineage
+    lineage: Lineage
     batch: BatchSummary | None
     logs: LogTail
     retry_refusal: EERetryError | None  # why a retry would be refused now; None: it may be retried
@@ -197,7 +198,7 @@ async def log_tail(deps: Deps, job_id: str, lines: int = LOG_TAIL_LINES) -> LogT
 async def job_detail(deps: Deps, user: User, job_id: object) -> JobDetail:
     """A job the caller may read, with everything its forensics page shows."""
     job = await load_one(deps, user, job_id, Access.READ, user.is_read_admin)
-    lineage = await operator.job_lineage(deps, user, job.id, user.is_read_admin)
+    lineage = await job_lineage(deps, user, job.id, user.is_read_admin)
     container_id = job.id if job.batch_job else job.batch_id
     batch = None
     if container_id is not None:
@@ -221,7 +222,7 @@ class Refusals:
 
 @dataclass(frozen=True)
 class FailedPreview:
-    candidates: list[operator.Candidate]
+    candidates: list[retry_failed.Candidate]
     would_retry: list[str]  # originals the retry path would accept now
     refusals: list[Refusals]
 
@@ -245,9 +246,9 @@ def answer_errors(answer: Sequence[dict[str, Any]]) -> list[tuple[str, EERetryEr
     ]
 
 
-async def preview_failed(deps: Deps, user: User, req: operator.RetryFailedRequest) -> FailedPreview:
+async def preview_failed(deps: Deps, user: User, req: retry_failed.RetryFailedRequest) -> FailedPreview:
     """retry_failed_jobs' dry run, plus what the retry path would refuse among what it selected."""
-    result = await operator.retry_failed_jobs(deps, user, replace(req, dry_run=True))
+    result = await retry_failed.retry_failed_jobs(deps, user, replace(req, dry_run=True))
     if not result.candidates:
         return FailedPreview([], [], [])
     ids = tuple(c.original.id for c in result.candidates)

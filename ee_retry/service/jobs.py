@@ -10,11 +10,11 @@ from ee_retry.constants import MAX_WORKSPACE_JOBS
 from ee_retry.domain.access import Access, check_admin_flag
 from ee_retry.domain.model import ACTIVE_STATUSES, Job, TerminatedCode
 from ee_retry.domain.status import cancelled
+from ee_retry.domain.values import JobQuery, User
 from ee_retry.errors import EERetryError, InvalidParams, PermissionDenied
-from ee_retry.ports import JobQuery, User
 from ee_retry.service.access import check_ids, load_accessible, load_one
 from ee_retry.service.deps import Deps
-from ee_retry.service.requests import DateRangeRequest
+from ee_retry.service.submit.requests import DateRangeRequest
 
 
 async def check_jobs(deps: Deps, user: User, ids: Sequence[object], as_admin: bool) -> list[Job]:

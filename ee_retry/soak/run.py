@@ -14,7 +14,8 @@ from typing import Protocol
 import httpx2
 
 from ee_retry.domain.model import Job
-from ee_retry.ports import JobQuery, JobStore
+from ee_retry.domain.values import JobQuery
+from ee_retry.ports import JobStore
 from ee_retry.settings import Settings
 from ee_retry.soak import invariants as inv
 from ee_retry.soak.service import ServiceProcess, processes_under

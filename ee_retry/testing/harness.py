@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ee_retry.adapters.static import FileAuth, FileCatalog, FileWorkspace
-from ee_retry.ports import Clock, JobStore, Scheduler, User
+from ee_retry.adapters.kbase.static import FileAuth, FileCatalog, FileWorkspace
+from ee_retry.domain.values import User
+from ee_retry.ports import Clock, JobStore, Scheduler
 from ee_retry.service.deps import Deps
 from ee_retry.settings import Settings, demo_file
 from ee_retry.testing.clock import FakeClock

@@ -30,8 +30,8 @@ from typing import Any
 
 import mongomock_ng
 
-from ee_retry.adapters.mongo_store import MongoJobStore
-from ee_retry.adapters.sqlite_store import SqliteJobStore
+from ee_retry.adapters.store.mongo import MongoJobStore
+from ee_retry.adapters.store.sqlite import SqliteJobStore
 from ee_retry.domain.ids import new_id
 from ee_retry.ports import JobStore
 

@@ -20,8 +20,9 @@ from collections.abc import Sequence
 from enum import Enum
 from typing import Any
 
+from ee_retry.domain.values import ProcState, SchedulerProc, SubmitSpec
 from ee_retry.errors import InvalidParams, SchedulerUnavailable
-from ee_retry.ports import Clock, ProcState, SchedulerProc, StatusListener, SubmitSpec
+from ee_retry.ports import Clock, StatusListener
 
 logger = logging.getLogger(__name__)
 

@@ -87,6 +87,8 @@ def test_the_first_matching_rule_wins_and_no_match_is_none() -> None:
         (replace(FAIL, status="terminated", terminated_code=2), True),  # by automation (the system)
         (replace(FAIL, status="terminated", terminated_code=0), False),  # a user's cancel
         (replace(FAIL, status="terminated", terminated_code=1), False),  # an admin's cancel
+        (replace(FAIL, status="terminated", terminated_code=3), False),  # a person cancelled its batch
+        (replace(FAIL, status="terminated", terminated_code=4), True),  # the service could not keep it
         (replace(FAIL, status="terminated", terminated_code=None), False),
         (replace(FAIL, batch_job=True), False),
         (replace(FAIL, status="completed"), False),

@@ -18,7 +18,7 @@ from typing import Any
 import httpx2
 from pymongo import MongoClient
 
-from ee_retry.adapters.mongo_store import JOBS, OPERATIONS
+from ee_retry.adapters.store.mongo import JOBS, OPERATIONS
 from ee_retry.domain.ids import new_id
 from ee_retry.testing.mongo import TEST_DB_PREFIX
 
@@ -40,7 +40,9 @@ class Server:
         mongo_uri: str | None = None,
         mongo_db: str | None = None,
         log: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
+        self.env = env or {}
         self.data_dir = data_dir
         self.mongo_uri = mongo_uri
         self.mongo_db = mongo_db or TEST_DB_PREFIX + new_id()
@@ -52,6 +54,7 @@ class Server:
     def spawn(self) -> subprocess.Popen[bytes]:
         env = {**os.environ, "EE_RETRY_PORT": str(self.port), "EE_RETRY_DATA_DIR": str(self.data_dir)}
         env.pop("EE_RETRY_MONGO_URI", None)
+        env.update(self.env)
         if self.mongo_uri is not None:
             env.update(EE_RETRY_MONGO_URI=self.mongo_uri, EE_RETRY_MONGO_DB=self.mongo_db)
         with self.log.open("ab") as out:

@@ -16,9 +16,21 @@ pytestmark = pytest.mark.slow
 WAIT_S = 20.0  # the longest any test here waits for the server to notice something
 
 
+MAX_CONNECTIONS = 8
+MAX_IN_FLIGHT = 2
+LIMITS = {
+    "EE_RETRY_HEADER_TIMEOUT_S": "1",
+    "EE_RETRY_BODY_TIMEOUT_S": "1",
+    "EE_RETRY_KEEP_ALIVE_S": "1",
+    "EE_RETRY_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
+    "EE_RETRY_MAX_IN_FLIGHT": str(MAX_IN_FLIGHT),
+}
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(tmp_path / "data")
+    """The service with short timeouts and small caps, so each limit is reached in a second."""
+    srv = Server(tmp_path / "data", env=LIMITS)
     srv.data_dir.mkdir()
     srv.start()
     yield srv
@@ -60,3 +72,110 @@ def test_a_client_that_disconnects_mid_body_is_counted_as_a_disconnect_not_an_er
     log = server.log.read_text()
     assert log.count("disconnected") == 1
     assert "Traceback" not in log
+
+
+def connect(server: Server) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", server.port), timeout=WAIT_S)
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (bounded by the socket timeout)."""
+    chunks = []
+    while chunk := sock.recv(65_536):
+        chunks.append(chunk)
+    sock.close()
+    return b"".join(chunks)
+
+
+def test_a_connection_that_sends_nothing_is_closed_after_the_header_timeout(server: Server) -> None:
+    assert read_until_closed(connect(server)) == b""
+
+
+def test_a_connection_that_stops_mid_headers_is_closed_after_the_header_timeout(server: Server) -> None:
+    sock = connect(server)
+    sock.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le")
+
+    assert read_until_closed(sock) == b""
+
+
+def test_a_body_that_stops_arriving_gets_408_and_the_connection_is_closed(server: Server) -> None:
+    sock = send_part_of_a_request(server, b'{"version": "1.1", "meth', declared=500_000)
+
+    answer = read_until_closed(sock)
+
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert server.call("ver", [])[0] == 200
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_the_keep_alive_timeout(server: Server) -> None:
+    sock = connect(server)
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+
+    answer = read_until_closed(sock)
+
+    assert answer.startswith(b"HTTP/1.1 200 ")
+
+
+def test_connections_over_the_cap_are_answered_503_and_closed_and_service_resumes(server: Server) -> None:
+    idle = [connect(server) for _ in range(MAX_CONNECTIONS)]
+    time.sleep(0.2)
+
+    refused = read_until_closed(connect(server))
+
+    assert refused.startswith(b"HTTP/1.1 503 ")
+    for sock in idle:
+        sock.close()
+    assert wait_until_answered(server) == 200
+
+
+def test_requests_over_the_in_flight_cap_are_answered_503_at_once(server: Server) -> None:
+    slow = [send_part_of_a_request(server, b"{", declared=1_000) for _ in range(MAX_IN_FLIGHT)]
+    time.sleep(0.2)
+
+    status, body = server.call("ver", [])
+
+    assert status == 503
+    assert "retry shortly" in body["error"]
+    for sock in slow:
+        sock.close()
+    assert wait_until_answered(server) == 200
+
+
+def wait_until_answered(server: Server) -> int:
+    deadline = time.monotonic() + WAIT_S
+    status = 0
+    while time.monotonic() < deadline and status != 200:
+        status = server.call("ver", [])[0]
+        time.sleep(0.1)
+    return status
+
+
+def rss_kb(server: Server) -> int:
+    assert server.proc is not None
+    for line in Path(f"/proc/{server.proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS line")
+
+
+def test_memory_taken_by_a_burst_of_large_slow_bodies_is_given_back_after_it(tmp_path: Path) -> None:
+    """100 requests each holding 900 KB of a 1 MB body raise memory; once they time out, it returns."""
+    server = Server(tmp_path / "data", env={"EE_RETRY_BODY_TIMEOUT_S": "1", "EE_RETRY_MAX_IN_FLIGHT": "100"})
+    server.data_dir.mkdir()
+    server.start()
+    try:
+        for _ in range(50):
+            server.call("ver", [])
+        warm = rss_kb(server)
+        socks = [send_part_of_a_request(server, b"x" * 900_000, declared=1_000_000) for _ in range(100)]
+        time.sleep(0.5)
+        loaded = rss_kb(server)
+        answers = [read_until_closed(sock) for sock in socks]
+        assert server.call("ver", [])[0] == 200
+        after = rss_kb(server)
+    finally:
+        server.stop()
+
+    assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers)
+    assert loaded - warm > 30_000, (warm, loaded)
+    assert after - warm < (loaded - warm) / 4, (warm, loaded, after)

@@ -12,7 +12,8 @@ from starlette.testclient import TestClient
 
 from ee_retry.app import create_app
 from ee_retry.constants import MAX_BODY_BYTES, MAX_JOB_IDS_PER_CALL
-from ee_retry.ports import JobQuery, JobStore
+from ee_retry.domain.values import JobQuery
+from ee_retry.ports import JobStore
 from ee_retry.service.deps import Deps
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.harness import ALICE_TOKEN, service_deps

@@ -12,6 +12,7 @@ from ee_retry import __version__
 from ee_retry.errors import AuthenticationError, InvalidParams, PermissionDenied
 from ee_retry.service.deps import Deps
 from ee_retry.settings import Settings
+from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.harness import ADMIN_TOKEN, ALICE_TOKEN, BOB_TOKEN, READONLY_ADMIN_TOKEN
 from ee_retry.testing.scheduler import FakeScheduler
 from tests.kbase_client import EE2Client, ServerError
@@ -251,6 +252,21 @@ def test_finish_job_with_an_empty_output_completes_the_job(alice: EE2Client) -> 
     alice.finish_job({"job_id": job_id, "job_output": {}})
 
     assert alice.get_job_status({"job_id": job_id}) == {"status": "completed"}
+
+
+def test_start_job_without_skip_estimation_estimates_first_as_ee2_does(
+    alice: EE2Client, clock: FakeClock
+) -> None:
+    job_id = alice.run_job(JOB)
+
+    alice.start_job({"job_id": job_id, "skip_estimation": 0})
+    clock.advance(2)
+    estimating = alice.check_job({"job_id": job_id})
+    alice.start_job({"job_id": job_id, "skip_estimation": 0})
+
+    assert (estimating["status"], estimating["estimating"]) == ("estimating", T0_MS)
+    state = alice.check_job({"job_id": job_id})
+    assert (state["status"], state["running"], state["estimating"]) == ("running", T0_MS + 2_000, T0_MS)
 
 
 def test_update_job_status_is_an_admin_call_answering_the_job_id(alice: EE2Client, admin: EE2Client) -> None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
+from ee_retry.domain.values import ProcState
 from ee_retry.errors import JobNotFound, PermissionDenied
-from ee_retry.ports import ProcState
 from ee_retry.testing.harness import ADMIN_TOKEN, ALICE_TOKEN, READONLY_ADMIN_TOKEN
 from ee_retry.testing.scheduler import FakeScheduler
 from tests.kbase_client import EE2Client, ServerError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ee_retry.ports import ProcState
+from ee_retry.domain.values import ProcState
 from ee_retry.testing.scheduler import FakeScheduler
 from tests.rpc.method_helpers import Api, failed, ok
 

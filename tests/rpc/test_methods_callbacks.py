@@ -6,7 +6,7 @@ import pytest
 
 from ee_retry.constants import MAX_LOG_LINE_CHARS, MAX_LOG_LINES_PER_CALL, MAX_LOG_PAGE_LINES
 from ee_retry.service.deps import Deps
-from ee_retry.service.poller import Poller
+from ee_retry.service.sync.poller import Poller
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.harness import ADMIN_TOKEN
 from ee_retry.testing.scheduler import FakeScheduler

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ee_retry.ports import ProcState
+from ee_retry.domain.values import ProcState
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.scheduler import FakeScheduler
 from tests.rpc.method_helpers import T0_MS, Api, failed, ok

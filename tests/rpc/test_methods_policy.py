@@ -15,7 +15,7 @@ from ee_retry.service.deps import Deps
 from ee_retry.service.policy.loop import AutoRetrier
 from ee_retry.settings import Settings
 from ee_retry.testing.clock import FakeClock
-from ee_retry.testing.harness import ADMIN_TOKEN, BOB_TOKEN, READONLY_ADMIN_TOKEN
+from ee_retry.testing.harness import ADMIN_TOKEN, ALICE_TOKEN, BOB_TOKEN, READONLY_ADMIN_TOKEN
 from ee_retry.testing.scheduler import FakeScheduler
 from tests.conftest import apply_synchronously
 from tests.rpc.method_helpers import Api, Rpc, failed, ok
@@ -78,3 +78,57 @@ async def test_an_admin_resets_an_open_breaker(policy_api: Api, deps: Deps, cloc
     reset = ok(policy_api.call("reset_retry_breaker", [{"app": "Demo.fail"}], ADMIN_TOKEN))
     assert reset["state"] == "closed"
     assert ok(policy_api.call("get_retry_policy", [{}]))["breakers"] == []
+
+
+def test_the_rest_api_shows_the_same_policy(policy_api: Api) -> None:
+    rest = policy_api.client.get("/api/v1/policy", headers={"Authorization": ALICE_TOKEN})
+    assert rest.status_code == 200
+    assert rest.json() == ok(policy_api.call("get_retry_policy", [{}]))
+
+
+async def test_job_stats_reports_cost_and_automatic_versus_manual_retries(
+    policy_api: Api, deps: Deps, sched: FakeScheduler, clock: FakeClock
+) -> None:
+    retrier = AutoRetrier(deps, deps.policy, 1.0, None, lambda a, b: b)
+    auto_job = policy_api.run(method="Demo.fail")
+    manual_job = policy_api.run(method="Demo.fail")
+    for job in (auto_job, manual_job):
+        await sched.start(job)
+    clock.advance(1800)  # each ran half an hour on 1 cpu
+    await sched.complete(auto_job, exit_code=3)
+    await sched.complete(manual_job, exit_code=1)
+    await retrier.run_once()
+    clock.advance(1)
+    await retrier.run_once()  # the automatic attempt starts
+    [manual] = ok(policy_api.call("retry_jobs", [{"job_ids": [manual_job]}]))
+    automatic = policy_api.state(auto_job)["retry_ids"][0]
+    await sched.start(automatic)
+    clock.advance(3600)  # the automatic attempt runs an hour, then fails again
+    await sched.complete(automatic, exit_code=3)
+
+    cost = ok(policy_api.call("job_stats", [{}]))["cost"]
+    assert cost["automatic_retries"] == 1 and cost["manual_retries"] == 1
+    assert cost["core_hours"]["error"] == pytest.approx(2.0)  # 0.5 + 0.5 + 1.0
+    assert cost["failed_again_core_hours"] == pytest.approx(1.0)
+    assert cost["jobs_counted"] == 4 and cost["truncated"] is False
+    assert manual["retry_id"] != automatic
+
+
+async def test_the_lineage_names_the_rule_and_shows_the_raised_memory(
+    policy_api: Api, deps: Deps, sched: FakeScheduler, clock: FakeClock
+) -> None:
+    job = policy_api.run(method="Demo.fail")
+    await sched.start(job)
+    await sched.hold(job, "memory usage exceeded request_memory", hold_code=34, hold_subcode=102)
+    retrier = AutoRetrier(deps, deps.policy, 1.0, None, lambda a, b: b)
+    await retrier.run_once()
+    clock.advance(60)
+    await retrier.run_once()
+
+    lineage = ok(policy_api.call("get_job_lineage", [{"job_id": job}]))
+    first, second = lineage["attempts"]
+    assert first["job_id"] == job
+    requested = second["requested"]
+    assert requested["by"] == "policy:out of memory" and requested["method"] == "auto_retry"
+    assert requested["job_requirements"] == {"request_memory": 768}
+    assert second["user"] == "alice"

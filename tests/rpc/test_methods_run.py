@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ee_retry.ports import JobQuery
+from ee_retry.domain.values import JobQuery
 from ee_retry.service.deps import Deps
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.scheduler import FakeScheduler

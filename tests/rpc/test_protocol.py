@@ -19,7 +19,7 @@ from ee_retry.testing.scheduler import FakeScheduler
 
 Rpc = Callable[..., tuple[int, Any]]
 
-SECRET_PATH = "/secret/path/ee_retry/adapters/sqlite_store.py"
+SECRET_PATH = "/secret/path/ee_retry/adapters/store/sqlite.py"
 SOME_JOB_ID = "0123456789abcdef01234567"
 
 

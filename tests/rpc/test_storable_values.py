@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ee_retry.ports import JobQuery
+from ee_retry.domain.values import JobQuery
 from ee_retry.rpc.methods import METHODS, READ_ONLY_METHODS
 from ee_retry.service.deps import Deps
 from ee_retry.testing.harness import ADMIN_TOKEN

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ee_retry.service.status_sync import apply_procs
+from ee_retry.service.sync.status_sync import apply_procs
 from ee_retry.testing import harness
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.instrument import Instrumented

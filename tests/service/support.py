@@ -8,11 +8,11 @@ from typing import Any
 
 from ee_retry.adapters.htcondor import HTCondorScheduler
 from ee_retry.domain.model import Job
-from ee_retry.ports import User
+from ee_retry.domain.values import User
 from ee_retry.service.deps import Deps
-from ee_retry.service.requests import RetryRequest, RunRequest
-from ee_retry.service.retry import retry
-from ee_retry.service.run import run_job, run_job_batch
+from ee_retry.service.submit.requests import RetryRequest, RunRequest
+from ee_retry.service.submit.retry import retry
+from ee_retry.service.submit.run import run_job, run_job_batch
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.instrument import Instrumented
 from ee_retry.testing.scheduler import FakeScheduler

@@ -16,9 +16,9 @@ import pytest
 
 from ee_retry.adapters.clock import SystemClock
 from ee_retry.app import create_app
-from ee_retry.ports import JobQuery
+from ee_retry.domain.values import JobQuery
 from ee_retry.service.deps import Deps
-from ee_retry.service.reconcile import reconcile
+from ee_retry.service.repair.reconcile import reconcile
 from ee_retry.testing import harness
 from ee_retry.testing.mongo import open_test_store
 from ee_retry.testing.schedd import FakeSchedd

@@ -14,14 +14,14 @@ import pytest
 
 from ee_retry.adapters.clock import SystemClock
 from ee_retry.domain.model import JobStatus
-from ee_retry.ports import User
-from ee_retry.service.callbacks import finish_job
+from ee_retry.domain.values import User
 from ee_retry.service.deps import Deps
 from ee_retry.service.jobs import cancel_job
-from ee_retry.service.poller import Poller
-from ee_retry.service.requests import RetryRequest, RunRequest
-from ee_retry.service.retry import retry
-from ee_retry.service.run import run_job, run_job_batch
+from ee_retry.service.submit.requests import RetryRequest, RunRequest
+from ee_retry.service.submit.retry import retry
+from ee_retry.service.submit.run import run_job, run_job_batch
+from ee_retry.service.sync.callbacks import finish_job
+from ee_retry.service.sync.poller import Poller
 from ee_retry.testing import harness
 from ee_retry.testing.mongo import open_test_store
 from ee_retry.testing.schedd import FakeSchedd

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ee_retry.adapters.htcondor import safety
+from ee_retry.domain.values import ProcState, SchedulerProc
 from ee_retry.errors import InvalidParams
-from ee_retry.ports import ProcState, SchedulerProc
 
 PROJECTION: tuple[str, ...] = (
     "ClusterId",

@@ -19,8 +19,9 @@ from ee_retry import constants
 from ee_retry.adapters.htcondor import ads, safety
 from ee_retry.adapters.htcondor.submit import SubmitParams, build_submit
 from ee_retry.adapters.htcondor.worker import DEFAULT_WORKERS, ScheddWorkerPool, WorkerConfig
+from ee_retry.domain.values import SchedulerProc, SubmitSpec
 from ee_retry.errors import SchedulerUnavailable
-from ee_retry.ports import Clock, SchedulerProc, SubmitSpec
+from ee_retry.ports import Clock
 from ee_retry.settings import Settings
 
 log = logging.getLogger(__name__)

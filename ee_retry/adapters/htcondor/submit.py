@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import classad2
 
 from ee_retry.adapters.htcondor import safety
+from ee_retry.domain.values import SubmitSpec
 from ee_retry.errors import InvalidParams
-from ee_retry.ports import SubmitSpec
 
 MAX_JOB_RUNTIME_S = 604_800  # as ee2: a job running longer than 7 days is held (then failed)
 JOB_LEASE_DURATION_S = 43_200  # as ee2: a job survives 12 h without contact from its shadow

@@ -12,18 +12,22 @@ from ee_retry.domain.policy.model import Backoff, FailureFacts, Jitter, MemoryRa
 
 Uniform = Callable[[float, float], float]  # random.Random().uniform: a draw in [a, b]
 
+# Terminations the system made (not a person's cancel, nor a cancelled batch): these may be retried.
+SYSTEM_TERMINATIONS = frozenset(
+    {TerminatedCode.TERMINATED_BY_AUTOMATION.value, TerminatedCode.TERMINATED_BY_SERVER_FAILURE.value}
+)
+
+
+def system_terminated(status: str, terminated_code: int | None) -> bool:
+    return status == JobStatus.TERMINATED.value and terminated_code in SYSTEM_TERMINATIONS
+
 
 def eligible(facts: FailureFacts) -> bool:
     """Only a job that ended in error or was terminated by the system, never a batch container;
     a user's or an admin's cancel is never retried automatically."""
     if facts.batch_job:
         return False
-    if facts.status == JobStatus.ERROR.value:
-        return True
-    return (
-        facts.status == JobStatus.TERMINATED.value
-        and facts.terminated_code == TerminatedCode.TERMINATED_BY_AUTOMATION.value
-    )
+    return facts.status == JobStatus.ERROR.value or system_terminated(facts.status, facts.terminated_code)
 
 
 def matches(when: When, facts: FailureFacts) -> bool:

@@ -12,8 +12,8 @@ from ee_retry.domain.policy.breaker import BreakerState
 from ee_retry.domain.policy.budgets import BudgetUse, near_exhausted, usage
 from ee_retry.domain.policy.describe import policy_dict
 from ee_retry.domain.policy.model import Budgets, Policy
+from ee_retry.domain.values import User
 from ee_retry.errors import InvalidParams
-from ee_retry.ports import User
 from ee_retry.service.deps import Deps
 from ee_retry.service.policy.source import PolicySource
 from ee_retry.service.policy.state import BREAKER, PolicyState, breaker_doc

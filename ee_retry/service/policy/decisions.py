@@ -15,7 +15,7 @@ from ee_retry.domain.policy import breaker as breakers
 from ee_retry.domain.policy import decide as d
 from ee_retry.domain.policy.model import AutoRetry, AutoRetryState, Policy
 from ee_retry.domain.policy.rules import Uniform, core_hours
-from ee_retry.ports import JobQuery
+from ee_retry.domain.values import JobQuery
 from ee_retry.service.deps import Deps
 from ee_retry.service.policy.records import Write, announce, entry_of, facts_of, store_writes
 from ee_retry.service.policy.state import PolicyState

@@ -13,12 +13,12 @@ from ee_retry.domain.policy.breaker import BreakerState
 from ee_retry.domain.policy.model import Policy
 from ee_retry.domain.policy.rules import Uniform
 from ee_retry.service.deps import Deps
-from ee_retry.service.loops import every
 from ee_retry.service.policy.admin import budget_use
 from ee_retry.service.policy.decisions import decide_pass
 from ee_retry.service.policy.source import PolicySource
 from ee_retry.service.policy.starter import start_pass
 from ee_retry.service.policy.state import PolicyState
+from ee_retry.service.sync.loops import every
 from ee_retry.settings import Settings
 
 log = logging.getLogger(__name__)

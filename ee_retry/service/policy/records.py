@@ -17,7 +17,7 @@ from typing import Any
 
 from ee_retry.domain.model import Job
 from ee_retry.domain.policy.model import AutoRetry, FailureFacts
-from ee_retry.ports import GuardedUpdate
+from ee_retry.domain.values import GuardedUpdate
 from ee_retry.service.deps import Deps
 
 log = logging.getLogger(__name__)

@@ -19,17 +19,18 @@ from dataclasses import dataclass, field
 
 from ee_retry import constants
 from ee_retry.domain.ids import new_id
-from ee_retry.domain.model import Job, JobStatus, TerminatedCode
+from ee_retry.domain.model import Job, JobStatus
 from ee_retry.domain.policy import breaker as breakers
 from ee_retry.domain.policy import decide as d
 from ee_retry.domain.policy.model import AutoRetry, AutoRetryState, Policy
+from ee_retry.domain.policy.rules import system_terminated
+from ee_retry.domain.values import JobQuery, User
 from ee_retry.errors import EERetryError, RetryInFlight
-from ee_retry.ports import JobQuery, User
-from ee_retry.service import retry
 from ee_retry.service.deps import Deps
 from ee_retry.service.policy.records import Write, announce, entry_of, start_key_of, store_writes
 from ee_retry.service.policy.state import PolicyState
-from ee_retry.service.requests import RequirementsOverride, RetryRequest
+from ee_retry.service.submit import retry
+from ee_retry.service.submit.requests import RequirementsOverride, RetryRequest
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,4 @@ async def _observe_breakers(
 
 def _counts(job: Job) -> bool:
     """A person's cancel says nothing about the app's health."""
-    return (
-        job.status is not JobStatus.TERMINATED
-        or job.terminated_code == TerminatedCode.TERMINATED_BY_AUTOMATION
-    )
+    return job.status is not JobStatus.TERMINATED or system_terminated(job.status.value, job.terminated_code)

@@ -10,7 +10,7 @@ import htcondor2
 from ee_retry.adapters.htcondor import SubmitParams
 from ee_retry.domain.ids import new_id
 from ee_retry.domain.model import JobRequirements
-from ee_retry.ports import SubmitSpec
+from ee_retry.domain.values import SubmitSpec
 
 FAKE_FACTORY = "ee_retry.testing.schedd:FakeSchedd"
 RUNNER = "/usr/local/bin/ee-retry-runner"

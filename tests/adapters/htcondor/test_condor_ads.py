@@ -9,8 +9,8 @@ import classad2
 import pytest
 
 from ee_retry.adapters.htcondor import ads
+from ee_retry.domain.values import ProcState
 from ee_retry.errors import InvalidParams
-from ee_retry.ports import ProcState
 
 JOB = "66aa00000000000000000001"
 OP = "66aa000000000000000000ff"

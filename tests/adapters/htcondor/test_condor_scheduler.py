@@ -15,8 +15,8 @@ from ee_retry.adapters.htcondor.worker import _scrub
 from ee_retry.domain import status
 from ee_retry.domain.ids import new_id
 from ee_retry.domain.model import Job, JobStatus
+from ee_retry.domain.values import ProcState
 from ee_retry.errors import InvalidParams, SchedulerUnavailable
-from ee_retry.ports import ProcState
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.schedd import FakeSchedd
 

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from ee_retry.adapters.htcondor.submit import build_submit
 from ee_retry.domain.model import JobRequirements
+from ee_retry.domain.values import SubmitSpec
 from ee_retry.errors import InvalidParams
-from ee_retry.ports import SubmitSpec
 
 OP_ID = "66aa00000000000000000001"
 DEFAULT_GROUP = "bigmem"  # make_spec's client group

@@ -22,7 +22,7 @@ from condor_helpers import make_spec
 from ee_retry.adapters.htcondor import HTCondorScheduler
 from ee_retry.domain.ids import new_id
 from ee_retry.domain.model import JobRequirements
-from ee_retry.ports import ProcState, SchedulerProc
+from ee_retry.domain.values import ProcState, SchedulerProc
 from ee_retry.settings import Settings
 
 ENABLE_ENV = "EE_RETRY_TEST_SCHEDD"

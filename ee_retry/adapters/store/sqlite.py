@@ -1,0 +1,458 @@
+"""The embedded job store: one SQLite file in the service's data folder, standard library only.
+
+Each method is one SQLite transaction (`BEGIN IMMEDIATE` for writes, so every read-check-write is
+atomic across threads and processes) run on the store's single worker thread, so the event loop
+never blocks. WAL mode lets readers run beside a writer; `synchronous=FULL` makes every answered
+write durable, even if the service is killed right after. Two processes may share the file (two
+service instances, or the service and the reaper): SQLite's file locks serialise their writers and
+the unique constraints (job id, `retry_active`, operation `idem`) hold for all of them.
+
+Rows keep the full document as JSON beside real columns for every field that is filtered on or
+unique; the columns are recomputed from the document on every write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ee_retry.adapters.private_files import touch_private
+from ee_retry.adapters.store import common as sc
+from ee_retry.adapters.store import sqlite_sql as sq
+from ee_retry.adapters.store.sqlite_reader import InlineReader
+from ee_retry.domain.model import Job, JobStatus, Operation, OperationState
+from ee_retry.domain.values import GuardedUpdate, InsertOutcome, JobQuery, Transition
+from ee_retry.errors import RetryInFlight, StoreUnavailable
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_S = 30.0  # how long a write waits for another process's write before giving up
+
+_SCHEMA = """
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, user TEXT NOT NULL, status TEXT NOT NULL, wsid INTEGER, batch_id TEXT,
+    retry_parent TEXT, retry_active TEXT UNIQUE, operation_id TEXT, created REAL NOT NULL,
+    updated REAL NOT NULL, method TEXT, app_id TEXT, error_code INTEGER, batch_job INTEGER NOT NULL,
+    scheduler_id TEXT, doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
+CREATE INDEX IF NOT EXISTS jobs_user ON jobs (user);
+CREATE INDEX IF NOT EXISTS jobs_wsid ON jobs (wsid);
+CREATE INDEX IF NOT EXISTS jobs_batch_id ON jobs (batch_id);
+CREATE INDEX IF NOT EXISTS jobs_retry_parent ON jobs (retry_parent);
+CREATE INDEX IF NOT EXISTS jobs_operation_id ON jobs (operation_id);
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created, id);
+CREATE INDEX IF NOT EXISTS jobs_updated ON jobs (updated);
+CREATE INDEX IF NOT EXISTS jobs_scheduler_id ON jobs (scheduler_id);
+CREATE INDEX IF NOT EXISTS jobs_auto_next_at ON jobs (json_extract(doc, '$.auto_next_at'));
+CREATE TABLE IF NOT EXISTS operations (
+    id TEXT PRIMARY KEY, user TEXT NOT NULL, state TEXT NOT NULL, idem TEXT UNIQUE,
+    idempotency_key TEXT, created REAL NOT NULL, updated REAL NOT NULL, doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS operations_state ON operations (state);
+CREATE INDEX IF NOT EXISTS operations_user_key ON operations (user, idempotency_key);
+CREATE INDEX IF NOT EXISTS operations_created ON operations (created, id);
+CREATE TABLE IF NOT EXISTS operation_jobs (
+    job_id TEXT NOT NULL, op_id TEXT NOT NULL, PRIMARY KEY (job_id, op_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS logs (
+    job_id TEXT NOT NULL, pos INTEGER NOT NULL, line TEXT NOT NULL, PRIMARY KEY (job_id, pos)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS states (key TEXT PRIMARY KEY, doc TEXT NOT NULL);
+COMMIT;
+"""
+
+_INSERT_JOB, _UPDATE_JOB = sq.insert_sql("jobs", sq.JOB_FIELDS), sq.update_sql("jobs", sq.JOB_FIELDS)
+_INSERT_OP, _UPDATE_OP = sq.insert_sql("operations", sq.OP_FIELDS), sq.update_sql("operations", sq.OP_FIELDS)
+_JOBS_BY_ID = "SELECT doc FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
+_JOB_BY_ID = "SELECT doc FROM jobs WHERE id = ?"
+_ACTIVE = "SELECT retry_active, id FROM jobs WHERE retry_active IN (SELECT value FROM json_each(?))"
+_DELETE_CREATED = (
+    "DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND status = ? AND scheduler_id IS NULL"
+)
+_OP_BY_ID = "SELECT doc FROM operations WHERE id = ?"
+_OP_BY_SLOT = "SELECT doc FROM operations WHERE idem = ?"
+
+
+class SqliteJobStore:
+    """JobStore on one SQLite file; safe for several store objects and processes on the same file."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = Path(path)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ee-retry-sqlite")
+        self._conn: sqlite3.Connection | None = None  # used only on the worker thread
+        self._reader = InlineReader(self._path)  # reads by id, on the caller's thread
+        self._closed = False
+
+    # ------------------------------------------------------------ plumbing
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            touch_private(self._path)  # its -wal and -shm files take the database file's mode
+            conn = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            self._conn = conn
+        return self._conn
+
+    def _transaction(self, fn: Callable[[sqlite3.Connection], T], write: bool) -> T:
+        try:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                result = fn(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return result
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(
+                f"The job store failed ({type(exc).__name__}); try again shortly."
+            ) from exc
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], write: bool = False) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._transaction, fn, write)
+
+    async def setup(self) -> None:
+        def create(conn: sqlite3.Connection) -> None:
+            try:
+                conn.executescript(_SCHEMA)
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise StoreUnavailable("The job store could not be created.") from exc
+
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, lambda: create(self._connection()))
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._reader.close()
+
+        def shut() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, shut)
+        self._executor.shutdown(wait=True)
+
+    # ------------------------------------------------------------ jobs
+
+    @staticmethod
+    def _load_jobs(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if len(ids) == 1:  # the common read (check_job, every callback): a plain key lookup
+            rows = conn.execute(_JOB_BY_ID, (ids[0],)).fetchall()
+        else:
+            rows = conn.execute(_JOBS_BY_ID, (sc.dumps(list(ids)),)).fetchall()
+        docs = [json.loads(r[0]) for r in rows]
+        return {d["_id"]: d for d in docs}
+
+    @staticmethod
+    def _save_job(conn: sqlite3.Connection, doc: Mapping[str, Any]) -> bool:
+        """Write a changed document back; False when a unique column (retry_active) refused it."""
+        row = sq.row(doc, sq.JOB_FIELDS)
+        try:
+            conn.execute(_UPDATE_JOB, (*row[1:], row[0]))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    async def insert_jobs(self, jobs: Sequence[Job]) -> InsertOutcome:
+        sc.require_job_ids(j.id for j in jobs)
+        rows = [sq.row(sc.job_doc(j), sq.JOB_FIELDS) for j in jobs]
+
+        def run(conn: sqlite3.Connection) -> InsertOutcome:
+            lost: list[Job] = []
+            for job, row in zip(jobs, rows, strict=True):
+                try:
+                    conn.execute(_INSERT_JOB, row)
+                except sqlite3.IntegrityError:
+                    lost.append(job)
+            return sc.insert_outcome(jobs, lost, self._active(conn, sc.guarded_originals(lost)))
+
+        return await self._run(run, write=True) if jobs else sc.insert_outcome(jobs, [], {})
+
+    async def get_jobs(self, ids: Sequence[str]) -> dict[str, Job]:
+        valid = sc.valid_ids(ids)
+        docs = self._reader.read(lambda conn: self._load_jobs(conn, valid))
+        if docs is None:
+            docs = await self._run(lambda conn: self._load_jobs(conn, valid))
+        return {job_id: Job.from_doc(doc) for job_id, doc in docs.items()}
+
+    async def find_jobs(self, query: JobQuery) -> list[Job]:
+        where, params = sq.job_where(query)
+        order = "ASC" if query.ascending else "DESC"
+        sql = f"SELECT doc FROM jobs WHERE {where} ORDER BY created {order}, id {order} LIMIT ? OFFSET ?"  # noqa: S608
+        params += [query.limit if query.limit > 0 else -1, max(query.offset, 0)]
+        rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
+        return [Job.from_doc(json.loads(r[0])) for r in rows]
+
+    async def count_jobs(self, query: JobQuery) -> dict[JobStatus, int]:
+        where, params = sq.job_where(query)
+        sql = f"SELECT status, COUNT(*) FROM jobs WHERE {where} GROUP BY status"  # noqa: S608
+        rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
+        return sc.status_counts((r[0], r[1]) for r in rows)
+
+    @staticmethod
+    def _active(conn: sqlite3.Connection, original_ids: Sequence[str]) -> dict[str, str]:
+        if not original_ids:
+            return {}
+        return {r[0]: r[1] for r in conn.execute(_ACTIVE, (sc.dumps(list(original_ids)),))}
+
+    async def active_attempts(self, original_ids: Sequence[str]) -> dict[str, str]:
+        return await self._run(lambda conn: self._active(conn, original_ids))
+
+    async def transition(self, changes: Sequence[Transition]) -> set[str]:
+        def run(conn: sqlite3.Connection) -> set[str]:
+            docs = self._load_jobs(conn, sc.valid_ids([c.job_id for c in changes]))
+            changed: set[str] = set()
+            for change in changes:
+                doc = docs.get(change.job_id)
+                if doc is None or doc["status"] not in {JobStatus(s).value for s in change.expected}:
+                    continue
+                fields = dict(change.fields)
+                fields["status"] = change.new
+                if change.new.terminal:
+                    fields["retry_active"] = None
+                new = copy.deepcopy(doc)
+                sc.apply_fields(new, fields, sc.NEVER_NULL_JOB_FIELDS)
+                if self._save_job(conn, new):
+                    docs[change.job_id] = new
+                    changed.add(change.job_id)
+            return changed
+
+        return await self._run(run, write=True) if changes else set()
+
+    async def guarded_update(self, updates: Sequence[GuardedUpdate]) -> set[str]:
+        def run(conn: sqlite3.Connection) -> set[str]:
+            docs = self._load_jobs(conn, sc.valid_ids([u.job_id for u in updates]))
+            changed: set[str] = set()
+            for update in updates:
+                doc = docs.get(update.job_id)
+                if doc is None or sc.get_path(doc, update.guard) != update.expected:
+                    continue
+                new = copy.deepcopy(doc)
+                sc.apply_fields(new, update.fields, sc.NEVER_NULL_JOB_FIELDS)
+                if self._save_job(conn, new):
+                    docs[update.job_id] = new
+                    changed.add(update.job_id)
+            return changed
+
+        return await self._run(run, write=True) if updates else set()
+
+    async def set_fields(self, updates: Mapping[str, Mapping[str, Any]]) -> None:
+        def run(conn: sqlite3.Connection) -> bool:
+            refused = False
+            for job_id, doc in self._load_jobs(conn, sc.valid_ids(list(updates))).items():
+                sc.apply_fields(doc, updates[job_id], sc.NEVER_NULL_JOB_FIELDS)
+                refused = not self._save_job(conn, doc) or refused
+            return refused
+
+        if not updates:
+            return
+        if await self._run(run, write=True):
+            raise RetryInFlight("Another attempt of this job is already in flight.")
+
+    async def link(
+        self,
+        retry_ids: Mapping[str, Sequence[str]],
+        child_jobs: Mapping[str, Sequence[str]],
+        saved: Sequence[str],
+    ) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            docs = self._load_jobs(conn, sc.valid_ids([*retry_ids, *child_jobs, *saved]))
+            for field, targets in (("retry_ids", retry_ids), ("child_jobs", child_jobs)):
+                for owner, new in targets.items():
+                    if owner in docs:
+                        docs[owner][field] = sc.append_unique(docs[owner].get(field) or [], map(str, new))
+            for job_id in saved:
+                if job_id in docs:
+                    docs[job_id]["retry_saved_toggle"] = True
+            for doc in docs.values():
+                self._save_job(conn, doc)
+
+        if retry_ids or child_jobs or saved:
+            await self._run(run, write=True)
+
+    async def remove_children(self, container_id: str, child_ids: Sequence[str]) -> list[str]:
+        gone = set(map(str, child_ids))
+
+        def run(conn: sqlite3.Connection) -> list[str]:
+            doc = self._load_jobs(conn, sc.valid_ids([container_id])).get(container_id)
+            if doc is None:
+                return []
+            doc["child_jobs"] = [c for c in doc.get("child_jobs") or [] if c not in gone]
+            self._save_job(conn, doc)
+            return list(doc["child_jobs"])
+
+        return await self._run(run, write=True)
+
+    async def delete_created(self, ids: Sequence[str]) -> int:
+        params = (sc.dumps(sc.valid_ids(ids)), JobStatus.CREATED.value)
+        return await self._run(lambda conn: conn.execute(_DELETE_CREATED, params).rowcount, write=True)
+
+    # ------------------------------------------------------------ operations
+
+    @staticmethod
+    def _load_op(conn: sqlite3.Connection, sql: str, value: str) -> dict[str, Any] | None:
+        row = conn.execute(sql, (value,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    @staticmethod
+    def _save_op(conn: sqlite3.Connection, doc: Mapping[str, Any], insert: bool = False) -> None:
+        """Write an operation row and its job index (the jobs it created)."""
+        row = sq.row(doc, sq.OP_FIELDS)
+        if insert:
+            conn.execute(_INSERT_OP, row)
+        else:
+            conn.execute(_UPDATE_OP, (*row[1:], row[0]))
+            conn.execute("DELETE FROM operation_jobs WHERE op_id = ?", (row[0],))
+        jobs = dict.fromkeys(str(j) for j in doc.get("job_ids") or ())
+        conn.executemany(
+            "INSERT INTO operation_jobs (job_id, op_id) VALUES (?, ?)", [(j, row[0]) for j in jobs]
+        )
+
+    async def insert_operation(self, op: Operation) -> Operation | None:
+        doc = sc.operation_doc(op)
+        slot = doc.get("idem")
+
+        def run(conn: sqlite3.Connection) -> Operation | None:
+            if self._load_op(conn, _OP_BY_ID, op.id) is not None:
+                return None  # this very operation is already stored
+            held = self._load_op(conn, _OP_BY_SLOT, slot) if slot is not None else None
+            if held is not None:
+                holder = Operation.from_doc(held)
+                if not sc.idempotency_expired(holder, op):
+                    return holder
+                held.pop("idem", None)
+                self._save_op(conn, held)
+            self._save_op(conn, doc, insert=True)
+            return None
+
+        return await self._run(run, write=True)
+
+    async def get_operation(self, op_id: str) -> Operation | None:
+        doc = await self._run(lambda conn: self._load_op(conn, _OP_BY_ID, op_id))
+        return None if doc is None else Operation.from_doc(doc)
+
+    async def update_operation(
+        self,
+        op_id: str,
+        expected: frozenset[OperationState],
+        fields: Mapping[str, Any],
+        updated_was: float | None = None,
+    ) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            doc = self._load_op(conn, _OP_BY_ID, op_id)
+            if doc is None or doc["state"] not in {OperationState(s).value for s in expected}:
+                return False
+            if updated_was is not None and doc.get("updated") != updated_was:
+                return False
+            sc.apply_fields(doc, fields, sc.NEVER_NULL_OPERATION_FIELDS)
+            self._save_op(conn, doc)
+            return True
+
+        return await self._run(run, write=True)
+
+    async def find_operations(
+        self,
+        states: Sequence[OperationState] | None = None,
+        job_id: str | None = None,
+        user: str | None = None,
+        limit: int = 0,
+        idempotency_key: str | None = None,
+    ) -> list[Operation]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if states is not None:
+            clauses.append("state IN (SELECT value FROM json_each(?))")
+            params.append(sc.dumps([OperationState(s).value for s in states]))
+        if job_id is not None:
+            clauses.append("id IN (SELECT op_id FROM operation_jobs WHERE job_id = ?)")
+            params.append(job_id)
+        if user is not None:
+            clauses.append("user = ?")
+            params.append(user)
+        if idempotency_key is not None:
+            clauses.append("idempotency_key = ?")
+            params.append(idempotency_key)
+        where = " AND ".join(clauses) or "1"
+        sql = f"SELECT doc FROM operations WHERE {where} ORDER BY created, id LIMIT ?"  # noqa: S608
+        params.append(limit if limit > 0 else -1)
+        rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
+        return [Operation.from_doc(json.loads(r[0])) for r in rows]
+
+    # ------------------------------------------------------------ logs
+
+    @staticmethod
+    def _append_logs(conn: sqlite3.Connection, job_id: str, lines: Sequence[Mapping[str, Any]]) -> int:
+        start = int(conn.execute("SELECT COUNT(*) FROM logs WHERE job_id = ?", (job_id,)).fetchone()[0])
+        rows = [(job_id, start + i, sc.dumps(sc.clean(line))) for i, line in enumerate(lines)]
+        conn.executemany("INSERT INTO logs (job_id, pos, line) VALUES (?, ?, ?)", rows)
+        return start + len(rows)
+
+    async def add_logs(self, job_id: str, lines: Sequence[Mapping[str, Any]]) -> int:
+        return await self._run(lambda conn: self._append_logs(conn, job_id, lines), write=bool(lines))
+
+    async def add_logs_many(self, lines: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            for job_id, job_lines in lines.items():
+                self._append_logs(conn, job_id, job_lines)
+
+        if lines:
+            await self._run(run, write=True)
+
+    async def get_states(self, prefix: str) -> dict[str, dict[str, Any]]:
+        sql = "SELECT key, doc FROM states WHERE substr(key, 1, ?) = ?"
+        rows = await self._run(lambda conn: conn.execute(sql, (len(prefix), prefix)).fetchall())
+        return {r[0]: dict(json.loads(r[1])) for r in rows}
+
+    async def put_states(self, docs: Mapping[str, Mapping[str, Any]]) -> None:
+        rows = [(key, sc.dumps(sc.clean(doc))) for key, doc in docs.items()]
+        sql = "INSERT INTO states (key, doc) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET doc = excluded.doc"
+        if rows:
+            await self._run(lambda conn: conn.executemany(sql, rows), write=True)
+
+    async def get_logs(self, job_id: str, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        def run(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], int]:
+            total = int(conn.execute("SELECT COUNT(*) FROM logs WHERE job_id = ?", (job_id,)).fetchone()[0])
+            if limit <= 0:
+                return [], total
+            sql = "SELECT line FROM logs WHERE job_id = ? AND pos >= ? ORDER BY pos LIMIT ?"
+            rows = conn.execute(sql, (job_id, max(skip, 0), limit)).fetchall()
+            return [dict(json.loads(r[0])) for r in rows], total
+
+        return await self._run(run)
+
+    # ------------------------------------------------------------ leases
+
+    async def acquire_lease(self, name: str, holder: str, ttl_s: float, now: float) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            row = conn.execute("SELECT holder, expires FROM leases WHERE name = ?", (name,)).fetchone()
+            if row is not None and not sc.lease_is_takeable(row[0], row[1], holder, now):
+                return False
+            conn.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?)", (name, holder, now + ttl_s))
+            return True
+
+        return await self._run(run, write=True)
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        sql = "DELETE FROM leases WHERE name = ? AND holder = ?"
+        await self._run(lambda conn: conn.execute(sql, (name, holder)), write=True)

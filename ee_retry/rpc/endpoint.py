@@ -1,0 +1,77 @@
+"""The JSON-RPC endpoint: read a bounded body, decode, dispatch to the method table, answer."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+from ee_retry.api.body import read_body
+from ee_retry.domain.storable import unstorable
+from ee_retry.errors import EERetryError, InternalError, InvalidParams, MethodNotFound, shown
+from ee_retry.rpc.context import Call
+from ee_retry.rpc.methods import METHODS, READ_ONLY_METHODS
+from ee_retry.rpc.protocol import error_body, frame, parse, peek_id, result_body
+from ee_retry.service.deps import Deps
+
+log = logging.getLogger(__name__)
+
+
+def json_response(body: dict[str, Any], status: int) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type="application/json")
+
+
+class RpcEndpoint:
+    """Decode, dispatch, answer; every failure becomes a JSON-RPC error without internals."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self._per_method: dict[str, tuple[Any, Any]] = {}  # labelled metric children, looked up once
+
+    def _count(self, label: str, seconds: float) -> None:
+        children = self._per_method.get(label)
+        if children is None:
+            metrics = self.deps.metrics
+            children = (metrics.requests.labels(label), metrics.latency.labels(label))
+            self._per_method[label] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    async def handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        req_id: Any = None
+        v2 = False
+        label = "invalid"
+        try:
+            body = parse(await read_body(request))
+            req_id, v2 = peek_id(body)
+            rpc = frame(body)
+            handler = METHODS.get(rpc.method)
+            if handler is None:
+                raise MethodNotFound(
+                    f"Unknown method {shown(rpc.method)}; see the service's spec for its methods"
+                )
+            label = rpc.method
+            problem = None if rpc.method in READ_ONLY_METHODS else unstorable(rpc.params, "params")
+            if problem is not None:
+                raise InvalidParams(f"Invalid params at {problem}")
+            token = request.headers.get("authorization")
+            result = await handler(Call(self.deps, token), rpc.params)
+            return json_response(result_body(req_id, result, v2), 200)
+        except EERetryError as exc:
+            self.deps.metrics.errors.labels(label, str(exc.code)).inc()
+            return json_response(error_body(req_id, exc, v2), 500)
+        except ClientDisconnect:
+            # Not a fault of the service: count it apart from errors, so alerts on -32099 stay quiet.
+            self.deps.metrics.disconnects.labels(label).inc()
+            log.info("client disconnected before its %s request was read", label)
+            return Response(status_code=400)
+        except Exception:
+            log.exception("unexpected error in %s", label)
+            self.deps.metrics.errors.labels(label, str(InternalError.code)).inc()
+            return json_response(error_body(req_id, InternalError(), v2), 500)
+        finally:
+            self._count(label, time.perf_counter() - started)

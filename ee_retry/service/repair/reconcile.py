@@ -1,0 +1,156 @@
+"""Finish or roll back every submission operation a crash left incomplete.
+
+    RESERVING  -> roll back: the reserved documents were never acknowledged to anyone; delete them,
+                  free the idempotency key, mark the operation rolled_back.
+    RESERVED / LINKED -> finish: ask the scheduler what it holds for the operation, submit only what
+                  is missing (held), record ids, link, release, mark queued, mark done.
+                  Roll back instead when jobs are missing from the scheduler and it runs jobs with
+                  their owner's token (HTCondor: the token was only ever in the request's memory), or
+                  when finishing fails for good (a commit the catalog no longer knows, a value the
+                  scheduler refuses): held procs are removed, so nothing of the operation ever ran.
+                  An operation with a job missing is a rollback a crash interrupted: it is completed.
+                  An operation with a released proc is never rolled back.
+
+Operations younger than the grace period are left alone: their request may still be running. A
+pass claims an operation before acting on it (a conditional write of its `updated` time), so two
+passes at once never both submit it, and the claim keeps other passes away for the grace period.
+Every step is idempotent, so a second pass right after the first writes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from ee_retry import constants
+from ee_retry.domain.model import Job, JobStatus, Operation, OperationState
+from ee_retry.domain.reaper_rules import cancel_by_reaper
+from ee_retry.domain.values import ProcState, SchedulerProc
+from ee_retry.errors import EERetryError
+from ee_retry.service.deps import Deps
+from ee_retry.service.submit.specs import specs_builder
+from ee_retry.service.submit.submission import INCOMPLETE, PERMANENT, advance, claim, roll_back
+from ee_retry.service.sync.status_sync import refresh_containers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReconcileAction:
+    """What reconcile did (or, in a dry run, would do) with one operation."""
+
+    op_id: str
+    kind: str
+    state: str
+    action: str  # "finished", "rolled_back", "failed", "skipped", or "would finish" / "would roll back"
+    jobs: int
+    detail: str = ""
+
+
+async def reconcile(
+    deps: Deps, grace_s: float = constants.SUBMIT_GRACE_S, dry_run: bool = False
+) -> list[ReconcileAction]:
+    """One pass over every incomplete operation older than `grace_s`."""
+    now = deps.clock.now()
+    actions: list[ReconcileAction] = []
+    for op in await deps.store.find_operations(states=list(INCOMPLETE)):
+        if op.updated > now - grace_s:
+            continue
+        try:
+            actions.append(await reconcile_one(deps, op, dry_run))
+        except EERetryError as exc:
+            log.warning("reconcile of operation %s failed: %s", op.id, exc.message)
+            actions.append(_action(op, "failed", exc.message))
+    return actions
+
+
+async def reconcile_one(deps: Deps, op: Operation, dry_run: bool = False) -> ReconcileAction:
+    if op.state is OperationState.RESERVING:
+        if dry_run:
+            return _action(op, "would roll back")
+        owned_at = await claim(deps, op)
+        if owned_at is None:
+            return _action(op, "skipped", "another writer took this operation")
+        why = "the request stopped before its jobs were recorded"
+        if await roll_back(deps, op, why, procs=(), owned_at=owned_at):
+            return _action(op, "rolled_back", "never acknowledged; reserved jobs removed")
+        return _action(op, "skipped", "another writer moved it during the rollback")
+    jobs = list((await deps.store.get_jobs(op.job_ids)).values())
+    held = await deps.scheduler.procs_for_operation(op.id)
+    gone = _removed_elsewhere(jobs, held, resubmittable=not deps.scheduler.runs_with_owner_token)
+    why_not = _why_roll_back(deps, op, jobs, held, gone)
+    if dry_run:
+        would = "would roll back" if why_not else "would finish"
+        return _action(op, would, why_not or f"{len(jobs)} jobs to submit, link and release")
+    owned_at = await claim(deps, op)
+    if owned_at is None:
+        return _action(op, "skipped", "another writer took this operation")
+    if why_not:
+        return await _roll_back(deps, op, why_not, owned_at, held)
+    if gone:
+        jobs = await _terminate_removed(deps, jobs, gone)
+    try:
+        await advance(deps, op, jobs, specs_builder(deps, token=None), fresh=False)
+    except PERMANENT as exc:
+        return await _roll_back(deps, op, f"its jobs cannot be submitted: {exc.message}", owned_at)
+    if gone:
+        await refresh_containers(deps, {j.batch_id for j in jobs if j.batch_id})
+    return _action(op, "finished", f"{len(jobs)} jobs submitted, linked and released")
+
+
+def _why_roll_back(
+    deps: Deps, op: Operation, jobs: list[Job], held: list[SchedulerProc], gone: set[str]
+) -> str | None:
+    """Why an incomplete operation cannot be finished, or None when it can."""
+    if len(jobs) < len(op.job_ids):  # only a rollback deletes jobs: one was interrupted
+        return "a rollback of this operation was interrupted; completing it"
+    missing = [j for j in _missing(jobs, held) if j not in gone]
+    if missing and deps.scheduler.runs_with_owner_token:
+        return (
+            f"the scheduler never received {len(missing)} of its jobs, and they cannot be submitted "
+            "without their owner's token; run or retry them again"
+        )
+    return None
+
+
+def _removed_elsewhere(jobs: list[Job], held: list[SchedulerProc], resubmittable: bool) -> set[str]:
+    """Jobs the scheduler did receive (their proc id is recorded) that it no longer holds: removed by
+    someone else (an operator's condor_rm, a pool policy), or, where reconcile cannot submit them
+    again (`resubmittable` false: they need their owner's token), gone from its queue and history.
+    They end terminated, as the poller would have ended them."""
+    procs: dict[str, list[SchedulerProc]] = {}
+    for p in held:
+        procs.setdefault(p.job_id, []).append(p)
+
+    def gone(job_id: str) -> bool:
+        seen = procs.get(job_id, [])
+        return all(p.state is ProcState.REMOVED for p in seen) and (bool(seen) or not resubmittable)
+
+    return {j.id for j in jobs if j.status is JobStatus.CREATED and j.scheduler_id is not None and gone(j.id)}
+
+
+async def _terminate_removed(deps: Deps, jobs: list[Job], gone: set[str]) -> list[Job]:
+    now = deps.clock.now()
+    message = "The job was removed from the scheduler before it started; retry it."
+    await deps.store.transition([cancel_by_reaper(j, message, now) for j in jobs if j.id in gone])
+    return list((await deps.store.get_jobs([j.id for j in jobs])).values())
+
+
+async def _roll_back(
+    deps: Deps, op: Operation, reason: str, owned_at: float, held: list[SchedulerProc] | None = None
+) -> ReconcileAction:
+    if await roll_back(deps, op, reason, procs=held, owned_at=owned_at):
+        return _action(op, "rolled_back", reason)
+    return _action(
+        op, "failed", f"not rolled back (a proc was released, or another writer moved it): {reason}"
+    )
+
+
+def _missing(jobs: list[Job], held: list[SchedulerProc]) -> list[str]:
+    """Runnable jobs still `created` that no live proc of the operation carries."""
+    carried = {p.job_id for p in held if p.state is not ProcState.REMOVED}
+    return [j.id for j in jobs if not j.batch_job and j.status is JobStatus.CREATED and j.id not in carried]
+
+
+def _action(op: Operation, action: str, detail: str = "") -> ReconcileAction:
+    return ReconcileAction(op.id, op.kind.value, op.state.value, action, len(op.job_ids), detail)

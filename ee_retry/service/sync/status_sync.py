@@ -1,0 +1,154 @@
+"""Apply what the scheduler reports to job records, with conditional transitions only.
+
+One pass: load the reported jobs (one read), compute transitions (domain), apply them (one bulk
+write), remove procs the scheduler held on its own (ee2 left them in the queue), and refresh the
+status of any batch container whose children moved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from ee_retry.domain import status as rules
+from ee_retry.domain.model import TERMINAL_STATUSES, Job, JobStatus
+from ee_retry.domain.values import ProcState, SchedulerProc, Transition
+from ee_retry.service.deps import Deps
+
+log = logging.getLogger(__name__)
+
+_REFRESH_ROUNDS = 4
+
+
+async def apply_procs(deps: Deps, procs: Sequence[SchedulerProc]) -> set[str]:
+    """Apply scheduler reports; returns the ids of jobs that changed."""
+    reported: dict[str, list[SchedulerProc]] = {}
+    for proc in procs:
+        reported.setdefault(proc.job_id, []).append(proc)
+    if not reported:
+        return set()
+    jobs = await deps.store.get_jobs(sorted(reported))
+    by_job = {j: _speaking(ps, jobs.get(j)) for j, ps in reported.items()}
+    now = deps.clock.now()
+    changes = [t for j in jobs.values() if (t := rules.from_proc(j, by_job[j.id], now)) is not None]
+    changed = await deps.store.transition(changes) if changes else set()
+    # A proc the scheduler held on its own is removed once its job is over: marked error by this
+    # pass, or already finished (the runner reported before its non-zero exit put the proc on hold).
+    held = [
+        p.scheduler_id
+        for j, p in by_job.items()
+        if p.state is ProcState.HELD
+        and not p.held_by_us
+        and p.in_queue
+        and j in jobs
+        and (j in changed or jobs[j].status.terminal)
+    ]
+    if held:
+        await deps.scheduler.remove(held, "held job marked error by ee-retry")
+    failed_retries = [
+        j for j in changed if jobs[j].retry_parent and _new_status(changes, j) is JobStatus.ERROR
+    ]
+    deps.metrics.retries_failed.inc(len(failed_retries))
+    await refresh_containers(deps, {jobs[j].batch_id for j in changed if jobs[j].batch_id})
+    return changed
+
+
+def _speaking(procs: Sequence[SchedulerProc], job: Job | None) -> SchedulerProc:
+    """The report that speaks for a job: its recorded proc's, not a duplicate's that came later."""
+    recorded = [p for p in procs if job is not None and p.scheduler_id == job.scheduler_id]
+    return (recorded or list(procs))[-1]
+
+
+def _new_status(changes: Sequence[Transition], job_id: str) -> JobStatus | None:
+    return next((t.new for t in changes if t.job_id == job_id), None)
+
+
+async def refresh_containers(deps: Deps, batch_ids: set[str | None]) -> None:
+    """Set each container's status from the latest attempt of each child.
+
+    Each write expects the status it read, so a concurrent cancel or refresh is never overwritten.
+    A container written, or whose write lost, is read again and recomputed: a concurrent refresh that
+    found nothing to change may have read children this write did not see. A few rounds at most.
+    """
+    ids = sorted(b for b in batch_ids if b)
+    for _ in range(_REFRESH_ROUNDS):
+        if not ids:
+            return
+        ids = await _refresh_once(deps, ids)
+    if ids:
+        log.warning("batch status of %s kept changing under refresh; left for the next report", ids)
+
+
+async def _refresh_once(deps: Deps, ids: list[str]) -> list[str]:
+    """One read-compute-write round; returns the containers to look at again (every one written)."""
+    containers = await deps.store.get_jobs(ids)
+    child_ids = sorted({c for b in containers.values() for c in b.child_jobs})
+    children = await deps.store.get_jobs(child_ids)
+    now = deps.clock.now()
+    changes: list[Transition] = []
+    for container in containers.values():
+        status = rules.container_status([children[c] for c in container.child_jobs if c in children])
+        if status is None or status is container.status:
+            continue
+        fields: dict[str, object] = {"updated": now}
+        if status in TERMINAL_STATUSES:
+            fields["finished"] = now
+        changes.append(Transition(container.id, frozenset({container.status}), status, fields))
+    if not changes:
+        return []
+    await deps.store.transition(changes)
+    return sorted(t.job_id for t in changes)
+
+
+class StatusFeed:
+    """Collects reports pushed by the local executor and applies them in order, in batches."""
+
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+        self._queue: asyncio.Queue[SchedulerProc] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def push(self, proc: SchedulerProc) -> None:
+        self._queue.put_nowait(proc)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="ee-retry-status-feed")
+
+    async def drain(self) -> None:
+        """Wait until every report pushed so far is applied."""
+        await self._queue.join()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await _apply_in_order(self._deps, batch)
+            except Exception:
+                log.exception("applying %d scheduler reports failed", len(batch))
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+
+async def _apply_in_order(deps: Deps, batch: Sequence[SchedulerProc]) -> None:
+    """Reports of one job must be applied in order (idle, running, completed); group into rounds."""
+    rounds: list[list[SchedulerProc]] = []
+    depth: dict[str, int] = {}
+    for proc in batch:
+        d = depth.get(proc.job_id, 0)
+        depth[proc.job_id] = d + 1
+        if d == len(rounds):
+            rounds.append([])
+        rounds[d].append(proc)
+    for procs in rounds:
+        await apply_procs(deps, procs)
