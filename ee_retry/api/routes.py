@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -60,6 +60,12 @@ def _endpoint(deps: Deps, handler: Handler) -> Callable[[Request], Awaitable[Res
             return await handler(deps, Call(deps, bearer(request)), request)
         except EERetryError as exc:
             return problem_response(exc)
+        except ClientDisconnect:
+            deps.metrics.disconnects.labels(f"REST {request.method}").inc()
+            log.info(
+                "client disconnected before its %s %s request was read", request.method, request.url.path
+            )
+            return Response(status_code=400)
         except Exception as exc:
             log.exception("unexpected error in %s %s", request.method, request.url.path)
             return problem_response(exc)

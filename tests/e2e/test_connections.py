@@ -179,3 +179,19 @@ def test_memory_taken_by_a_burst_of_large_slow_bodies_is_given_back_after_it(tmp
     assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers)
     assert loaded - warm > 30_000, (warm, loaded)
     assert after - warm < (loaded - warm) / 4, (warm, loaded, after)
+
+
+def test_a_rest_client_that_disconnects_mid_body_is_counted_as_a_disconnect(server: Server) -> None:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5.0)
+    head = (
+        "POST /api/v1/retries HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Authorization: Bearer alice-token\r\nContent-Length: 1000\r\n\r\n{"
+    )
+    sock.sendall(head.encode())
+    time.sleep(0.2)
+    sock.close()
+
+    text = wait_for_metric(server, 'method="REST POST"')
+
+    assert 'ee_retry_rpc_disconnects_total{method="REST POST"} 1.0' in text
+    assert "Traceback" not in server.log.read_text()

@@ -11,9 +11,18 @@ from pathlib import Path
 import pytest
 
 from ee_retry import constants
+from ee_retry.adapters.store.sqlite import SqliteJobStore
 from ee_retry.service.policy import starter
+from ee_retry.service.policy.loop import AutoRetrier
+from ee_retry.service.policy.source import PolicySource
+from ee_retry.service.submit.requests import RunRequest
+from ee_retry.service.submit.run import run_job
+from ee_retry.service.sync.status_sync import apply_procs
+from ee_retry.testing import harness
+from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.instrument import Crash
-from tests.service.policy.auto_support import EXAMPLE, auto, latest, make_retrier
+from ee_retry.testing.scheduler import FakeScheduler
+from tests.service.policy.auto_support import EXAMPLE, auto, latest, make_retrier, middle
 from tests.service.support import Env
 
 
@@ -166,3 +175,37 @@ async def test_an_open_breaker_pauses_then_one_probe_decides(env: Env, tmp_path:
     env.clock.advance(constants.BREAKER_RECHECK_S)
     assert await retrier.run_once() == (0, 3)  # the other three resume
     assert [bool((await env.job(j)).retry_ids) for j in jobs] == [True] * 4
+
+
+async def test_two_instances_over_one_sqlite_file_start_each_due_retry_once(tmp_path: Path) -> None:
+    """Two service instances (each its own store connection) on one embedded store file, both passing
+    the lease check: the compare-and-set writes still let each decision start one attempt."""
+    clock = FakeClock(1_700_000_000.0)
+    sched = FakeScheduler(clock=clock)
+    db = tmp_path / "ee_retry.sqlite3"
+    one, two = SqliteJobStore(db), SqliteJobStore(db)
+    deps_one, deps_two = (harness.service_deps(s, sched, clock) for s in (one, two))
+    sched.set_listener(lambda proc: apply_procs(deps_one, [proc]))
+    await one.setup()
+    try:
+        alice = await harness.user(deps_one, harness.ALICE_TOKEN)
+        jobs = [await run_job(deps_one, alice, RunRequest("Demo.fail", wsid=1)) for _ in range(5)]
+        for job in jobs:
+            await sched.complete(job, exit_code=3)
+        policy = tmp_path / "policy.toml"
+        policy.write_text(EXAMPLE)
+        retriers = []
+        for deps in (deps_one, deps_two):
+            source = PolicySource(policy)
+            source.load_first(clock.now())
+            retriers.append(AutoRetrier(deps, source, 1.0, None, middle))
+            retriers[-1].instance_id = "same-holder"  # both pass the lease check
+        for _ in range(3):
+            await asyncio.gather(*(r.run_once() for r in retriers))
+            clock.advance(1.0)
+        stored = await one.get_jobs(jobs)
+        assert [len(stored[j].retry_ids) for j in jobs] == [1] * 5
+        assert len({a for j in jobs for a in stored[j].retry_ids}) == 5
+    finally:
+        await one.close()
+        await two.close()
