@@ -25,9 +25,9 @@ from ee_retry.wiring import build_store
 SAMPLE_EVERY_S = 1.0  # the in-flight invariant is checked on a full read of the jobs this often
 KILL_GAP_S = (2.0, 6.0)  # time between two kills (uniform)
 KILL_TARGETS = ("service", "database", "both")  # with --mongo, what one kill takes down
-KILL_SHARE = 0.5  # kills happen only in the first half of the run; the second half measures memory
+KILL_SHARE = 0.4  # kills happen only in the first 40% of the run; the rest measures memory
 WARM_UP_S = 5.0  # memory "after warm-up" is read this long (at least) after the last start under traffic
-WARM_UP_SHARE = 0.1  # ... or this share of the run, whichever is longer
+WARM_UP_SHARE = 0.25  # ... or this share of the run, whichever is longer: caches fill as jobs pile up
 DRAIN_POLL_S = 0.5
 REQUEST_TIMEOUT_S = 30.0  # one call; a call cut by a kill fails at once
 
