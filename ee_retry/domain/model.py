@@ -177,6 +177,8 @@ class Job:
         None  # why it ended in error: exit_code, signal, hold_code, hold_subcode
     )
     auto_retry: Mapping[str, Any] | None = None  # on an original: the automatic retry policy's decision
+    # Fields ee2 itself writes and this service never sets, kept as read (EE2_ONLY_FIELDS).
+    ee2_fields: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def retry_count(self) -> int:
@@ -219,6 +221,7 @@ class Job:
             "retry_active": self.retry_active,
             "failure": dict(self.failure) if self.failure is not None else None,
             "auto_retry": dict(self.auto_retry) if self.auto_retry is not None else None,
+            **{k: v for k, v in self.ee2_fields.items() if k in EE2_ONLY_FIELDS},
         }
 
     @classmethod
@@ -254,7 +257,13 @@ class Job:
             retry_active=_opt_str(doc.get("retry_active")),
             failure=doc.get("failure"),
             auto_retry=doc.get("auto_retry"),
+            ee2_fields={k: doc[k] for k in EE2_ONLY_FIELDS if doc.get(k) is not None},
         )
+
+
+# Job fields of ee2's schema that only ee2 writes (HTCondor's job ads, its estimator's id, a message);
+# a job ee2 wrote keeps them in its state as ee2 shows them.
+EE2_ONLY_FIELDS = ("condor_job_ads", "scheduler_estimator_id", "msg")
 
 
 def _opt_str(value: Any) -> str | None:

@@ -10,6 +10,7 @@ from ee_retry import constants
 from ee_retry.adapters.store.mongo import MongoJobStore
 from ee_retry.domain.model import JobStatus
 from ee_retry.domain.values import JobQuery, Transition
+from ee_retry.rpc.views import job_state
 from ee_retry.testing.mongo import AsyncMongomockClient
 from tests.adapters.store.store_helpers import T0, full_job, make_job, make_op
 
@@ -54,6 +55,29 @@ async def test_a_job_written_by_ee2_reads_with_its_creation_time_from_its_id(
         None,
         None,
     )
+
+
+async def test_a_job_written_by_ee2_shows_the_fields_only_ee2_writes(mongo_store: MongoJobStore) -> None:
+    oid = ObjectId()
+    ads = {"RemoteUserCpu": 12.5, "ExitCode": 0}
+    legacy = {
+        "_id": oid,
+        "user": "alice",
+        "status": "completed",
+        "updated": T0,
+        "condor_job_ads": ads,
+        "scheduler_estimator_id": "est-1",
+        "msg": "done",
+        "job_input": {"method": "Mod.run", "service_ver": "c0ffee", "params": []},
+    }
+    await mongo_store.database["ee2_jobs"].insert_one(legacy)
+
+    job = (await mongo_store.get_jobs([str(oid)]))[str(oid)]
+    state = job_state(job)
+
+    assert (state["condor_job_ads"], state["scheduler_estimator_id"], state["msg"]) == (ads, "est-1", "done")
+    assert "condor_job_ads" not in job_state(job, ["condor_job_ads"])
+    assert "condor_job_ads" not in job_state(make_job())
 
 
 async def test_time_bounds_select_jobs_written_by_ee2_by_their_id_time(mongo_store: MongoJobStore) -> None:
