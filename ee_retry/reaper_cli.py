@@ -30,7 +30,7 @@ EPILOG = """\
 With the local executor (EE_RETRY_SCHEDULER unset or 'local') the jobs' processes live inside the
 service process, which this command cannot see: here only the 'queued' rule runs, and the service
 runs every rule itself every EE_RETRY_REAPER_INTERVAL_S seconds (600 by default) under the same lease.
-With HTCondor (EE_RETRY_SCHEDULER=htcondor) every rule runs here.
+With HTCondor (EE_RETRY_SCHEDULER=condor) every rule runs here.
 
 exit codes: 0 done (or nothing to do), 1 an action failed, 2 bad options or configuration,
 3 another reaper holds the lease (nothing done).

@@ -70,7 +70,7 @@ class HTCondorScheduler(Scheduler):
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> HTCondorScheduler:
-        """The scheduler `EE_RETRY_SCHEDULER=htcondor` asks for; logs go under the data dir."""
+        """The scheduler `EE_RETRY_SCHEDULER=condor` asks for; logs go under the data dir."""
         kwargs: dict[str, Any] = {
             "runner": settings.condor_runner,
             "service_url": settings.url,

@@ -324,6 +324,7 @@ class LocalExecutor(Scheduler):
         procs.signal_group(
             process.pid, signal.SIGKILL
         )  # the job is over: so are any processes it left behind
+        entry.process = None  # history keeps the proc's view, not its transport and pipes
         self._finish(entry, returncode, *await asyncio.to_thread(procs.tails, job_dir))
 
     async def _stop_group(self, process: asyncio.subprocess.Process) -> None:

@@ -39,26 +39,6 @@ STATES = "ee_retry_states"
 TX_MARKS_FIELD = "retry_tx_marks"  # recent transition tokens on a job document (see module docstring)
 TX_MARKS_KEPT = 16  # tokens kept per job; a job sees a handful of status changes in its life
 
-_JOB_INDEXES: tuple[str | list[tuple[str, int]], ...] = (
-    "status",
-    "user",
-    "wsid",
-    "batch_id",
-    "retry_parent",
-    "operation_id",
-    "scheduler_id",  # handle_held_job finds a job by its scheduler cluster id
-    "created",
-    "updated",
-    "auto_next_at",
-)
-_OPERATION_INDEXES: tuple[str | list[tuple[str, int]], ...] = (
-    "state",
-    "job_ids",
-    [("user", 1), ("idempotency_key", 1)],  # also serves queries by user alone
-    "created",
-)
-
-
 STORE_CALL_TIMEOUT_MS = int(constants.STORE_CALL_TIMEOUT_S * 1000)
 
 
@@ -93,7 +73,10 @@ class MongoJobStore:
         """Create the indexes, one at a time (an equivalent plain index under another name, as an
         operator may have made by hand on ee2's collection, is accepted; the unique ones must be ours)."""
         with mongo_docs.store_errors():
-            for collection, keys in ((self._jobs, _JOB_INDEXES), (self._ops, _OPERATION_INDEXES)):
+            for collection, keys in (
+                (self._jobs, mongo_docs.JOB_INDEXES),
+                (self._ops, mongo_docs.OPERATION_INDEXES),
+            ):
                 for key in keys:
                     await mongo_docs.ensure_index(collection, key)
             await mongo_docs.ensure_unique(self._jobs, "retry_active")

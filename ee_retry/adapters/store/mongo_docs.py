@@ -44,6 +44,27 @@ async def ensure_index(collection: Any, key: str | list[tuple[str, int]]) -> Non
             raise
 
 
+# Indexes `setup` ensures on the jobs and operations collections (a field, or a compound key).
+JOB_INDEXES: tuple[str | list[tuple[str, int]], ...] = (
+    "status",
+    "user",
+    "wsid",
+    "batch_id",
+    "retry_parent",
+    "operation_id",
+    "scheduler_id",  # handle_held_job finds a job by its scheduler cluster id
+    "created",
+    "updated",
+    "auto_next_at",
+)
+OPERATION_INDEXES: tuple[str | list[tuple[str, int]], ...] = (
+    "state",
+    "job_ids",
+    [("user", 1), ("idempotency_key", 1)],  # also serves queries by user alone
+    "created",
+)
+
+
 def oid(job_id: str) -> ObjectId:
     return ObjectId(job_id)
 

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from ee_retry.adapters.local.private_files import touch_private
 from ee_retry.adapters.store import common, sqlite_sql
+from ee_retry.adapters.store.sqlite_reader import InlineReader
 from ee_retry.domain.model import SLOT_FIELD, Job, JobStatus, Operation, OperationState
 from ee_retry.domain.values import GuardedUpdate, InsertOutcome, JobQuery, OperationQuery, Transition
 from ee_retry.errors import RetryInFlight, StoreUnavailable
@@ -31,58 +32,6 @@ from ee_retry.errors import RetryInFlight, StoreUnavailable
 T = TypeVar("T")
 
 BUSY_TIMEOUT_S = 30.0  # how long a write waits for another process's write before giving up
-
-_SCHEMA = """
-BEGIN IMMEDIATE;
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY, user TEXT NOT NULL, status TEXT NOT NULL, wsid INTEGER, batch_id TEXT,
-    retry_parent TEXT, retry_active TEXT UNIQUE, operation_id TEXT, created REAL NOT NULL,
-    updated REAL NOT NULL, method TEXT, app_id TEXT, error_code INTEGER, batch_job INTEGER NOT NULL,
-    scheduler_id TEXT, doc TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
-CREATE INDEX IF NOT EXISTS jobs_user ON jobs (user);
-CREATE INDEX IF NOT EXISTS jobs_wsid ON jobs (wsid);
-CREATE INDEX IF NOT EXISTS jobs_batch_id ON jobs (batch_id);
-CREATE INDEX IF NOT EXISTS jobs_retry_parent ON jobs (retry_parent);
-CREATE INDEX IF NOT EXISTS jobs_operation_id ON jobs (operation_id);
-CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created, id);
-CREATE INDEX IF NOT EXISTS jobs_updated ON jobs (updated);
-CREATE INDEX IF NOT EXISTS jobs_scheduler_id ON jobs (scheduler_id);
-CREATE INDEX IF NOT EXISTS jobs_auto_next_at ON jobs (json_extract(doc, '$.auto_next_at'));
-CREATE TABLE IF NOT EXISTS operations (
-    id TEXT PRIMARY KEY, user TEXT NOT NULL, state TEXT NOT NULL, idem TEXT UNIQUE,
-    idempotency_key TEXT, created REAL NOT NULL, updated REAL NOT NULL, doc TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS operations_state ON operations (state);
-CREATE INDEX IF NOT EXISTS operations_user_key ON operations (user, idempotency_key);
-CREATE INDEX IF NOT EXISTS operations_created ON operations (created, id);
-CREATE TABLE IF NOT EXISTS operation_jobs (
-    job_id TEXT NOT NULL, op_id TEXT NOT NULL, PRIMARY KEY (job_id, op_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS logs (
-    job_id TEXT NOT NULL, pos INTEGER NOT NULL, line TEXT NOT NULL, PRIMARY KEY (job_id, pos)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS states (key TEXT PRIMARY KEY, doc TEXT NOT NULL);
-COMMIT;
-"""
-
-_INSERT_JOB, _UPDATE_JOB = (
-    sqlite_sql.insert_sql("jobs", sqlite_sql.JOB_FIELDS),
-    sqlite_sql.update_sql("jobs", sqlite_sql.JOB_FIELDS),
-)
-_INSERT_OP, _UPDATE_OP = (
-    sqlite_sql.insert_sql("operations", sqlite_sql.OP_FIELDS),
-    sqlite_sql.update_sql("operations", sqlite_sql.OP_FIELDS),
-)
-_JOBS_BY_ID = "SELECT doc FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
-_ACTIVE = "SELECT retry_active, id FROM jobs WHERE retry_active IN (SELECT value FROM json_each(?))"
-_DELETE_CREATED = (
-    "DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND status = ? AND scheduler_id IS NULL"
-)
-_OP_BY_ID = "SELECT doc FROM operations WHERE id = ?"
-_OP_BY_SLOT = "SELECT doc FROM operations WHERE idem = ?"
 
 
 class SqliteJobStore:
@@ -92,6 +41,7 @@ class SqliteJobStore:
         self._path = Path(path)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ee-retry-sqlite")
         self._conn: sqlite3.Connection | None = None  # used only on the worker thread
+        self._reader = InlineReader(self._path)  # reads by id, on the caller's thread
         self._closed = False
 
     # ------------------------------------------------------------ plumbing
@@ -131,7 +81,7 @@ class SqliteJobStore:
     async def setup(self) -> None:
         def create(conn: sqlite3.Connection) -> None:
             try:
-                conn.executescript(_SCHEMA)
+                conn.executescript(sqlite_sql.SCHEMA)
             except sqlite3.Error as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -144,6 +94,7 @@ class SqliteJobStore:
         if self._closed:
             return
         self._closed = True
+        self._reader.close()
 
         def shut() -> None:
             if self._conn is not None:
@@ -158,7 +109,10 @@ class SqliteJobStore:
 
     @staticmethod
     def _load_jobs(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        rows = conn.execute(_JOBS_BY_ID, (common.dumps(list(ids)),)).fetchall()
+        if len(ids) == 1:  # the common read (check_job, every callback): a plain key lookup
+            rows = conn.execute(sqlite_sql.JOB_BY_ID, (ids[0],)).fetchall()
+        else:
+            rows = conn.execute(sqlite_sql.JOBS_BY_ID, (common.dumps(list(ids)),)).fetchall()
         docs = [json.loads(r[0]) for r in rows]
         return {d["_id"]: d for d in docs}
 
@@ -167,7 +121,7 @@ class SqliteJobStore:
         """Write a changed document back; False when a unique column (retry_active) refused it."""
         row = sqlite_sql.row(doc, sqlite_sql.JOB_FIELDS)
         try:
-            conn.execute(_UPDATE_JOB, (*row[1:], row[0]))
+            conn.execute(sqlite_sql.UPDATE_JOB, (*row[1:], row[0]))
         except sqlite3.IntegrityError:
             return False
         return True
@@ -180,7 +134,7 @@ class SqliteJobStore:
             lost: list[Job] = []
             for job, row in zip(jobs, rows, strict=True):
                 try:
-                    conn.execute(_INSERT_JOB, row)
+                    conn.execute(sqlite_sql.INSERT_JOB, row)
                 except sqlite3.IntegrityError:
                     lost.append(job)
             return common.insert_outcome(jobs, lost, self._active(conn, common.guarded_originals(lost)))
@@ -188,7 +142,10 @@ class SqliteJobStore:
         return await self._run(run, write=True) if jobs else common.insert_outcome(jobs, [], {})
 
     async def get_jobs(self, ids: Sequence[str]) -> dict[str, Job]:
-        docs = await self._run(lambda conn: self._load_jobs(conn, common.valid_ids(ids)))
+        valid = common.valid_ids(ids)
+        docs = self._reader.read(lambda conn: self._load_jobs(conn, valid))
+        if docs is None:
+            docs = await self._run(lambda conn: self._load_jobs(conn, valid))
         return {job_id: Job.from_doc(doc) for job_id, doc in docs.items()}
 
     async def find_jobs(self, query: JobQuery) -> list[Job]:
@@ -209,7 +166,7 @@ class SqliteJobStore:
     def _active(conn: sqlite3.Connection, original_ids: Sequence[str]) -> dict[str, str]:
         if not original_ids:
             return {}
-        return {r[0]: r[1] for r in conn.execute(_ACTIVE, (common.dumps(list(original_ids)),))}
+        return {r[0]: r[1] for r in conn.execute(sqlite_sql.ACTIVE, (common.dumps(list(original_ids)),))}
 
     async def active_attempts(self, original_ids: Sequence[str]) -> dict[str, str]:
         return await self._run(lambda conn: self._active(conn, original_ids))
@@ -297,7 +254,9 @@ class SqliteJobStore:
 
     async def delete_created(self, ids: Sequence[str]) -> int:
         params = (common.dumps(common.valid_ids(ids)), JobStatus.CREATED.value)
-        return await self._run(lambda conn: conn.execute(_DELETE_CREATED, params).rowcount, write=True)
+        return await self._run(
+            lambda conn: conn.execute(sqlite_sql.DELETE_CREATED, params).rowcount, write=True
+        )
 
     # ------------------------------------------------------------ operations
 
@@ -311,9 +270,9 @@ class SqliteJobStore:
         """Write an operation row and its job index (the jobs it created)."""
         row = sqlite_sql.row(doc, sqlite_sql.OP_FIELDS)
         if insert:
-            conn.execute(_INSERT_OP, row)
+            conn.execute(sqlite_sql.INSERT_OP, row)
         else:
-            conn.execute(_UPDATE_OP, (*row[1:], row[0]))
+            conn.execute(sqlite_sql.UPDATE_OP, (*row[1:], row[0]))
             conn.execute("DELETE FROM operation_jobs WHERE op_id = ?", (row[0],))
         jobs = dict.fromkeys(str(j) for j in doc.get("job_ids") or ())
         conn.executemany(
@@ -325,9 +284,9 @@ class SqliteJobStore:
         slot = doc.get(SLOT_FIELD)
 
         def run(conn: sqlite3.Connection) -> Operation | None:
-            if self._load_op(conn, _OP_BY_ID, op.id) is not None:
+            if self._load_op(conn, sqlite_sql.OP_BY_ID, op.id) is not None:
                 return None  # this very operation is already stored
-            held = self._load_op(conn, _OP_BY_SLOT, slot) if slot is not None else None
+            held = self._load_op(conn, sqlite_sql.OP_BY_SLOT, slot) if slot is not None else None
             if held is not None:
                 holder = Operation.from_doc(held)
                 if not common.idempotency_expired(holder, op):
@@ -340,7 +299,7 @@ class SqliteJobStore:
         return await self._run(run, write=True)
 
     async def get_operation(self, op_id: str) -> Operation | None:
-        doc = await self._run(lambda conn: self._load_op(conn, _OP_BY_ID, op_id))
+        doc = await self._run(lambda conn: self._load_op(conn, sqlite_sql.OP_BY_ID, op_id))
         return None if doc is None else Operation.from_doc(doc)
 
     async def update_operation(
@@ -351,7 +310,7 @@ class SqliteJobStore:
         updated_was: float | None = None,
     ) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
-            doc = self._load_op(conn, _OP_BY_ID, op_id)
+            doc = self._load_op(conn, sqlite_sql.OP_BY_ID, op_id)
             if doc is None or doc["state"] not in {OperationState(s).value for s in expected}:
                 return False
             if updated_was is not None and doc.get("updated") != updated_was:

@@ -109,3 +109,58 @@ def _where(terms: Sequence[common.Term], value_of: Callable[[str], str]) -> tupl
     params: list[Any] = []
     clauses = [_render(t, params, value_of) for t in terms]
     return (" AND ".join(clauses) or "1"), params
+
+
+# The schema (created by `setup`, idempotent) and the fixed statements of the store.
+SCHEMA = """
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, user TEXT NOT NULL, status TEXT NOT NULL, wsid INTEGER, batch_id TEXT,
+    retry_parent TEXT, retry_active TEXT UNIQUE, operation_id TEXT, created REAL NOT NULL,
+    updated REAL NOT NULL, method TEXT, app_id TEXT, error_code INTEGER, batch_job INTEGER NOT NULL,
+    scheduler_id TEXT, doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
+CREATE INDEX IF NOT EXISTS jobs_user ON jobs (user);
+CREATE INDEX IF NOT EXISTS jobs_wsid ON jobs (wsid);
+CREATE INDEX IF NOT EXISTS jobs_batch_id ON jobs (batch_id);
+CREATE INDEX IF NOT EXISTS jobs_retry_parent ON jobs (retry_parent);
+CREATE INDEX IF NOT EXISTS jobs_operation_id ON jobs (operation_id);
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created, id);
+CREATE INDEX IF NOT EXISTS jobs_updated ON jobs (updated);
+CREATE INDEX IF NOT EXISTS jobs_scheduler_id ON jobs (scheduler_id);
+CREATE INDEX IF NOT EXISTS jobs_auto_next_at ON jobs (json_extract(doc, '$.auto_next_at'));
+CREATE TABLE IF NOT EXISTS operations (
+    id TEXT PRIMARY KEY, user TEXT NOT NULL, state TEXT NOT NULL, idem TEXT UNIQUE,
+    idempotency_key TEXT, created REAL NOT NULL, updated REAL NOT NULL, doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS operations_state ON operations (state);
+CREATE INDEX IF NOT EXISTS operations_user_key ON operations (user, idempotency_key);
+CREATE INDEX IF NOT EXISTS operations_created ON operations (created, id);
+CREATE TABLE IF NOT EXISTS operation_jobs (
+    job_id TEXT NOT NULL, op_id TEXT NOT NULL, PRIMARY KEY (job_id, op_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS logs (
+    job_id TEXT NOT NULL, pos INTEGER NOT NULL, line TEXT NOT NULL, PRIMARY KEY (job_id, pos)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS states (key TEXT PRIMARY KEY, doc TEXT NOT NULL);
+COMMIT;
+"""
+
+INSERT_JOB, UPDATE_JOB = (
+    insert_sql("jobs", JOB_FIELDS),
+    update_sql("jobs", JOB_FIELDS),
+)
+INSERT_OP, UPDATE_OP = (
+    insert_sql("operations", OP_FIELDS),
+    update_sql("operations", OP_FIELDS),
+)
+JOBS_BY_ID = "SELECT doc FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
+JOB_BY_ID = "SELECT doc FROM jobs WHERE id = ?"
+ACTIVE = "SELECT retry_active, id FROM jobs WHERE retry_active IN (SELECT value FROM json_each(?))"
+DELETE_CREATED = (
+    "DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND status = ? AND scheduler_id IS NULL"
+)
+OP_BY_ID = "SELECT doc FROM operations WHERE id = ?"
+OP_BY_SLOT = "SELECT doc FROM operations WHERE idem = ?"
