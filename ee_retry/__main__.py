@@ -12,11 +12,11 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from ee_retry import memory
 from ee_retry.adapters.clock import SystemClock
-from ee_retry.adapters.folder_lock import FolderLock, lock_data_folder
+from ee_retry.adapters.local.folder_lock import FolderLock, lock_data_folder
 from ee_retry.app import create_app
 from ee_retry.errors import EERetryError
 from ee_retry.http_limits import RequestLimits, bounded_protocol
-from ee_retry.service.instance import InstanceClaim, InstanceClaimed
+from ee_retry.service.repair.instance import InstanceClaim, InstanceClaimed
 from ee_retry.settings import Settings
 from ee_retry.wiring import build_deps, build_store
 
@@ -28,6 +28,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "host": settings.host,
         "port": settings.port,
         "log_level": "info",
+        "access_log": settings.access_log,
         "http": bounded_protocol(AutoHTTPProtocol, settings.http),
         "timeout_keep_alive": settings.http.keep_alive_s,
     }

@@ -21,8 +21,8 @@ from ee_retry.api.routes import api_routes
 from ee_retry.constants import INSTANCE_CLAIM_RENEW_S
 from ee_retry.rpc.endpoint import RpcEndpoint, json_response
 from ee_retry.service.deps import Deps
-from ee_retry.service.instance import InstanceClaim
 from ee_retry.service.policy.loop import AutoRetrier, policy_source
+from ee_retry.service.repair.instance import InstanceClaim
 from ee_retry.service.repair.reaper import reap_in_service
 from ee_retry.service.sync.loops import every
 from ee_retry.service.sync.poller import Poller

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ee_retry.adapters.local import procs as lp
-from ee_retry.adapters.private_files import private_folder
+from ee_retry.adapters.local.private_files import private_folder
 from ee_retry.domain.values import ProcState, SchedulerProc, SubmitSpec
 from ee_retry.errors import SchedulerUnavailable
 from ee_retry.ports import StatusListener
@@ -322,6 +322,7 @@ class LocalExecutor:
             logger.warning("cannot record the pid of local job %s: %s", entry.view.job_id, exc)
         returncode = await process.wait()
         lp.signal_group(process.pid, signal.SIGKILL)  # the job is over: so are any processes it left behind
+        entry.process = None  # history keeps the proc's view, not its transport and pipes
         self._finish(entry, returncode, *await asyncio.to_thread(lp.tails, job_dir))
 
     async def _stop_group(self, process: asyncio.subprocess.Process) -> None:
