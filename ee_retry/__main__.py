@@ -12,11 +12,11 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from ee_retry import memory
 from ee_retry.adapters.clock import SystemClock
-from ee_retry.adapters.folder_lock import FolderLock, lock_data_folder
+from ee_retry.adapters.local.folder_lock import FolderLock, lock_data_folder
 from ee_retry.app import create_app
 from ee_retry.errors import EERetryError
 from ee_retry.http_limits import RequestLimits, bounded_protocol
-from ee_retry.service.instance import InstanceClaim, InstanceClaimed
+from ee_retry.service.repair.instance import InstanceClaim, InstanceClaimed
 from ee_retry.settings import Settings
 from ee_retry.wiring import build_deps, build_store
 
@@ -87,6 +87,7 @@ def main() -> int:
     store = "MongoDB" if settings.mongo_uri else f"embedded store in {settings.data_dir.resolve()}"
     where = f"http://{settings.host}:{settings.port}/"
     print(f"ee-retry listening on {where} ({store}, {settings.scheduler} scheduler)", flush=True)
+    print(f"console: open {where}ui/ in a browser and sign in with a token", flush=True)
     memory.keep_large_blocks_returnable()
     uvicorn.run(RequestLimits(app, settings.http), **uvicorn_options(settings))
     return 0

@@ -21,13 +21,14 @@ from ee_retry.api.routes import api_routes
 from ee_retry.constants import INSTANCE_CLAIM_RENEW_S
 from ee_retry.rpc.endpoint import RpcEndpoint, json_response
 from ee_retry.service.deps import Deps
-from ee_retry.service.instance import InstanceClaim
 from ee_retry.service.policy.loop import AutoRetrier, policy_source
+from ee_retry.service.repair.instance import InstanceClaim
 from ee_retry.service.repair.reaper import reap_in_service
 from ee_retry.service.sync.loops import every
 from ee_retry.service.sync.poller import Poller
 from ee_retry.service.sync.start_gate import may_start
 from ee_retry.service.sync.status_sync import StatusFeed
+from ee_retry.web.routes import console_routes
 
 log = logging.getLogger(__name__)
 
@@ -116,5 +117,6 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
         Route("/", index, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *api_routes(deps),
+        *console_routes(deps),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ee_retry.adapters.clock import SystemClock
-from ee_retry.adapters.private_files import private_folder
+from ee_retry.adapters.local.private_files import private_folder
 from ee_retry.ports import Auth, Catalog, JobStore, Scheduler, Workspace
 from ee_retry.service.deps import Deps
 from ee_retry.settings import Settings, demo_file

@@ -24,14 +24,12 @@ from ee_retry.errors import EERetryError, InvalidParams
 from ee_retry.rpc.context import Call
 from ee_retry.rpc.methods import retry_jobs
 from ee_retry.rpc.methods_ops import _retry_failed_request, job_stats
-from ee_retry.rpc.views import job_state, log_page, raise_item_error
+from ee_retry.rpc.views import job_state, log_page
 from ee_retry.service import browse, jobs
 from ee_retry.service.deps import Deps
 from ee_retry.service.ops.retry_failed import retry_failed_jobs
 from ee_retry.service.policy.admin import retry_policy
-from ee_retry.service.submit import retry
 from ee_retry.service.submit.idempotency import check_key
-from ee_retry.service.submit.requests import RetryRequest
 from ee_retry.service.sync import callbacks
 
 log = logging.getLogger(__name__)
@@ -98,29 +96,14 @@ def _idempotency_key(request: Request) -> str | None:
 
 async def retry_one(deps: Deps, call: Call, request: Request) -> Response:
     user = await call.user()
-    job_id = request.path_params["job_id"]
-    req = RetryRequest(
-        job_ids=(job_id,),
-        as_admin=await browse.write_as_admin(deps, user, job_id),
-        idempotency_key=_idempotency_key(request),
-        single=True,
-    )
-    [item] = await retry.retry(deps, user, req)
-    try:
-        raise_item_error(item)
-    except EERetryError as exc:
-        raise await browse.explain_write_denial(deps, user, job_id, exc) from None
-    return _json({"job_id": item["job_id"], "retry_id": item["retry_id"]}, 201)
+    answer = await browse.retry_one(deps, user, request.path_params["job_id"], _idempotency_key(request))
+    return _json(answer, 201)
 
 
 async def cancel_one(deps: Deps, call: Call, request: Request) -> Response:
     user = await call.user()
     job_id = request.path_params["job_id"]
-    as_admin = await browse.write_as_admin(deps, user, job_id)
-    try:
-        await jobs.cancel_job(deps, user, job_id, as_admin)
-    except EERetryError as exc:
-        raise await browse.explain_write_denial(deps, user, job_id, exc) from None
+    await browse.cancel_one(deps, user, job_id)
     [job] = await jobs.check_jobs(deps, user, [job_id], user.is_read_admin)
     return _json(job_state(job))
 

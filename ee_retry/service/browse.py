@@ -28,8 +28,10 @@ from ee_retry.domain.values import JobQuery, User
 from ee_retry.errors import ALL_ERRORS, EERetryError, InvalidParams, JobNotFound, PermissionDenied
 from ee_retry.service.access import check_ids, load_accessible, load_one
 from ee_retry.service.deps import Deps
+from ee_retry.service.jobs import cancel_job
 from ee_retry.service.ops import retry_failed
 from ee_retry.service.ops.lineage import Lineage, job_lineage
+from ee_retry.service.submit import retry
 from ee_retry.service.submit.requests import RetryRequest
 from ee_retry.service.submit.retry_plan import plan_retry
 
@@ -174,6 +176,29 @@ async def explain_write_denial(deps: Deps, user: User, job_id: object, err: EERe
     return PermissionDenied(
         f"You may read job {job_id} but not change it: it is not yours, and you may not write its workspace"
     )
+
+
+async def retry_one(deps: Deps, user: User, job_id: object, idempotency_key: str | None) -> dict[str, Any]:
+    """retry_job on the caller's behalf (`as_admin` by write_as_admin): `{job_id, retry_id}`, or the
+    refusal raised (a caller who may read the job is told they may not write it)."""
+    req = RetryRequest(
+        job_ids=(job_id,),
+        as_admin=await write_as_admin(deps, user, job_id),
+        idempotency_key=idempotency_key,
+        single=True,
+    )
+    [item] = await retry.retry(deps, user, req)
+    for _, refusal in answer_errors([item]):
+        raise await explain_write_denial(deps, user, job_id, refusal)
+    return {"job_id": item["job_id"], "retry_id": item["retry_id"]}
+
+
+async def cancel_one(deps: Deps, user: User, job_id: object) -> None:
+    """cancel_job on the caller's behalf, as retry_one."""
+    try:
+        await cancel_job(deps, user, job_id, await write_as_admin(deps, user, job_id))
+    except EERetryError as exc:
+        raise await explain_write_denial(deps, user, job_id, exc) from None
 
 
 async def retry_refusal(deps: Deps, user: User, job: Job) -> EERetryError | None:

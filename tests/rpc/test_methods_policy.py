@@ -132,3 +132,20 @@ async def test_the_lineage_names_the_rule_and_shows_the_raised_memory(
     assert requested["by"] == "policy:out of memory" and requested["method"] == "auto_retry"
     assert requested["job_requirements"] == {"request_memory": 768}
     assert second["user"] == "alice"
+
+
+async def test_budgets_near_their_limit_are_shown_to_their_user_and_admins(
+    policy_api: Api, deps: Deps, clock: FakeClock
+) -> None:
+    now_ms = round(clock.now() * 1000)
+    await deps.store.put_states(
+        {
+            "budget:user:alice": {"starts": [now_ms - 1000] * 45, "failed_core_hours": []},  # 45 of 50
+            "budget:user:bob": {"starts": [now_ms - 1000] * 5, "failed_core_hours": []},  # 5 of 50
+        }
+    )
+    alice_view = ok(policy_api.call("get_retry_policy", [{}]))["budgets"]
+    assert alice_view == [{"user": "alice", "budget": "per_user_per_hour", "used": 45, "limit": 50}]
+    assert ok(policy_api.call("get_retry_policy", [{}], BOB_TOKEN))["budgets"] == []
+    admin_view = ok(policy_api.call("get_retry_policy", [{}], READONLY_ADMIN_TOKEN))["budgets"]
+    assert [b["user"] for b in admin_view] == ["alice"]

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ee_retry.adapters.local import procs as lp
-from ee_retry.adapters.private_files import private_folder
+from ee_retry.adapters.local.private_files import private_folder
 from ee_retry.domain.values import ProcState, SchedulerProc, SubmitSpec
 from ee_retry.errors import SchedulerUnavailable
 from ee_retry.ports import StatusListener

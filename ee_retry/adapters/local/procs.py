@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from ee_retry.adapters.private_files import private_file, private_folder
+from ee_retry.adapters.local.private_files import private_file, private_folder
 from ee_retry.constants import OUTPUT_TAIL_CHARS
 from ee_retry.domain.values import SubmitSpec
 

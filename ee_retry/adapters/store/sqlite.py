@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ee_retry.adapters.private_files import touch_private
+from ee_retry.adapters.local.private_files import touch_private
 from ee_retry.adapters.store import common as sc
 from ee_retry.adapters.store import sqlite_sql as sq
 from ee_retry.domain.model import Job, JobStatus, Operation, OperationState

@@ -34,6 +34,7 @@ class FailedJobFilters:
     user: str | None = None  # owner of the original (admins, or the caller naming themself)
     wsid: int | None = None
     method: str | None = None
+    module: str | None = None  # any method of this module
     app_id: str | None = None
     batch_id: str | None = None
     error_code: int | None = None  # of the latest attempt
@@ -131,6 +132,7 @@ async def _originals_query(deps: Deps, user: User, filters: FailedJobFilters, ad
         wsids=wsids,
         statuses=sorted(RETRYABLE_STATUSES),
         method=filters.method,
+        module=filters.module,
         app_id=filters.app_id,
         batch_id=filters.batch_id,
         originals_only=True,

@@ -14,7 +14,7 @@ from ee_retry.domain.policy.model import Policy
 from ee_retry.domain.policy.rules import Uniform
 from ee_retry.service.deps import Deps
 from ee_retry.service.policy.admin import budget_use
-from ee_retry.service.policy.decisions import decide_pass
+from ee_retry.service.policy.decisions import decide_pass, supersede_pass
 from ee_retry.service.policy.source import PolicySource
 from ee_retry.service.policy.starter import start_pass
 from ee_retry.service.policy.state import PolicyState
@@ -80,6 +80,7 @@ class AutoRetrier:
         since = self._since if self._since is not None else now - constants.AUTO_RETRY_LOOKBACK_S
         state = await PolicyState.load(deps.store)
         decided = await decide_pass(deps, policy, state, since, self._uniform)
+        decided += await supersede_pass(deps, since)
         started = await start_pass(deps, policy, state, self._token)
         await state.save(deps.store, int(deps.clock.now() * 1000))
         self._since = now - constants.AUTO_RETRY_RESCAN_S

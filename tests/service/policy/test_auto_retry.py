@@ -132,6 +132,22 @@ async def test_a_person_retry_supersedes_a_scheduled_automatic_one(env: Env, tmp
     assert (await env.job(job)).retry_ids == (answer["retry_id"],)
 
 
+async def test_a_person_retry_supersedes_a_pending_automatic_one_at_once(env: Env, tmp_path: Path) -> None:
+    retrier = make_retrier(env, tmp_path)
+    job = await env.run(method="Demo.fail")
+    await env.sched.start(job)
+    await env.sched.hold(job, "over memory", hold_code=34, hold_subcode=102)  # a 15 s backoff
+    await retrier.run_once()
+    [answer] = await env.retry(job)
+    assert await retrier.run_once() == (1, 0)  # no time passed: superseded now, not at its due time
+
+    decision = await auto(env, job)
+    assert decision["state"] == "superseded" and decision["next_at"] is None
+    env.clock.advance(3600)
+    await retrier.run_once()
+    assert (await env.job(job)).retry_ids == (answer["retry_id"],)
+
+
 async def test_every_decision_leaves_a_log_line_on_the_original(env: Env, tmp_path: Path) -> None:
     retrier = make_retrier(env, tmp_path)
     job = await env.run(method="Demo.fail")

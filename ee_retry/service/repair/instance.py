@@ -6,7 +6,7 @@ reconcile with no grace period and the in-service reaper are safe only in the on
 the store's local jobs. That instance holds a lease in the store, named `local-executor`, renewed
 every INSTANCE_CLAIM_RENEW_S; another instance refuses to start while it is live.
 
-The holder's name is its host and its data folder. The data folder's own lock (adapters/folder_lock)
+The holder's name is its host and its data folder. The data folder's own lock (adapters/local/folder_lock)
 admits one process per folder, so a process that holds the folder lock and finds the lease held under
 its own name knows the holder died (a crash, then a restart): the lease is taken over at once. An
 instance with another data folder waits for a dead holder's lease to lapse (INSTANCE_CLAIM_TTL_S).

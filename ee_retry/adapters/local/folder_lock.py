@@ -10,7 +10,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from ee_retry.adapters.private_files import FILE_MODE, private_folder
+from ee_retry.adapters.local.private_files import FILE_MODE, private_folder
 
 LOCK_FILE = "instance.lock"
 
