@@ -28,6 +28,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "host": settings.host,
         "port": settings.port,
         "log_level": "info",
+        "access_log": settings.access_log,
         "http": bounded_protocol(AutoHTTPProtocol, settings.http),
         "timeout_keep_alive": settings.http.keep_alive_s,
     }

@@ -74,6 +74,7 @@ class Settings:
     client_groups: tuple[str, ...] = ("njs",)  # the client groups jobs are scheduled to
     policy_file: Path | None = None  # automatic retry policy (TOML); None: no automatic retries
     policy_token: str | None = field(default=None, repr=False)  # token automatic attempts run with
+    access_log: bool = False  # uvicorn's line per request; off: errors are logged and counted anyway
     http: HttpLimits = HttpLimits()  # timeouts and caps on HTTP clients
 
     @property
@@ -143,8 +144,17 @@ class Settings:
             client_groups=_client_groups(opt("EE_RETRY_CLIENT_GROUPS")),
             policy_file=opt_path("EE_RETRY_POLICY_FILE"),
             policy_token=opt("EE_RETRY_POLICY_TOKEN"),
+            access_log=_flag(opt, "EE_RETRY_ACCESS_LOG"),
             http=HttpLimits.from_env(opt),
         )
+
+
+def _flag(opt: Callable[[str], str | None], name: str) -> bool:
+    """An optional on/off switch: 1/true/yes/on or 0/false/no/off (unset: off)."""
+    value = (opt(name) or "0").lower()
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ValueError(f"{name} must be 1 or 0 (true or false), not {value!r}")
+    return value in ("1", "true", "yes", "on")
 
 
 def _number(

@@ -72,6 +72,7 @@ SAMPLES = {
     "EE_RETRY_SCHEDD": "schedd.example.org",
     "EE_RETRY_CONDOR_RUNNER": "/opt/ee/runner",
     "EE_RETRY_CONDOR_ACCOUNTING_PREFIX": "kb",
+    "EE_RETRY_ACCESS_LOG": "1",
     "EE_RETRY_CLIENT_GROUPS": "njs,bigmem",
     "EE_RETRY_KBASE_ENDPOINT": "https://kbase.example/services",
     "EE_RETRY_SCRATCH": "/kb/module/work",
@@ -162,6 +163,17 @@ def test_the_service_url_variable_replaces_the_callback_url_but_not_the_listen_a
     settings = Settings.from_env()
     assert settings.url == "https://ee.example.org/"
     assert (settings.host, settings.port) == ("127.0.0.1", 5000)
+
+
+def test_the_access_log_is_off_unless_switched_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ee_retry.__main__ import uvicorn_options
+
+    assert uvicorn_options(Settings.from_env())["access_log"] is False
+    monkeypatch.setenv("EE_RETRY_ACCESS_LOG", "true")
+    assert uvicorn_options(Settings.from_env())["access_log"] is True
+    monkeypatch.setenv("EE_RETRY_ACCESS_LOG", "maybe")
+    with pytest.raises(ValueError, match="EE_RETRY_ACCESS_LOG"):
+        Settings.from_env()
 
 
 # ---------------------------------------------------------------- job store

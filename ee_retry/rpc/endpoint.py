@@ -29,6 +29,16 @@ class RpcEndpoint:
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+        self._per_method: dict[str, tuple[Any, Any]] = {}  # labelled metric children, looked up once
+
+    def _count(self, label: str, seconds: float) -> None:
+        children = self._per_method.get(label)
+        if children is None:
+            metrics = self.deps.metrics
+            children = (metrics.requests.labels(label), metrics.latency.labels(label))
+            self._per_method[label] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     async def handle(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -64,5 +74,4 @@ class RpcEndpoint:
             self.deps.metrics.errors.labels(label, str(InternalError.code)).inc()
             return json_response(error_body(req_id, InternalError(), v2), 500)
         finally:
-            self.deps.metrics.requests.labels(label).inc()
-            self.deps.metrics.latency.labels(label).observe(time.perf_counter() - started)
+            self._count(label, time.perf_counter() - started)

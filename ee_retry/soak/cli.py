@@ -11,13 +11,18 @@ import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ee_retry.soak.run import Soak, SoakConfig, observer_store, render
 from ee_retry.soak.service import ServiceProcess
 
+if TYPE_CHECKING:
+    from ee_retry.testing.secantus import SecantusServer
+
 EXIT_VIOLATION = 1  # an invariant was violated
 EXIT_BROKEN = 2  # bad options, or the soak itself could not run (the service would not start)
 
+MONGO_DB = "ee2_soak"
 SERVICE_ENV = {
     "EE_RETRY_POLL_INTERVAL_S": "0.2",  # job ends reach the records quickly, so the drain is short
     "EE_RETRY_LOCAL_MAX_PARALLEL": "4",
@@ -34,22 +39,34 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--clients", type=int, default=4, help="concurrent clients (default 4)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: from the clock)")
     p.add_argument("--drain-seconds", type=float, default=60.0, help="longest wait for jobs to end")
+    p.add_argument(
+        "--mongo",
+        action="store_true",
+        help="keep the jobs in MongoDB: a SecantusDB server the soak starts (and kills at random too)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the work folder (data, service log)")
     return p
 
 
-async def _soak(config: SoakConfig) -> int:
+async def _soak(config: SoakConfig, mongo: bool) -> int:
     data_dir = config.work_dir / "data"
-    service = ServiceProcess(data_dir, config.service_env)
-    store = observer_store(data_dir, None)
+    database = _database(config.work_dir) if mongo else None
+    env = dict(config.service_env)
+    if database is not None:
+        env |= {"EE_RETRY_MONGO_URI": database.start(), "EE_RETRY_MONGO_DB": MONGO_DB}
+    service = ServiceProcess(data_dir, env)
+    store = observer_store(data_dir, env.get("EE_RETRY_MONGO_URI"), MONGO_DB)
     try:
         service.start()
         await store.setup()
-        result = await Soak(config, service, store).run()
+        result = await Soak(config, service, store, database).run()
     finally:
         service.stop()
         await store.close()
-    header = f"soak: embedded store, {config.seconds:g} s, {config.clients} clients, seed {config.seed}"
+        if database is not None:
+            database.stop()
+    where = "MongoDB over the wire protocol (SecantusDB)" if mongo else "embedded store"
+    header = f"soak: {where}, {config.seconds:g} s, {config.clients} clients, seed {config.seed}"
     print(render(result, header), flush=True)
     if result.violations.total:
         _show_log(service.log, result.violations.examples.values())
@@ -65,6 +82,12 @@ def _show_log(log: Path, examples: Iterable[str], most: int = 40) -> None:
     print("\n".join(lines[-most:]), flush=True)
 
 
+def _database(work_dir: Path) -> SecantusServer:
+    from ee_retry.testing.secantus import SecantusServer
+
+    return SecantusServer(work_dir / "mongo")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.seconds <= 0 or args.clients < 1 or args.drain_seconds < 0:
@@ -75,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = SoakConfig(args.seconds, args.clients, seed, args.drain_seconds, work_dir, dict(SERVICE_ENV))
     code = EXIT_BROKEN
     try:
-        code = asyncio.run(_soak(config))
+        code = asyncio.run(_soak(config, args.mongo))
         return code
     except RuntimeError as exc:
         print(f"soak: could not run: {exc}", file=sys.stderr)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import httpx2
 
@@ -22,11 +24,20 @@ from ee_retry.wiring import build_store
 
 SAMPLE_EVERY_S = 1.0  # the in-flight invariant is checked on a full read of the jobs this often
 KILL_GAP_S = (2.0, 6.0)  # time between two kills (uniform)
-KILL_SHARE = 0.5  # kills happen only in the first half of the run; the second half measures memory
+KILL_TARGETS = ("service", "database", "both")  # with --mongo, what one kill takes down
+KILL_SHARE = 0.4  # kills happen only in the first 40% of the run; the rest measures memory
 WARM_UP_S = 5.0  # memory "after warm-up" is read this long (at least) after the last start under traffic
-WARM_UP_SHARE = 0.1  # ... or this share of the run, whichever is longer
+WARM_UP_SHARE = 0.25  # ... or this share of the run, whichever is longer: caches fill as jobs pile up
 DRAIN_POLL_S = 0.5
 REQUEST_TIMEOUT_S = 30.0  # one call; a call cut by a kill fails at once
+
+
+class Database(Protocol):
+    """The MongoDB server of a --mongo run (ee_retry.testing.secantus.SecantusServer)."""
+
+    def start(self) -> str: ...
+
+    def kill(self) -> None: ...
 
 
 @dataclass
@@ -43,19 +54,21 @@ class SoakConfig:
 class SoakResult:
     tally: Tally
     violations: inv.Violations
-    kills: int
+    kills: Counter[str]
     jobs: int
     warm_rss: int | None
     end_rss: int | None
 
 
 class Soak:
-    def __init__(self, config: SoakConfig, service: ServiceProcess, store: JobStore) -> None:
-        self.config, self.service, self.store = config, service, store
+    def __init__(
+        self, config: SoakConfig, service: ServiceProcess, store: JobStore, database: Database | None = None
+    ) -> None:
+        self.config, self.service, self.store, self.database = config, service, store, database
         self.rng = random.Random(config.seed)
         self.tally = Tally()
         self.violations = inv.Violations()
-        self.kills = 0
+        self.kills: Counter[str] = Counter()
         self.warm_rss: int | None = None
         self.end_rss: int | None = None
 
@@ -81,15 +94,23 @@ class Soak:
         end = started + self.config.seconds
         kill_until = started + self.config.seconds * KILL_SHARE
         last_start = started
+        order = self.rng.sample(KILL_TARGETS, len(KILL_TARGETS))  # with --mongo, each kind in turn
         while True:
             at = time.monotonic() + self.rng.uniform(*KILL_GAP_S)
             if at > kill_until:
                 break
             await asyncio.sleep(at - time.monotonic())
-            self.service.kill9()
-            self.kills += 1
-            await asyncio.to_thread(self.service.start)
-            last_start = time.monotonic()
+            target = "service" if self.database is None else order[sum(self.kills.values()) % len(order)]
+            self.kills[target] += 1
+            if target in ("database", "both") and self.database is not None:
+                self.database.kill()
+            if target in ("service", "both"):
+                self.service.kill9()
+            if self.database is not None:
+                await asyncio.to_thread(self.database.start)
+            if target in ("service", "both"):
+                await asyncio.to_thread(self.service.start)
+                last_start = time.monotonic()
         warm_up = max(WARM_UP_S, self.config.seconds * WARM_UP_SHARE)
         await asyncio.sleep(max(0.0, min(last_start + warm_up, end) - time.monotonic()))
         self.warm_rss = self.service.rss()
@@ -130,9 +151,9 @@ class Soak:
         self.violations.add(inv.IDEMPOTENT, inv.idempotency_conflicts(self.tally.keyed))
 
 
-def observer_store(data_dir: Path, mongo_uri: str | None) -> JobStore:
+def observer_store(data_dir: Path, mongo_uri: str | None, mongo_db: str) -> JobStore:
     """The soak's own handle on the service's store, for reading jobs and operations."""
-    return build_store(Settings(data_dir=data_dir, mongo_uri=mongo_uri))
+    return build_store(Settings(data_dir=data_dir, mongo_uri=mongo_uri, mongo_db=mongo_db))
 
 
 def render(result: SoakResult, header: str) -> str:
@@ -145,7 +166,8 @@ def render(result: SoakResult, header: str) -> str:
     mib = [
         f"{b / 2**20:.1f} MiB" if b is not None else "not measured" for b in (result.warm_rss, result.end_rss)
     ]
-    lines.append(f"Kills survived (SIGKILL, then restart): {result.kills}. Jobs created: {result.jobs}.")
+    kills = ", ".join(f"{what} {n}" for what, n in sorted(result.kills.items())) or "none"
+    lines.append(f"Kills survived (SIGKILL, then restart): {kills}. Jobs created: {result.jobs}.")
     lines.append(f"Service memory after warm-up: {mib[0]}; at the end: {mib[1]}.")
     lines += ["", "| invariant | violations |", "|---|---:|"]
     for name in inv.ORDER:

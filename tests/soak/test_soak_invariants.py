@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from ee_retry.domain.model import Job, JobStatus, Operation, OperationKind, OperationState
@@ -92,7 +93,7 @@ def test_the_table_lists_every_invariant_and_the_first_violation() -> None:
     violations.add(inv.NOT_TERMINAL, [f"job {RETRY_1} is still queued"])
     tally = Tally()
     tally.outcomes[("run_job", "ok")] = 3
-    table = render(SoakResult(tally, violations, 2, 3, 100 * 2**20, 101 * 2**20), "soak")
+    table = render(SoakResult(tally, violations, Counter(service=2), 3, 100 * 2**20, 101 * 2**20), "soak")
 
     for name in inv.ORDER:
         assert f"| {name} | {1 if name == inv.NOT_TERMINAL else 0} |" in table

@@ -322,6 +322,7 @@ class LocalExecutor:
             logger.warning("cannot record the pid of local job %s: %s", entry.view.job_id, exc)
         returncode = await process.wait()
         lp.signal_group(process.pid, signal.SIGKILL)  # the job is over: so are any processes it left behind
+        entry.process = None  # history keeps the proc's view, not its transport and pipes
         self._finish(entry, returncode, *await asyncio.to_thread(lp.tails, job_dir))
 
     async def _stop_group(self, process: asyncio.subprocess.Process) -> None:

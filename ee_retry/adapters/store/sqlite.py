@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from ee_retry.adapters.local.private_files import touch_private
 from ee_retry.adapters.store import common as sc
 from ee_retry.adapters.store import sqlite_sql as sq
+from ee_retry.adapters.store.sqlite_reader import InlineReader
 from ee_retry.domain.model import Job, JobStatus, Operation, OperationState
 from ee_retry.domain.values import GuardedUpdate, InsertOutcome, JobQuery, Transition
 from ee_retry.errors import RetryInFlight, StoreUnavailable
@@ -72,6 +73,7 @@ COMMIT;
 _INSERT_JOB, _UPDATE_JOB = sq.insert_sql("jobs", sq.JOB_FIELDS), sq.update_sql("jobs", sq.JOB_FIELDS)
 _INSERT_OP, _UPDATE_OP = sq.insert_sql("operations", sq.OP_FIELDS), sq.update_sql("operations", sq.OP_FIELDS)
 _JOBS_BY_ID = "SELECT doc FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
+_JOB_BY_ID = "SELECT doc FROM jobs WHERE id = ?"
 _ACTIVE = "SELECT retry_active, id FROM jobs WHERE retry_active IN (SELECT value FROM json_each(?))"
 _DELETE_CREATED = (
     "DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND status = ? AND scheduler_id IS NULL"
@@ -87,6 +89,7 @@ class SqliteJobStore:
         self._path = Path(path)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ee-retry-sqlite")
         self._conn: sqlite3.Connection | None = None  # used only on the worker thread
+        self._reader = InlineReader(self._path)  # reads by id, on the caller's thread
         self._closed = False
 
     # ------------------------------------------------------------ plumbing
@@ -139,6 +142,7 @@ class SqliteJobStore:
         if self._closed:
             return
         self._closed = True
+        self._reader.close()
 
         def shut() -> None:
             if self._conn is not None:
@@ -153,7 +157,10 @@ class SqliteJobStore:
 
     @staticmethod
     def _load_jobs(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        rows = conn.execute(_JOBS_BY_ID, (sc.dumps(list(ids)),)).fetchall()
+        if len(ids) == 1:  # the common read (check_job, every callback): a plain key lookup
+            rows = conn.execute(_JOB_BY_ID, (ids[0],)).fetchall()
+        else:
+            rows = conn.execute(_JOBS_BY_ID, (sc.dumps(list(ids)),)).fetchall()
         docs = [json.loads(r[0]) for r in rows]
         return {d["_id"]: d for d in docs}
 
@@ -183,7 +190,10 @@ class SqliteJobStore:
         return await self._run(run, write=True) if jobs else sc.insert_outcome(jobs, [], {})
 
     async def get_jobs(self, ids: Sequence[str]) -> dict[str, Job]:
-        docs = await self._run(lambda conn: self._load_jobs(conn, sc.valid_ids(ids)))
+        valid = sc.valid_ids(ids)
+        docs = self._reader.read(lambda conn: self._load_jobs(conn, valid))
+        if docs is None:
+            docs = await self._run(lambda conn: self._load_jobs(conn, valid))
         return {job_id: Job.from_doc(doc) for job_id, doc in docs.items()}
 
     async def find_jobs(self, query: JobQuery) -> list[Job]:
