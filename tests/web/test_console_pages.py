@@ -6,6 +6,7 @@ import re
 
 from starlette.testclient import TestClient
 
+from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.scheduler import FakeScheduler
 from tests.rpc.method_helpers import Api
 
@@ -83,3 +84,25 @@ def test_the_log_tail_shows_the_last_lines_and_load_more_shows_earlier_ones(
     assert "50 of 80 lines" in page and 'name="lines" value="100"' in page
     more = client.get(f"/ui/jobs/{job_id}", params={"lines": "100"}).text
     assert "step 0<" in more and "80 of 80 lines" in more and "Load more" not in more
+
+
+def test_the_jobs_page_filters_by_status_app_and_dates_and_counts_per_status(
+    client: TestClient, api: Api, clock: FakeClock
+) -> None:
+    old = api.run(method="Demo.fail")  # 2023-11-14, the clock's start
+    clock.advance(3 * 86_400)
+    new = api.run()
+    signed_in(client)
+
+    def listed(**params: str) -> set[str]:
+        page = client.get("/ui/", params=params).text
+        return set(re.findall(r'href="/ui/jobs/([0-9a-f]{24})"', page))
+
+    assert listed() == {old, new}
+    assert listed(since="2023-11-16") == {new}
+    assert listed(until="2023-11-16") == {old}
+    assert listed(app="Demo.fail") == {old}
+    assert listed(status="completed") == set()
+    counts = client.get("/ui/").text
+    assert re.search(r'badge wait">queued</span> <span class="n">2<', counts)
+    assert client.get("/ui/", params={"status": "exploded"}).status_code == 400
