@@ -15,6 +15,7 @@ from ee_retry.errors import EERetryError, InvalidParams, PermissionDenied
 from ee_retry.service.access import check_ids, load_accessible, load_one
 from ee_retry.service.deps import Deps
 from ee_retry.service.submit.requests import DateRangeRequest
+from ee_retry.service.sync.status_sync import refresh_containers
 
 
 async def check_jobs(deps: Deps, user: User, ids: Sequence[object], as_admin: bool) -> list[Job]:
@@ -76,6 +77,9 @@ async def cancel_job(
     sids = [t.scheduler_id for t in targets if t.id in changed and t.scheduler_id]
     if sids:
         await deps.scheduler.remove(sids, f"cancelled by {user.name}")
+    # A cancelled child may have been its batch's last active one: the container follows at once (the
+    # scheduler's report of the removed proc changes nothing on a job already terminated).
+    await refresh_containers(deps, {t.batch_id for t in targets if t.id in changed and t.batch_id})
 
 
 async def abandon_children(

@@ -384,6 +384,18 @@ def test_cancelling_a_batch_marks_its_children_terminated_by_batch_abort(alice: 
     assert alice.check_job({"job_id": answer["batch_id"]})["terminated_code"] == 0
 
 
+async def test_cancelling_a_batchs_last_active_child_ends_the_container(
+    alice: EE2Client, sched: FakeScheduler
+) -> None:
+    answer = alice.run_job_batch([JOB, JOB], {"wsid": 1})
+    done, last = answer["child_job_ids"]
+    await sched.complete(done, exit_code=0)
+
+    alice.cancel_job({"job_id": last})
+
+    assert alice.get_job_status({"job_id": answer["batch_id"]}) == {"status": "terminated"}
+
+
 def test_date_range_calls_answer_ee2s_result_shape(alice: EE2Client, ee2: Clients) -> None:
     job_id = alice.run_job(JOB)
     window = {"start_time": T0_MS - 1_000, "end_time": T0_MS + 1_000}

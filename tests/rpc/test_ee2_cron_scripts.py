@@ -70,6 +70,8 @@ async def test_purge_held_jobs_ends_the_held_job_and_reads_its_record(
     assert job_record["_id"] == job_id and job_record["status"] == "error"
     assert job_record["job_input"].get("condor_job_ads") is None  # calculate_hold_reason's first read
     assert job_record["error_code"] == 1 and "over memory limit" in job_record["errormsg"]
+    [logged] = alice.get_job_logs({"job_id": job_id})["lines"]
+    assert logged["is_error"] is True and "over memory limit" in logged["line"]
     assert sched.proc(job_id).state is ProcState.REMOVED  # type: ignore[union-attr]
 
 

@@ -267,6 +267,26 @@ def test_a_user_named_queue_is_only_a_name() -> None:
     assert proc == expected
 
 
+def test_a_concierge_account_group_bills_the_job_to_that_user_and_nothing_else_changes() -> None:
+    spec = make_spec(
+        requirements=JobRequirements(
+            cpus=2, memory_mb=2000, disk_gb=30, client_group="bigmem", account_group="bob"
+        )
+    )
+    description, rows = build_submit([spec], OP_ID, params(), hold=True)
+    [proc] = schedd_view(description, rows)
+
+    assert proc == _expected_commands(spec.job_id, 0, hold=True) | {"accounting_group_user": "bob"}
+
+
+@pytest.mark.parametrize("account", ["bob smith", "$(kb_user)", "bob\nqueue 2"])
+def test_an_account_group_that_is_not_a_user_name_is_refused(account: str) -> None:
+    spec = make_spec(requirements=JobRequirements(account_group=account))
+
+    with pytest.raises(InvalidParams):
+        build_submit([spec], OP_ID, params(), hold=True)
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
