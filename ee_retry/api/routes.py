@@ -21,9 +21,10 @@ from ee_retry.api.openapi import document
 from ee_retry.api.problems import problem_response
 from ee_retry.api.query import job_list_request, log_range
 from ee_retry.errors import EERetryError, InvalidParams
+from ee_retry.rpc import params as rpc_params
 from ee_retry.rpc.context import Call
 from ee_retry.rpc.methods import retry_jobs
-from ee_retry.rpc.methods_ops import _retry_failed_request, job_stats
+from ee_retry.rpc.methods_ops import job_stats
 from ee_retry.rpc.views import job_state, log_page
 from ee_retry.service import browse, jobs
 from ee_retry.service.deps import Deps
@@ -121,7 +122,7 @@ async def retry_failed(deps: Deps, call: Call, request: Request) -> Response:
     key = _idempotency_key(request)
     if key is not None:
         body = {**body, "idempotency_key": key}
-    req = _retry_failed_request(body)
+    req = rpc_params.retry_failed_request(body)
     user = await call.user()
     if req.dry_run:
         return _json(shapes.preview(await browse.preview_failed(deps, user, req)))
