@@ -224,12 +224,12 @@ class Job:
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> Job:
-        ji = doc.get("job_input")
+        job_input = doc.get("job_input")
         return cls(
             id=str(doc["_id"]),
             user=doc["user"],
             status=JobStatus(doc["status"]),
-            job_input=JobInput.from_doc(ji) if ji else None,
+            job_input=JobInput.from_doc(job_input) if job_input else None,
             created=float(doc.get("created") or 0.0),
             updated=float(doc.get("updated") or 0.0),
             wsid=doc.get("wsid"),

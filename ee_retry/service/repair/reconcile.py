@@ -118,8 +118,8 @@ def _removed_elsewhere(jobs: list[Job], procs: list[SchedulerProc], resubmittabl
     again (`resubmittable` false: they need their owner's token), gone from its queue and history.
     They end terminated, as the poller would have ended them."""
     by_job: dict[str, list[SchedulerProc]] = {}
-    for p in procs:
-        by_job.setdefault(p.job_id, []).append(p)
+    for proc in procs:
+        by_job.setdefault(proc.job_id, []).append(proc)
 
     def gone(job_id: str) -> bool:
         seen = by_job.get(job_id, [])
