@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 from ee_retry.adapters.local.private_files import touch_private
 from ee_retry.adapters.store import common, sqlite_sql
 from ee_retry.adapters.store.sqlite_reader import InlineReader
-from ee_retry.domain.model import SLOT_FIELD, Job, JobStatus, Operation, OperationState
-from ee_retry.domain.values import GuardedUpdate, InsertOutcome, JobQuery, OperationQuery, Transition
+from ee_retry.domain.model import SLOT_FIELD, Job, JobStatus, Operation, OperationUpdate
+from ee_retry.domain.values import GuardedUpdate, IdsById, InsertOutcome, JobQuery, OperationQuery, Transition
 from ee_retry.errors import RetryInFlight, StoreUnavailable
 
 T = TypeVar("T")
@@ -218,12 +218,7 @@ class SqliteJobStore:
         if await self._run(run, write=True):
             raise RetryInFlight("Another attempt of this job is already in flight.")
 
-    async def link(
-        self,
-        retry_ids: Mapping[str, Sequence[str]],
-        child_jobs: Mapping[str, Sequence[str]],
-        saved: Sequence[str],
-    ) -> None:
+    async def link(self, retry_ids: IdsById, child_jobs: IdsById, saved: Sequence[str]) -> None:
         def run(conn: sqlite3.Connection) -> None:
             docs = self._load_jobs(conn, common.valid_ids([*retry_ids, *child_jobs, *saved]))
             for field, targets in (("retry_ids", retry_ids), ("child_jobs", child_jobs)):
@@ -302,20 +297,12 @@ class SqliteJobStore:
         doc = await self._run(lambda conn: self._load_op(conn, sqlite_sql.OP_BY_ID, op_id))
         return None if doc is None else Operation.from_doc(doc)
 
-    async def update_operation(
-        self,
-        op_id: str,
-        expected: frozenset[OperationState],
-        fields: Mapping[str, Any],
-        updated_was: float | None = None,
-    ) -> bool:
+    async def update_operation(self, update: OperationUpdate) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
-            doc = self._load_op(conn, sqlite_sql.OP_BY_ID, op_id)
-            if doc is None or doc["state"] not in {OperationState(s).value for s in expected}:
+            doc = self._load_op(conn, sqlite_sql.OP_BY_ID, update.op_id)
+            if doc is None or not update.accepts(doc["state"], doc.get("updated")):
                 return False
-            if updated_was is not None and doc.get("updated") != updated_was:
-                return False
-            common.apply_fields(doc, fields, common.NEVER_NULL_OPERATION_FIELDS)
+            common.apply_fields(doc, update.fields, common.NEVER_NULL_OPERATION_FIELDS)
             self._save_op(conn, doc)
             return True
 
