@@ -20,7 +20,7 @@ import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from ee_retry.adapters.local.private_files import touch_private
 from ee_retry.adapters.store import common, sqlite_sql
@@ -32,6 +32,23 @@ from ee_retry.errors import RetryInFlight, StoreUnavailable
 T = TypeVar("T")
 
 BUSY_TIMEOUT_S = 30.0  # how long a write waits for another process's write before giving up
+
+
+class _Change(NamedTuple):
+    """A compare-and-set of one job: `fields` are set only if `test` passes on its stored document."""
+
+    job_id: str
+    test: Callable[[Mapping[str, Any]], bool]
+    fields: Mapping[str, Any]
+
+
+def _status_in(expected: frozenset[JobStatus]) -> Callable[[Mapping[str, Any]], bool]:
+    values = {JobStatus(s).value for s in expected}
+    return lambda doc: doc["status"] in values
+
+
+def _guard_is(guard: str, expected: Any) -> Callable[[Mapping[str, Any]], bool]:
+    return lambda doc: common.get_path(doc, guard) == expected
 
 
 class SqliteJobStore:
@@ -172,38 +189,34 @@ class SqliteJobStore:
         return await self._run(lambda conn: self._active(conn, original_ids))
 
     async def transition(self, changes: Sequence[Transition]) -> set[str]:
+        return await self._compare_and_set(
+            [_Change(c.job_id, _status_in(c.expected), c.stored_fields()) for c in changes]
+        )
+
+    async def guarded_update(self, updates: Sequence[GuardedUpdate]) -> set[str]:
+        return await self._compare_and_set(
+            [_Change(u.job_id, _guard_is(u.guard, u.expected), u.fields) for u in updates]
+        )
+
+    async def _compare_and_set(self, changes: Sequence[_Change]) -> set[str]:
+        """In one transaction, set each change's fields on its job if the stored document passes the
+        change's test (and the save keeps `retry_active` unique); the ids of the jobs that changed."""
+
         def run(conn: sqlite3.Connection) -> set[str]:
             docs = self._load_jobs(conn, common.valid_ids([c.job_id for c in changes]))
             changed: set[str] = set()
             for change in changes:
                 doc = docs.get(change.job_id)
-                if doc is None or doc["status"] not in {JobStatus(s).value for s in change.expected}:
+                if doc is None or not change.test(doc):
                     continue
                 new = copy.deepcopy(doc)
-                common.apply_fields(new, change.stored_fields(), common.NEVER_NULL_JOB_FIELDS)
+                common.apply_fields(new, change.fields, common.NEVER_NULL_JOB_FIELDS)
                 if self._save_job(conn, new):
                     docs[change.job_id] = new
                     changed.add(change.job_id)
             return changed
 
         return await self._run(run, write=True) if changes else set()
-
-    async def guarded_update(self, updates: Sequence[GuardedUpdate]) -> set[str]:
-        def run(conn: sqlite3.Connection) -> set[str]:
-            docs = self._load_jobs(conn, common.valid_ids([u.job_id for u in updates]))
-            changed: set[str] = set()
-            for update in updates:
-                doc = docs.get(update.job_id)
-                if doc is None or common.get_path(doc, update.guard) != update.expected:
-                    continue
-                new = copy.deepcopy(doc)
-                common.apply_fields(new, update.fields, common.NEVER_NULL_JOB_FIELDS)
-                if self._save_job(conn, new):
-                    docs[update.job_id] = new
-                    changed.add(update.job_id)
-            return changed
-
-        return await self._run(run, write=True) if updates else set()
 
     async def set_fields(self, updates: Mapping[str, Mapping[str, Any]]) -> None:
         def run(conn: sqlite3.Connection) -> bool:
