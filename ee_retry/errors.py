@@ -23,9 +23,10 @@
     +-- InternalError                 -32099  anything unexpected; details go to the log only
 
 Each class carries its JSON-RPC code and wire name (set from the table ``_WIRE``, which lists every
-class once) and a docstring that serves as its default message; ``to_error_object`` is the one place that turns any exception into a wire error. A message names
-the value it refuses through ``shown`` (an excerpt, never the whole value), and no message is longer
-than ``MESSAGE_MAX_CHARS``, so a huge bad value cannot make a huge answer.
+class once) and a docstring that serves as its default message; ``to_error_object`` is the one
+place that turns any exception into a wire error. A message names the value it refuses through
+``shown`` (an excerpt, never the whole value), and no message is longer than ``MESSAGE_MAX_CHARS``,
+so a huge bad value cannot make a huge answer.
 """
 
 from __future__ import annotations
