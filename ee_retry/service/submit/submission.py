@@ -60,7 +60,7 @@ class Reservation:
 TRANSIENT: tuple[type[EERetryError], ...] = (SchedulerUnavailable, StoreUnavailable, DependencyUnavailable)
 # Failures that no later attempt can pass as the request stands: the request is rolled back.
 PERMANENT: tuple[type[EERetryError], ...] = (InvalidParams, UnknownModule)
-INCOMPLETE = frozenset({OperationState.RESERVING, OperationState.RESERVED, OperationState.LINKED})
+INCOMPLETE = frozenset({OperationState.RESERVING, OperationState.RESERVED})
 
 AnswerFor = Callable[[Mapping[str, str | None]], Any]
 
@@ -179,7 +179,7 @@ async def advance(
     done = await deps.store.update_operation(
         OperationUpdate(
             op.id,
-            frozenset({OperationState.RESERVED, OperationState.LINKED}),
+            frozenset({OperationState.RESERVED}),
             {"state": OperationState.DONE.value, "updated": now, "error": None},
         )
     )
