@@ -57,10 +57,18 @@ class MongoJobStore:
     @classmethod
     def from_uri(cls, uri: str, db_name: str) -> MongoJobStore:
         """A store on its own client for `uri`; close() closes the client."""
+        options = uri.lower()
+        chosen: dict[str, Any] = {}
         # Every call is bounded (unless the URI sets its own), so no request outlives reconcile's grace.
-        limit: Any = {} if "timeoutms" in uri.lower() else {"timeoutMS": STORE_CALL_TIMEOUT_MS}
+        if "timeoutms=" not in options:
+            chosen["timeoutMS"] = STORE_CALL_TIMEOUT_MS
+        # Every write is acknowledged only once it is in the server's journal (unless the URI says
+        # otherwise): a w:1 write without it can be lost when the server dies, and the lifecycle's
+        # later writes (queued, DONE) may then land without the earlier ones (the scheduler id).
+        if "journal=" not in options:
+            chosen["journal"] = True
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            uri, appname="ee-retry", tz_aware=False, **limit
+            uri, appname="ee-retry", tz_aware=False, **chosen
         )
         return cls(client[db_name], client=client)
 
