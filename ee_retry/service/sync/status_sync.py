@@ -13,8 +13,8 @@ import logging
 from collections.abc import Sequence
 
 from ee_retry.domain import status as rules
-from ee_retry.domain.model import TERMINAL_STATUSES, Job, JobStatus
-from ee_retry.domain.values import ProcState, SchedulerProc, Transition
+from ee_retry.domain.model import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobStatus
+from ee_retry.domain.values import JobQuery, ProcState, SchedulerProc, Transition
 from ee_retry.service.deps import Deps
 
 log = logging.getLogger(__name__)
@@ -65,24 +65,47 @@ def _new_status(changes: Sequence[Transition], job_id: str) -> JobStatus | None:
     return next((t.new for t in changes if t.job_id == job_id), None)
 
 
-async def refresh_containers(deps: Deps, batch_ids: set[str | None]) -> None:
-    """Set each container's status from the latest attempt of each child.
+async def refresh_containers(deps: Deps, batch_ids: set[str | None]) -> dict[str, JobStatus]:
+    """Set each container's status from the latest attempt of each child; returns the containers
+    this call moved, with their new status.
 
     Each write expects the status it read, so a concurrent cancel or refresh is never overwritten.
     A container written, or whose write lost, is read again and recomputed: a concurrent refresh that
     found nothing to change may have read children this write did not see. A few rounds at most.
     """
     ids = sorted(b for b in batch_ids if b)
+    moved: dict[str, JobStatus] = {}
     for _ in range(_REFRESH_ROUNDS):
         if not ids:
-            return
-        ids = await _refresh_once(deps, ids)
-    if ids:
-        log.warning("batch status of %s kept changing under refresh; left for the next report", ids)
+            return moved
+        changes = await container_changes(deps, ids)
+        if not changes:
+            return moved
+        changed = await deps.store.transition(changes)
+        moved |= {t.job_id: t.new for t in changes if t.job_id in changed}
+        ids = sorted(t.job_id for t in changes)
+    log.warning("batch status of %s kept changing under refresh; left for the next report", ids)
+    return moved
 
 
-async def _refresh_once(deps: Deps, ids: list[str]) -> list[str]:
-    """One read-compute-write round; returns the containers to look at again (every one written)."""
+async def refresh_unfinished_containers(
+    deps: Deps, also: set[str | None] | None = None
+) -> dict[str, JobStatus]:
+    """Set every unfinished batch container (and those in `also`) from its children: a crash between
+    a child's last report and its container's refresh leaves the container behind, and no later
+    report of that child comes to refresh it. Start-up recovery and the reaper run this."""
+    ids: set[str | None] = set(await unfinished_containers(deps))
+    return await refresh_containers(deps, ids | (also or set()))
+
+
+async def unfinished_containers(deps: Deps) -> list[str]:
+    """The ids of the batch containers that are not terminal."""
+    active = await deps.store.find_jobs(JobQuery(statuses=sorted(ACTIVE_STATUSES)))
+    return [j.id for j in active if j.batch_job]
+
+
+async def container_changes(deps: Deps, ids: Sequence[str]) -> list[Transition]:
+    """The transitions that set these containers from their children (reads only, writes nothing)."""
     containers = await deps.store.get_jobs(ids)
     child_ids = sorted({c for b in containers.values() for c in b.child_jobs})
     children = await deps.store.get_jobs(child_ids)
@@ -96,10 +119,7 @@ async def _refresh_once(deps: Deps, ids: list[str]) -> list[str]:
         if status in TERMINAL_STATUSES:
             fields["finished"] = now
         changes.append(Transition(container.id, frozenset({container.status}), status, fields))
-    if not changes:
-        return []
-    await deps.store.transition(changes)
-    return sorted(t.job_id for t in changes)
+    return changes
 
 
 class StatusFeed:
