@@ -11,7 +11,7 @@ from ee_retry.domain.values import Transition
 from ee_retry.service.repair.reaper import ReapOptions, reap
 from ee_retry.service.submit.requests import RunRequest
 from ee_retry.service.submit.run import run_job_batch
-from tests.service.support import Env
+from tests.service.conftest import Env
 
 VISIBILITY = pytest.mark.parametrize("visible", [True, False], ids=["htcondor", "local-executor"])
 
