@@ -7,7 +7,7 @@ from starlette.requests import Request
 from ee_retry.constants import DEFAULT_LOG_PAGE, MAX_LOG_LINES_PER_CALL
 from ee_retry.domain.model import JobStatus
 from ee_retry.errors import InvalidParams
-from ee_retry.rpc import params as p
+from ee_retry.rpc import params as rpc_params
 from ee_retry.service.browse import LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, JobListRequest
 
 _STATUSES = sorted(s.value for s in JobStatus)
@@ -31,7 +31,7 @@ def _opt_text(request: Request, key: str) -> str | None:
 
 def _time(request: Request, key: str) -> float | None:
     text = request.query_params.get(key)
-    return None if text is None else p.epoch_seconds({key: text}, key, refuse_small_ints=True)
+    return None if text is None else rpc_params.epoch_seconds({key: text}, key, refuse_small_ints=True)
 
 
 def _statuses(request: Request) -> tuple[JobStatus, ...]:

@@ -21,9 +21,10 @@ from ee_retry.api.openapi import document
 from ee_retry.api.problems import problem_response
 from ee_retry.api.query import job_list_request, log_range
 from ee_retry.errors import EERetryError, InvalidParams
+from ee_retry.rpc import params as rpc_params
 from ee_retry.rpc.context import Call
 from ee_retry.rpc.methods import retry_jobs
-from ee_retry.rpc.methods_ops import _retry_failed_request, job_stats
+from ee_retry.rpc.methods_ops import job_stats
 from ee_retry.rpc.views import job_state, log_page
 from ee_retry.service import browse, jobs
 from ee_retry.service.deps import Deps
@@ -121,7 +122,7 @@ async def retry_failed(deps: Deps, call: Call, request: Request) -> Response:
     key = _idempotency_key(request)
     if key is not None:
         body = {**body, "idempotency_key": key}
-    req = _retry_failed_request(body)
+    req = rpc_params.retry_failed_request(body)
     user = await call.user()
     if req.dry_run:
         return _json(shapes.preview(await browse.preview_failed(deps, user, req)))
@@ -149,19 +150,24 @@ async def openapi(deps: Deps, call: Call, request: Request) -> Response:
     return _json(document())
 
 
-def api_routes(deps: Deps) -> list[Route]:
-    def route(path: str, handler: Handler, method: str) -> Route:
-        return Route(PREFIX + path, _endpoint(deps, handler), methods=[method])
+# Each path under PREFIX and the handler of each method it serves.
+ROUTES: dict[str, dict[str, Handler]] = {
+    "/jobs": {"GET": list_jobs},
+    "/jobs/{job_id}": {"GET": get_job},
+    "/jobs/{job_id}/logs": {"GET": get_logs},
+    "/jobs/{job_id}/retry": {"POST": retry_one},
+    "/jobs/{job_id}/cancel": {"POST": cancel_one},
+    "/retries": {"POST": retry_many},
+    "/retries/failed": {"POST": retry_failed},
+    "/stats": {"GET": stats},
+    "/policy": {"GET": policy},
+    "/openapi.json": {"GET": openapi},
+}
 
+
+def api_routes(deps: Deps) -> list[Route]:
     return [
-        route("/jobs", list_jobs, "GET"),
-        route("/jobs/{job_id}", get_job, "GET"),
-        route("/jobs/{job_id}/logs", get_logs, "GET"),
-        route("/jobs/{job_id}/retry", retry_one, "POST"),
-        route("/jobs/{job_id}/cancel", cancel_one, "POST"),
-        route("/retries", retry_many, "POST"),
-        route("/retries/failed", retry_failed, "POST"),
-        route("/stats", stats, "GET"),
-        route("/policy", policy, "GET"),
-        route("/openapi.json", openapi, "GET"),
+        Route(PREFIX + path, _endpoint(deps, handler), methods=[method])
+        for path, handlers in ROUTES.items()
+        for method, handler in handlers.items()
     ]

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ee_retry.rpc.methods_ops import _candidate
-from ee_retry.rpc.views import job_state, log_page, ms, wire_items
+from ee_retry.rpc.views import candidate, job_state, log_page, ms, wire_items
 from ee_retry.service import browse
 
 
@@ -60,7 +59,7 @@ def preview(found: browse.FailedPreview) -> dict[str, Any]:
         "would_retry": len(found.would_retry),
         "refused": sum(len(g.items) for g in found.refusals),
         "total": len(found.candidates),
-        "jobs": [_candidate(c) for c in found.candidates],
+        "jobs": [candidate(c) for c in found.candidates],
         "refusals": refusals(found.refusals),
     }
 

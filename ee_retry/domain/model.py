@@ -284,7 +284,6 @@ class OperationState(str, Enum):
     RESERVING = "reserving"  # operation recorded; job documents may be partly inserted
     RESERVED = "reserved"  # every job document inserted; scheduler may or may not hold them
     SUBMITTED = "submitted"  # scheduler accepted (held); scheduler ids known
-    LINKED = "linked"  # scheduler ids recorded, retry_ids/child_jobs linked, saved toggled
     DONE = "done"  # released; the answer is stored for idempotent replay
     ROLLED_BACK = "rolled_back"  # abandoned before any job was visible; reserved documents removed
 
@@ -310,6 +309,22 @@ class Operation:
     result: Any = None  # the answer returned to the caller, replayed for the same key
     scheduler_ids: Mapping[str, str] = field(default_factory=dict)
     error: str | None = None  # why the last attempt to advance it failed, for operators
+
+    @classmethod
+    def reserving(
+        cls,
+        op_id: str,
+        kind: OperationKind,
+        user: str,
+        now: float,
+        job_ids: tuple[str, ...],
+        request: Mapping[str, Any],
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
+    ) -> Operation:
+        """A new operation as its request first records it: RESERVING, created and updated `now`."""
+        state = OperationState.RESERVING
+        return cls(op_id, kind, user, state, now, now, job_ids, request, idempotency_key, request_hash)
 
     def to_doc(self) -> dict[str, Any]:
         return {

@@ -8,7 +8,7 @@ from typing import Any
 from ee_retry import __version__
 from ee_retry.constants import DEFAULT_LOG_PAGE, MAX_DATE_RANGE_RESULTS, MAX_LOG_PAGE_LINES
 from ee_retry.errors import InvalidParams
-from ee_retry.rpc import params as p
+from ee_retry.rpc import params as rpc_params
 from ee_retry.rpc.context import Call, Handler
 from ee_retry.rpc.date_filters import parse_filter
 from ee_retry.rpc.methods_ee2 import EE2_METHODS
@@ -50,7 +50,7 @@ async def status(call: Call, params: list[Any]) -> dict[str, Any]:
 
 
 async def run_job(call: Call, params: list[Any]) -> str:
-    req = p.run_request(p.first_dict(params, "run_job"))
+    req = rpc_params.run_request(rpc_params.first_dict(params, "run_job"))
     return await run.run_job(call.deps, await call.user(), req)
 
 
@@ -60,36 +60,40 @@ async def run_job_batch(call: Call, params: list[Any]) -> dict[str, Any]:
     batch = params[1] if len(params) > 1 and params[1] is not None else {}
     if not isinstance(batch, dict):
         raise InvalidParams("run_job_batch's second param (batch_params) must be an object")
-    as_admin = p.flag(batch, "as_admin")
+    as_admin = rpc_params.flag(batch, "as_admin")
     reqs = []
     for i, item in enumerate(params[0]):
         if not isinstance(item, dict):
             raise InvalidParams(f"run_job_batch job {i} must be an object")
-        reqs.append(p.run_request(item, as_admin))
-    return await run.run_job_batch(call.deps, await call.user(), reqs, p.opt_int(batch, "wsid", 1), as_admin)
+        reqs.append(rpc_params.run_request(item, as_admin))
+    return await run.run_job_batch(
+        call.deps, await call.user(), reqs, rpc_params.opt_int(batch, "wsid", 1), as_admin
+    )
 
 
 async def check_job(call: Call, params: list[Any]) -> dict[str, Any]:
-    d = p.first_dict(params, "check_job")
-    [job] = await jobs.check_jobs(call.deps, await call.user(), [d.get("job_id")], p.flag(d, "as_admin"))
-    return job_state(job, p.str_list(d, "exclude_fields"))
+    args = rpc_params.first_dict(params, "check_job")
+    [job] = await jobs.check_jobs(
+        call.deps, await call.user(), [args.get("job_id")], rpc_params.flag(args, "as_admin")
+    )
+    return job_state(job, rpc_params.str_list(args, "exclude_fields"))
 
 
 async def check_jobs(call: Call, params: list[Any]) -> dict[str, Any]:
-    d = p.first_dict(params, "check_jobs")
-    ids = p.opt_list(d, "job_ids")
+    args = rpc_params.first_dict(params, "check_jobs")
+    ids = rpc_params.opt_list(args, "job_ids")
     if ids is None:
         raise InvalidParams("'job_ids' is required: a list of job ids")
-    found = await jobs.check_jobs(call.deps, await call.user(), ids, p.flag(d, "as_admin"))
-    return job_states(found, p.str_list(d, "exclude_fields"), p.return_list(d))
+    found = await jobs.check_jobs(call.deps, await call.user(), ids, rpc_params.flag(args, "as_admin"))
+    return job_states(found, rpc_params.str_list(args, "exclude_fields"), rpc_params.return_list(args))
 
 
 async def check_job_batch(call: Call, params: list[Any]) -> dict[str, Any]:
-    d = p.first_dict(params, "check_job_batch")
+    args = rpc_params.first_dict(params, "check_job_batch")
     container, children = await jobs.check_job_batch(
-        call.deps, await call.user(), d.get("job_id"), p.flag(d, "as_admin")
+        call.deps, await call.user(), args.get("job_id"), rpc_params.flag(args, "as_admin")
     )
-    exclude = p.str_list(d, "exclude_fields")
+    exclude = rpc_params.str_list(args, "exclude_fields")
     return {
         "batch_jobstate": job_state(container, exclude),
         "child_jobstates": [job_state(c, exclude) for c in children],
@@ -97,14 +101,18 @@ async def check_job_batch(call: Call, params: list[Any]) -> dict[str, Any]:
 
 
 async def cancel_job(call: Call, params: list[Any]) -> None:
-    d = p.first_dict(params, "cancel_job")
-    code = p.terminated_code(d)
-    await jobs.cancel_job(call.deps, await call.user(), d.get("job_id"), p.flag(d, "as_admin"), code)
+    args = rpc_params.first_dict(params, "cancel_job")
+    code = rpc_params.terminated_code(args)
+    await jobs.cancel_job(
+        call.deps, await call.user(), args.get("job_id"), rpc_params.flag(args, "as_admin"), code
+    )
 
 
 async def check_job_canceled(call: Call, params: list[Any]) -> dict[str, Any]:
-    d = p.first_dict(params, "check_job_canceled")
-    [job] = await jobs.check_jobs(call.deps, await call.user(), [d.get("job_id")], p.flag(d, "as_admin"))
+    args = rpc_params.first_dict(params, "check_job_canceled")
+    [job] = await jobs.check_jobs(
+        call.deps, await call.user(), [args.get("job_id")], rpc_params.flag(args, "as_admin")
+    )
     return {"job_id": job.id, "finished": job.status.terminal, "canceled": job.status.value == "terminated"}
 
 
@@ -118,26 +126,26 @@ async def get_admin_permission(call: Call, params: list[Any]) -> dict[str, str]:
     return {"permission": "w" if user.is_admin else "r" if user.is_read_admin else "n"}
 
 
-def _date_range(d: dict[str, Any]) -> DateRangeRequest:
-    ascending = d.get("ascending", True)
+def _date_range(args: dict[str, Any]) -> DateRangeRequest:
+    ascending = args.get("ascending", True)
     if isinstance(ascending, str):
         ascending = ascending.lower() in ("true", "1", "+")
     return DateRangeRequest(
-        start=p.epoch_seconds(d, "start_time"),
-        end=p.epoch_seconds(d, "end_time"),
-        user=p.opt_str(d, "user"),
-        limit=min(p.opt_int(d, "limit", 1) or 2_000, MAX_DATE_RANGE_RESULTS),
-        offset=p.opt_int(d, "offset", 0) or 0,
+        start=rpc_params.epoch_seconds(args, "start_time"),
+        end=rpc_params.epoch_seconds(args, "end_time"),
+        user=rpc_params.opt_str(args, "user"),
+        limit=min(rpc_params.opt_int(args, "limit", 1) or 2_000, MAX_DATE_RANGE_RESULTS),
+        offset=rpc_params.opt_int(args, "offset", 0) or 0,
         ascending=bool(ascending),
-        projection=tuple(p.str_list(d, "projection")),
-        as_admin=p.flag(d, "as_admin"),
-        conditions=tuple(parse_filter(d.get("filter"))),
+        projection=tuple(rpc_params.str_list(args, "projection")),
+        as_admin=rpc_params.flag(args, "as_admin"),
+        conditions=tuple(parse_filter(args.get("filter"))),
     )
 
 
 async def _date_range_result(call: Call, params: list[Any], for_all: bool) -> dict[str, Any]:
-    d = p.first_dict(params, "check_jobs_date_range")
-    req = _date_range(d)
+    args = rpc_params.first_dict(params, "check_jobs_date_range")
+    req = _date_range(args)
     found, total = await jobs.jobs_in_range(call.deps, await call.user(), req, for_all)
     states = [job_state(j) for j in found]
     stats = date_range_stats(states)
@@ -148,7 +156,7 @@ async def _date_range_result(call: Call, params: list[Any], for_all: bool) -> di
         "jobs": states,
         "count": len(states),
         "query_count": total,
-        "filter": _applied_filter(d, req, for_all),
+        "filter": _applied_filter(args, req, for_all),
         "skip": req.offset,
         "projection": list(req.projection),
         "limit": req.limit,
@@ -157,9 +165,9 @@ async def _date_range_result(call: Call, params: list[Any], for_all: bool) -> di
     }
 
 
-def _applied_filter(d: dict[str, Any], req: DateRangeRequest, for_all: bool) -> dict[str, Any]:
+def _applied_filter(args: dict[str, Any], req: DateRangeRequest, for_all: bool) -> dict[str, Any]:
     """The filters applied, as ee2 echoes them: the caller's filter entries with the window and user."""
-    raw = d.get("filter")
+    raw = args.get("filter")
     given = dict(item.split("=") for item in raw) if isinstance(raw, list) else dict(raw or {})
     user = jobs.ALL_USERS if for_all else req.user
     return {**given, "created_from_ms": ms(req.start), "created_to_ms": ms(req.end), "user": user}
@@ -173,87 +181,95 @@ async def check_jobs_date_range_for_all(call: Call, params: list[Any]) -> dict[s
     return await _date_range_result(call, params, for_all=True)
 
 
-def _retry_request(d: dict[str, Any], ids: list[Any], single: bool) -> RetryRequest:
+def _retry_request(args: dict[str, Any], ids: list[Any], single: bool) -> RetryRequest:
     return RetryRequest(
         job_ids=tuple(ids),
-        as_admin=p.flag(d, "as_admin"),
-        idempotency_key=check_key(d.get("idempotency_key")),
-        job_requirements=p.requirements(d),
+        as_admin=rpc_params.flag(args, "as_admin"),
+        idempotency_key=check_key(args.get("idempotency_key")),
+        job_requirements=rpc_params.requirements(args),
         single=single,
     )
 
 
 async def retry_job(call: Call, params: list[Any]) -> dict[str, Any]:
-    d = p.first_dict(params, "retry_job")
-    if d.get("job_id") is None:
+    args = rpc_params.first_dict(params, "retry_job")
+    if args.get("job_id") is None:
         raise InvalidParams("'job_id' is required")
-    [item] = await retry.retry(call.deps, await call.user(), _retry_request(d, [d["job_id"]], True))
+    [item] = await retry.retry(call.deps, await call.user(), _retry_request(args, [args["job_id"]], True))
     raise_item_error(item)
     return {"job_id": item["job_id"], "retry_id": item["retry_id"]}
 
 
 async def retry_jobs(call: Call, params: list[Any]) -> list[dict[str, Any]]:
-    d = p.first_dict(params, "retry_jobs")
-    ids = p.opt_list(d, "job_ids") or []
-    answer = await retry.retry(call.deps, await call.user(), _retry_request(d, ids, False))
+    args = rpc_params.first_dict(params, "retry_jobs")
+    ids = rpc_params.opt_list(args, "job_ids") or []
+    answer = await retry.retry(call.deps, await call.user(), _retry_request(args, ids, False))
     return wire_items(answer)
 
 
 async def start_job(call: Call, params: list[Any]) -> None:
-    d = p.first_dict(params, "start_job")
-    skip = p.flag(d, "skip_estimation") if d.get("skip_estimation") is not None else True
-    await callbacks.start_job(call.deps, await call.user(), d.get("job_id"), p.flag(d, "as_admin"), skip)
+    args = rpc_params.first_dict(params, "start_job")
+    skip = rpc_params.flag(args, "skip_estimation") if args.get("skip_estimation") is not None else True
+    await callbacks.start_job(
+        call.deps, await call.user(), args.get("job_id"), rpc_params.flag(args, "as_admin"), skip
+    )
 
 
 async def finish_job(call: Call, params: list[Any]) -> None:
-    d = p.first_dict(params, "finish_job")
+    args = rpc_params.first_dict(params, "finish_job")
     await callbacks.finish_job(
         call.deps,
         await call.user(),
-        d.get("job_id"),
-        p.flag(d, "as_admin"),
-        error_message=p.opt_str(d, "error_message"),
-        error_code=p.opt_int(d, "error_code"),
-        error=p.job_error(d, "error"),
-        job_output=d.get("job_output"),
+        args.get("job_id"),
+        rpc_params.flag(args, "as_admin"),
+        error_message=rpc_params.opt_str(args, "error_message"),
+        error_code=rpc_params.opt_int(args, "error_code"),
+        error=rpc_params.job_error(args, "error"),
+        job_output=args.get("job_output"),
     )
 
 
 async def update_job_status(call: Call, params: list[Any]) -> str:
-    d = p.first_dict(params, "update_job_status")
+    args = rpc_params.first_dict(params, "update_job_status")
     user = await call.user()
     await callbacks.update_job_status(
-        call.deps, user, d.get("job_id"), p.req_str(d, "status"), p.flag(d, "as_admin")
+        call.deps,
+        user,
+        args.get("job_id"),
+        rpc_params.req_str(args, "status"),
+        rpc_params.flag(args, "as_admin"),
     )
-    return str(d.get("job_id"))
+    return str(args.get("job_id"))
 
 
 async def add_job_logs(call: Call, params: list[Any]) -> dict[str, Any]:
-    d = p.first_dict(params, "add_job_logs")
+    args = rpc_params.first_dict(params, "add_job_logs")
     lines = params[1] if len(params) > 1 else None
     if not isinstance(lines, list) or not all(isinstance(ln, dict) for ln in lines):
         raise InvalidParams("add_job_logs takes {job_id} and a list of {line, is_error} objects")
     total = await callbacks.add_job_logs(
-        call.deps, await call.user(), d.get("job_id"), lines, p.flag(d, "as_admin")
+        call.deps, await call.user(), args.get("job_id"), lines, rpc_params.flag(args, "as_admin")
     )
     return {"success": True, "line_number": total}
 
 
 async def get_job_logs(call: Call, params: list[Any]) -> dict[str, Any]:
-    d = p.first_dict(params, "get_job_logs")
-    skip = p.opt_int(d, "skip_lines", 0)
+    args = rpc_params.first_dict(params, "get_job_logs")
+    skip = rpc_params.opt_int(args, "skip_lines", 0)
     if skip is None:
-        skip = p.opt_int(d, "offset", 0) or 0
-    limit = min(p.opt_int(d, "limit", 1) or DEFAULT_LOG_PAGE, MAX_LOG_PAGE_LINES)
+        skip = rpc_params.opt_int(args, "offset", 0) or 0
+    limit = min(rpc_params.opt_int(args, "limit", 1) or DEFAULT_LOG_PAGE, MAX_LOG_PAGE_LINES)
     lines, total = await callbacks.get_job_logs(
-        call.deps, await call.user(), d.get("job_id"), skip, limit, p.flag(d, "as_admin")
+        call.deps, await call.user(), args.get("job_id"), skip, limit, rpc_params.flag(args, "as_admin")
     )
     return log_page(lines, skip, total)
 
 
 async def get_job_params(call: Call, params: list[Any]) -> dict[str, Any]:
-    d = p.first_dict(params, "get_job_params")
-    job = await callbacks.get_job_params(call.deps, await call.user(), d.get("job_id"), p.flag(d, "as_admin"))
+    args = rpc_params.first_dict(params, "get_job_params")
+    job = await callbacks.get_job_params(
+        call.deps, await call.user(), args.get("job_id"), rpc_params.flag(args, "as_admin")
+    )
     return run_job_params(job)
 
 

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ee_retry import __version__
 from ee_retry.domain.values import SchedulerKind
 from ee_retry.errors import InvalidParams
-from ee_retry.rpc import params as p
+from ee_retry.rpc import params as rpc_params
 from ee_retry.rpc.context import Call, Handler
 from ee_retry.rpc.views import job_state, job_states
 from ee_retry.service import jobs
@@ -18,26 +18,28 @@ from ee_retry.service.sync import held
 from ee_retry.settings import Settings
 
 
-def workspace_id(d: dict[str, Any]) -> int:
+def workspace_id(args: dict[str, Any]) -> int:
     """ee2's spec types workspace_id as a string; the Narrative sends an integer. Either names one."""
-    wsid = p.opt_int(d, "workspace_id", 1)
+    wsid = rpc_params.opt_int(args, "workspace_id", 1)
     if wsid is None:
         raise InvalidParams("'workspace_id' is required: a workspace id")
     return wsid
 
 
 async def check_workspace_jobs(call: Call, params: list[Any]) -> dict[str, Any]:
-    d = p.first_dict(params, "check_workspace_jobs")
-    wsid = workspace_id(d)
-    found = await jobs.workspace_jobs(call.deps, await call.user(), wsid, p.flag(d, "as_admin"))
+    args = rpc_params.first_dict(params, "check_workspace_jobs")
+    wsid = workspace_id(args)
+    found = await jobs.workspace_jobs(call.deps, await call.user(), wsid, rpc_params.flag(args, "as_admin"))
     if not found:
         return {}  # as ee2: a workspace without jobs answers an empty mapping, whatever return_list
-    return job_states(found, p.str_list(d, "exclude_fields"), p.return_list(d))
+    return job_states(found, rpc_params.str_list(args, "exclude_fields"), rpc_params.return_list(args))
 
 
 async def get_job_status(call: Call, params: list[Any]) -> dict[str, str]:
-    d = p.first_dict(params, "get_job_status")
-    [job] = await jobs.check_jobs(call.deps, await call.user(), [d.get("job_id")], p.flag(d, "as_admin"))
+    args = rpc_params.first_dict(params, "get_job_status")
+    [job] = await jobs.check_jobs(
+        call.deps, await call.user(), [args.get("job_id")], rpc_params.flag(args, "as_admin")
+    )
     return {"status": job.status.value}
 
 
@@ -96,12 +98,12 @@ async def get_client_groups(call: Call, params: list[Any]) -> list[str]:
 
 
 async def abandon_children(call: Call, params: list[Any]) -> dict[str, Any]:
-    d = p.first_dict(params, "abandon_children")
-    child_ids = p.opt_list(d, "child_job_ids") or []
+    args = rpc_params.first_dict(params, "abandon_children")
+    child_ids = rpc_params.opt_list(args, "child_job_ids") or []
     left = await jobs.abandon_children(
-        call.deps, await call.user(), d.get("batch_id"), child_ids, p.flag(d, "as_admin")
+        call.deps, await call.user(), args.get("batch_id"), child_ids, rpc_params.flag(args, "as_admin")
     )
-    return {"batch_id": d.get("batch_id"), "child_job_ids": left}
+    return {"batch_id": args.get("batch_id"), "child_job_ids": left}
 
 
 async def handle_held_job(call: Call, params: list[Any]) -> dict[str, Any]:
@@ -113,12 +115,12 @@ async def handle_held_job(call: Call, params: list[Any]) -> dict[str, Any]:
 
 
 async def run_job_concierge(call: Call, params: list[Any]) -> str:
-    job = p.first_dict(params, "run_job_concierge")
+    job = rpc_params.first_dict(params, "run_job_concierge")
     concierge = params[1] if len(params) > 1 and params[1] is not None else {}
     if not isinstance(concierge, dict):
         raise InvalidParams("run_job_concierge's second param (concierge_params) must be an object")
-    override = p.concierge_requirements(concierge, call.deps.settings.client_groups)
-    return await run.run_job_concierge(call.deps, await call.user(), p.run_request(job), override)
+    override = rpc_params.concierge_requirements(concierge, call.deps.settings.client_groups)
+    return await run.run_job_concierge(call.deps, await call.user(), rpc_params.run_request(job), override)
 
 
 EE2_METHODS: dict[str, Handler] = {

@@ -5,95 +5,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ee_retry.constants import RETRY_FAILED_DEFAULT_LIMIT, RETRY_FAILED_MAX_LIMIT
-from ee_retry.domain.model import RETRYABLE_STATUSES, Job, JobStatus, Operation
-from ee_retry.errors import InvalidParams, shown
-from ee_retry.rpc import params as p
+from ee_retry.domain.model import Job, JobStatus, Operation
+from ee_retry.errors import InvalidParams
+from ee_retry.rpc import params as rpc_params
 from ee_retry.rpc.context import Call, Handler
-from ee_retry.rpc.views import ms, wire_items
-from ee_retry.service.access import check_ids
+from ee_retry.rpc.views import candidate, ms, wire_items
 from ee_retry.service.ops import retry_failed
 from ee_retry.service.ops.lineage import LineageEntry, job_lineage
 from ee_retry.service.ops.stats import StatsRequest
 from ee_retry.service.ops.stats import job_stats as count_jobs
 from ee_retry.service.policy.cost import job_cost
-from ee_retry.service.submit.idempotency import check_key
-
-_FILTER_KEYS = frozenset(
-    {"status", "user", "wsid", "method", "app_id", "batch_id", "error_code", "created_from", "created_to"}
-)
-
-
-def _statuses(value: object) -> tuple[JobStatus, ...]:
-    """'error', 'terminated', or a non-empty list of them."""
-    names = [value] if isinstance(value, str) else value
-    allowed = sorted(s.value for s in RETRYABLE_STATUSES)
-    if not isinstance(names, list) or not names:
-        raise InvalidParams(f"'filters.status' must be one of {allowed} or a non-empty list of them")
-    for name in names:
-        if name not in allowed:
-            raise InvalidParams(f"'filters.status' {shown(name)} is not retryable; use {allowed}")
-    return tuple(dict.fromkeys(JobStatus(n) for n in names))
-
-
-def _opt_time(d: Mapping[str, Any], key: str) -> float | None:
-    """An optional time bound. Unlike ee2's date-range calls, whose clients may send small integers
-    such as 0, these new calls refuse an integer that is only plausible as seconds."""
-    return p.epoch_seconds(d, key, refuse_small_ints=True) if d.get(key) is not None else None
-
-
-def _filters(d: Mapping[str, Any]) -> retry_failed.FailedJobFilters:
-    """The filters object; an unknown key is refused (a typo must never widen a mass retry)."""
-    unknown = sorted(set(d) - _FILTER_KEYS)
-    if unknown:
-        raise InvalidParams(f"Unknown filters {unknown}; supported: {sorted(_FILTER_KEYS)}")
-    batch_id = p.opt_str(d, "batch_id")
-    if batch_id is not None:
-        check_ids([batch_id], "filters.batch_id")
-    return retry_failed.FailedJobFilters(
-        statuses=_statuses(d["status"]) if d.get("status") is not None else retry_failed.FAILED_STATUSES,
-        user=p.opt_str(d, "user"),
-        wsid=p.opt_int(d, "wsid", 1),
-        method=p.opt_str(d, "method"),
-        app_id=p.opt_str(d, "app_id"),
-        batch_id=batch_id,
-        error_code=p.opt_int(d, "error_code", 0),
-        created_from=_opt_time(d, "created_from"),
-        created_to=_opt_time(d, "created_to"),
-    )
-
-
-def _retry_failed_request(d: Mapping[str, Any]) -> retry_failed.RetryFailedRequest:
-    limit = p.opt_int(d, "limit", 1)
-    if limit is not None and limit > RETRY_FAILED_MAX_LIMIT:
-        raise InvalidParams(f"'limit' is at most {RETRY_FAILED_MAX_LIMIT}; use filters or several calls")
-    return retry_failed.RetryFailedRequest(
-        filters=_filters(p.opt_dict(d, "filters") or {}),
-        limit=limit or RETRY_FAILED_DEFAULT_LIMIT,
-        dry_run=p.flag(d, "dry_run") if d.get("dry_run") is not None else True,
-        as_admin=p.flag(d, "as_admin"),
-        idempotency_key=check_key(d.get("idempotency_key")),
-    )
-
-
-def _candidate(c: retry_failed.Candidate) -> dict[str, Any]:
-    return {
-        "job_id": c.original.id,
-        "latest_attempt_id": c.latest.id,
-        "status": c.latest.status.value,
-        "errormsg": c.latest.errormsg,
-        "error_code": c.latest.error_code,
-        "method": c.original.job_input.method if c.original.job_input else None,
-        "user": c.original.user,
-        "wsid": c.original.wsid,
-    }
 
 
 async def retry_failed_jobs(call: Call, params: list[Any]) -> dict[str, Any]:
-    req = _retry_failed_request(p.first_dict(params, "retry_failed_jobs"))
+    req = rpc_params.retry_failed_request(rpc_params.first_dict(params, "retry_failed_jobs"))
     result = await retry_failed.retry_failed_jobs(call.deps, await call.user(), req)
     if result.dry_run:
-        jobs = [_candidate(c) for c in result.candidates]
+        jobs = [candidate(c) for c in result.candidates]
         return {"dry_run": True, "count": len(jobs), "jobs": jobs}
     items = wire_items(result.answer or [])
     return {"dry_run": False, "count": len(items), "results": items}
@@ -170,16 +98,22 @@ def _member(entry: LineageEntry) -> dict[str, Any]:
 
 
 async def get_job_lineage(call: Call, params: list[Any]) -> dict[str, Any]:
-    d = p.first_dict(params, "get_job_lineage")
-    if d.get("job_id") is None:
+    args = rpc_params.first_dict(params, "get_job_lineage")
+    if args.get("job_id") is None:
         raise InvalidParams("'job_id' is required")
-    lineage = await job_lineage(call.deps, await call.user(), d["job_id"], p.flag(d, "as_admin"))
+    lineage = await job_lineage(
+        call.deps, await call.user(), args["job_id"], rpc_params.flag(args, "as_admin")
+    )
     return {"original_id": lineage.original_id, "attempts": [_member(e) for e in lineage.entries]}
 
 
 async def job_stats(call: Call, params: list[Any]) -> dict[str, Any]:
-    d = p.first_dict(params, "job_stats", optional=True)
-    req = StatsRequest(as_admin=p.flag(d, "as_admin"), user=p.opt_str(d, "user"), since=_opt_time(d, "since"))
+    args = rpc_params.first_dict(params, "job_stats", optional=True)
+    req = StatsRequest(
+        as_admin=rpc_params.flag(args, "as_admin"),
+        user=rpc_params.opt_str(args, "user"),
+        since=rpc_params.optional_time(args, "since"),
+    )
     stats = await count_jobs(call.deps, await call.user(), req)
     cost = await job_cost(call.deps, stats.user, stats.since)
     attempts = stats.attempts

@@ -10,6 +10,7 @@ from typing import Any
 from ee_retry.domain.model import Job
 from ee_retry.domain.policy.model import AutoRetry
 from ee_retry.errors import error_of_item
+from ee_retry.service.ops.retry_failed import Candidate
 
 _TIME_FIELDS = ("created", "updated", "queued", "estimating", "running", "finished")
 _PRIVATE_FIELDS = ("_id", "retry_active", "operation_id")
@@ -120,3 +121,17 @@ def date_range_stats(states: Sequence[Mapping[str, Any]]) -> dict[str, dict[str,
             value = reqs.get(key) if value is None else value
             stats[key]["null" if value is None else str(value)] += 1
     return {key: dict(counts) for key, counts in stats.items()}
+
+
+def candidate(found: Candidate) -> dict[str, Any]:
+    """A job retry_failed_jobs would retry (or retries): the original and its latest attempt."""
+    return {
+        "job_id": found.original.id,
+        "latest_attempt_id": found.latest.id,
+        "status": found.latest.status.value,
+        "errormsg": found.latest.errormsg,
+        "error_code": found.latest.error_code,
+        "method": found.original.job_input.method if found.original.job_input else None,
+        "user": found.original.user,
+        "wsid": found.original.wsid,
+    }

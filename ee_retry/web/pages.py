@@ -12,7 +12,7 @@ from ee_retry.api.body import read_body
 from ee_retry.domain.model import JobStatus
 from ee_retry.domain.values import User
 from ee_retry.errors import InvalidParams
-from ee_retry.rpc import params as p
+from ee_retry.rpc import params as rpc_params
 from ee_retry.service import browse
 from ee_retry.service.submit.idempotency import check_key
 from ee_retry.web import present
@@ -54,7 +54,7 @@ def list_filters(request: Request, user: User) -> dict[str, str]:
 
 
 def filter_time(filters: dict[str, str], key: str) -> float | None:
-    return p.epoch_seconds(filters, key, refuse_small_ints=True) if key in filters else None
+    return rpc_params.epoch_seconds(filters, key, refuse_small_ints=True) if key in filters else None
 
 
 def list_request(filters: dict[str, str], request: Request) -> browse.JobListRequest:

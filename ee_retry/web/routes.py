@@ -136,22 +136,29 @@ async def cancel_job(console: Console, request: Request) -> Response:
     return console.redirect(local_path(form.get("next"), f"/ui/jobs/{job_id}"))
 
 
+# Each console path and the handler of each method it serves: a form's page and its submission
+# share a path.
+PAGES: dict[str, dict[str, Page]] = {
+    "/ui/": {"GET": jobs_page},
+    "/ui/login": {"GET": login_form, "POST": login},
+    "/ui/logout": {"POST": logout},
+    "/ui/jobs/{job_id}": {"GET": job_page},
+    "/ui/jobs/{job_id}/retry": {"POST": retry_job},
+    "/ui/jobs/{job_id}/cancel": {"POST": cancel_job},
+    "/ui/retry-failed": {"POST": bulk.preview},
+    "/ui/retry-failed/confirm": {"POST": bulk.confirm},
+}
+
+
 def console_routes(deps: Deps) -> list[BaseRoute]:
     console = Console(deps)
-
-    def page(path: str, handler: Page, method: str) -> Route:
-        return Route(path, _page(handler, console), methods=[method])
-
+    page_routes: list[BaseRoute] = [
+        Route(path, _page(handler, console), methods=[method])
+        for path, handlers in PAGES.items()
+        for method, handler in handlers.items()
+    ]
     return [
-        page("/ui/", jobs_page, "GET"),
-        page("/ui/login", login_form, "GET"),
-        page("/ui/login", login, "POST"),
-        page("/ui/logout", logout, "POST"),
-        page("/ui/jobs/{job_id}", job_page, "GET"),
-        page("/ui/jobs/{job_id}/retry", retry_job, "POST"),
-        page("/ui/jobs/{job_id}/cancel", cancel_job, "POST"),
-        page("/ui/retry-failed", bulk.preview, "POST"),
-        page("/ui/retry-failed/confirm", bulk.confirm, "POST"),
+        *page_routes,
         Route("/ui", lambda request: RedirectResponse("/ui/", status_code=307), methods=["GET"]),
         Mount("/ui/static", StaticFiles(packages=[("ee_retry.web", "static")]), name="ui-static"),
     ]

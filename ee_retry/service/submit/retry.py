@@ -94,17 +94,9 @@ def _operation(
     }
     if origin is not None:
         request.update(method=origin.get("method", request["method"]), origin=dict(origin))
-    return Operation(
-        id=plan.op_id,
-        kind=OperationKind.RETRY,
-        user=user.name,
-        state=OperationState.RESERVING,
-        created=plan.now,
-        updated=plan.now,
-        job_ids=tuple(a.id for a in plan.attempts),
-        request=request,
-        idempotency_key=req.idempotency_key,
-        request_hash=req_hash,
+    job_ids = tuple(a.id for a in plan.attempts)
+    return Operation.reserving(
+        plan.op_id, OperationKind.RETRY, user.name, plan.now, job_ids, request, req.idempotency_key, req_hash
     )
 
 

@@ -11,7 +11,7 @@ from ee_retry.constants import MAX_BATCH_JOBS
 from ee_retry.domain.access import Access, check_admin_flag
 from ee_retry.domain.ids import new_id
 from ee_retry.domain.jobs import new_container, new_job
-from ee_retry.domain.model import Job, JobInput, Operation, OperationKind, OperationState
+from ee_retry.domain.model import JobInput, Operation, OperationKind
 from ee_retry.domain.values import User
 from ee_retry.errors import InvalidParams, PermissionDenied, shown
 from ee_retry.service.deps import Deps
@@ -34,9 +34,8 @@ async def run_job(deps: Deps, user: User, req: RunRequest) -> str:
     now = deps.clock.now()
     op_id = new_id(now)
     job = new_job(new_id(now), user.name, resolved.job_input, now, op_id)
-    op = _operation(
-        op_id, OperationKind.RUN, user, now, [job], {"method": "run_job", "as_admin": req.as_admin}
-    )
+    request = {"method": "run_job", "as_admin": req.as_admin}
+    op = Operation.reserving(op_id, OperationKind.RUN, user.name, now, (job.id,), request)
     reservation = await reserve(deps, op, [job], answer=job.id)
     await submit_reserved(deps, reservation, specs_builder(deps, user.token))
     return job.id
@@ -64,27 +63,11 @@ async def run_job_batch(
     container = new_container(batch_id, user.name, wsid, [c.id for c in children], now, op_id)
     jobs = [container, *children]
     answer = {"batch_id": batch_id, "child_job_ids": [c.id for c in children]}
-    op = _operation(
-        op_id, OperationKind.BATCH, user, now, jobs, {"method": "run_job_batch", "as_admin": as_admin}
-    )
+    request = {"method": "run_job_batch", "as_admin": as_admin}
+    op = Operation.reserving(op_id, OperationKind.BATCH, user.name, now, tuple(j.id for j in jobs), request)
     reservation = await reserve(deps, op, jobs, answer=answer)
     await submit_reserved(deps, reservation, specs_builder(deps, user.token))
     return answer
-
-
-def _operation(
-    op_id: str, kind: OperationKind, user: User, now: float, jobs: Sequence[Job], request: dict[str, Any]
-) -> Operation:
-    return Operation(
-        id=op_id,
-        kind=kind,
-        user=user.name,
-        state=OperationState.RESERVING,
-        created=now,
-        updated=now,
-        job_ids=tuple(j.id for j in jobs),
-        request=request,
-    )
 
 
 async def _resolve_all(

@@ -9,25 +9,26 @@ from ee_retry.domain.values import ResolvedVersion, SubmitSpec
 from ee_retry.errors import InvalidParams
 from ee_retry.service.deps import Deps
 
+# The JobInput fields a scheduler spec carries unchanged, under the same names.
+_FROM_JOB_INPUT = (
+    "method",
+    "service_ver",
+    "requirements",
+    "app_id",
+    "wsid",
+    "parent_job_id",
+    "source_ws_objects",
+    "params",
+)
+
 
 def spec_for(job: Job, version: ResolvedVersion, token: str | None) -> SubmitSpec:
     """The scheduler's view of one job: plain data only."""
-    ji = job.job_input
-    assert ji is not None, "batch containers are not submitted"
+    job_input = job.job_input
+    assert job_input is not None, "batch containers are not submitted"
+    copied = {name: getattr(job_input, name) for name in _FROM_JOB_INPUT}
     return SubmitSpec(
-        job_id=job.id,
-        user=job.user,
-        method=ji.method,
-        service_ver=ji.service_ver,
-        requirements=ji.requirements,
-        app_id=ji.app_id,
-        wsid=ji.wsid,
-        parent_job_id=ji.parent_job_id,
-        batch_id=job.batch_id,
-        source_ws_objects=ji.source_ws_objects,
-        params=ji.params,
-        command=version.command,
-        token=token,
+        job_id=job.id, user=job.user, batch_id=job.batch_id, command=version.command, token=token, **copied
     )
 
 
@@ -35,12 +36,14 @@ async def resolve_pinned(deps: Deps, jobs: Sequence[Job]) -> dict[tuple[str, str
     """Each distinct (module, commit) among the jobs, resolved once; raises UnknownModule."""
     resolved: dict[tuple[str, str], ResolvedVersion] = {}
     for job in jobs:
-        ji = job.job_input
-        if ji is None:
+        job_input = job.job_input
+        if job_input is None:
             continue
-        key = (ji.module, ji.service_ver)
+        key = (job_input.module, job_input.service_ver)
         if key not in resolved:
-            resolved[key] = await deps.catalog.resolve(ji.module, ji.service_ver, ji.method.split(".", 1)[1])
+            resolved[key] = await deps.catalog.resolve(
+                job_input.module, job_input.service_ver, job_input.method.split(".", 1)[1]
+            )
     return resolved
 
 
@@ -63,7 +66,7 @@ class SpecsBuilder:
         versions = await resolve_pinned(self._deps, jobs)
         out: dict[str, SubmitSpec] = {}
         for job in jobs:
-            ji = job.job_input
-            if ji is not None:
-                out[job.id] = spec_for(job, versions[(ji.module, ji.service_ver)], self._token)
+            job_input = job.job_input
+            if job_input is not None:
+                out[job.id] = spec_for(job, versions[(job_input.module, job_input.service_ver)], self._token)
         return out

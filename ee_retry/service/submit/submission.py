@@ -60,7 +60,7 @@ class Reservation:
 TRANSIENT: tuple[type[EERetryError], ...] = (SchedulerUnavailable, StoreUnavailable, DependencyUnavailable)
 # Failures that no later attempt can pass as the request stands: the request is rolled back.
 PERMANENT: tuple[type[EERetryError], ...] = (InvalidParams, UnknownModule)
-INCOMPLETE = frozenset({OperationState.RESERVING, OperationState.RESERVED, OperationState.LINKED})
+INCOMPLETE = frozenset({OperationState.RESERVING, OperationState.RESERVED})
 
 AnswerFor = Callable[[Mapping[str, str | None]], Any]
 
@@ -178,7 +178,7 @@ async def advance(
     await deps.store.transition(queued)
     done = await deps.store.update_operation(
         op.id,
-        frozenset({OperationState.RESERVED, OperationState.LINKED}),
+        frozenset({OperationState.RESERVED}),
         {"state": OperationState.DONE.value, "updated": now, "error": None},
     )
     if not done:  # another writer finished or rolled it back while this one was slower than the grace

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from ee_retry.bench import main
-from ee_retry.bench_paths import Latency
-from ee_retry.bench_policy import bench_policy, render
+from ee_retry.bench.cli import main
+from ee_retry.bench.paths import Latency
+from ee_retry.bench.policy import bench_policy, render
 
 
 def test_every_failure_is_decided_and_started_once_in_bounded_round_trips() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import ee_retry.demo
-from ee_retry.policy_cli import main
+from ee_retry.cli.policy import main
 
 EXAMPLE = Path(ee_retry.demo.__file__).with_name("policy.toml")
 

@@ -2,7 +2,7 @@
 
 It runs under uvicorn with exactly the options the service uses (`ee_retry.__main__.uvicorn_options`),
 so the ratio of the service to it is the cost of the service's own work per request.
-`python -m ee_retry.bench_http.baseline` serves it on EE_RETRY_HOST / EE_RETRY_PORT.
+`python -m ee_retry.bench.http.baseline` serves it on EE_RETRY_HOST / EE_RETRY_PORT.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from ee_retry.bench import main
-from ee_retry.bench_paths import BATCH_EVERY, Latency, Row, bench_retry
+from ee_retry.bench.cli import main
+from ee_retry.bench.paths import BATCH_EVERY, Latency, Row, bench_retry
 
 NO_LATENCY = Latency(store_s=0.0, submit_s=0.0)
 SIZES = (1, 10)

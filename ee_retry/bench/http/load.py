@@ -1,6 +1,6 @@
 """A small HTTP/1.1 load generator for the HTTP benchmark, used when `wrk` is not installed.
 
-`python -m ee_retry.bench_http.load URL BODY_FILE --connections 16 (--seconds S | --requests N)` opens
+`python -m ee_retry.bench.http.load URL BODY_FILE --connections 16 (--seconds S | --requests N)` opens
 that many keep-alive connections, each sending the same POST as soon as the previous answer is read,
 and prints one JSON object: requests, seconds, requests_per_s, p50_ms, p99_ms and the count per HTTP
 status. It writes requests and reads answers on raw asyncio streams, so the generator costs far less
@@ -99,7 +99,7 @@ async def run_load(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ee_retry.bench_http.load")
+    p = argparse.ArgumentParser(prog="python -m ee_retry.bench.http.load")
     p.add_argument("url")
     p.add_argument("body_file", type=Path)
     p.add_argument("--header", action="append", default=[], help="'Name: value', repeatable")

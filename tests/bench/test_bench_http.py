@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from ee_retry.bench_http.load import run_load
-from ee_retry.bench_http.wrk import parse_report
+from ee_retry.bench.http.load import run_load
+from ee_retry.bench.http.wrk import parse_report
 
 WRK_REPORT = """\
 Running 5s test @ http://127.0.0.1:5000/

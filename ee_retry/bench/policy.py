@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ee_retry.bench_paths import DEMO_COMMIT, DEMO_WSID, Latency, table_lines
+from ee_retry.bench.paths import DEMO_COMMIT, DEMO_WSID, Latency, table_lines
 from ee_retry.domain.ids import new_id
 from ee_retry.domain.model import Job, JobInput, JobStatus
 from ee_retry.domain.values import JobQuery, ProcState, SchedulerProc

@@ -14,20 +14,12 @@ and scheduler transactions per request, then PASS/FAIL against the retry speed t
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ee_retry.bench_http.cli import add_http_parser, run_http
-from ee_retry.bench_paths import (
-    DEFAULT_STORE_LATENCY_MS,
-    DEFAULT_SUBMIT_LATENCY_MS,
+from ee_retry.bench.paths import (
     Latency,
     Row,
-    bench_retry,
-    profile_ours,
     table_lines,
 )
 
@@ -133,80 +125,3 @@ def render(rows: Sequence[Row], found: Sequence[Verdict], markdown: bool) -> str
         mark = "SKIP" if v.passed is None else ("PASS" if v.passed else "FAIL")
         lines.append(f"{bullet}{mark}: {v.name}" + (f" ({v.detail})" if v.detail else ""))
     return "\n".join(lines)
-
-
-def _sizes(text: str) -> tuple[int, ...]:
-    sizes = tuple(int(s) for s in text.split(",") if s.strip())
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError("sizes are positive integers, comma separated")
-    return sizes
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ee_retry.bench", description="ee-retry benchmarks")
-    sub = p.add_subparsers(dest="bench", required=True)
-    r = sub.add_parser("retry", help="retry_jobs of N failed jobs: ours against ee2's serial loop")
-    r.add_argument(
-        "--sizes", type=_sizes, default=DEFAULT_SIZES, help="comma separated N (default 1,10,100,1000)"
-    )
-    r.add_argument(
-        "--store",
-        choices=("mongomock", "sqlite"),
-        default="sqlite",
-        help="sqlite: the embedded store (default); mongomock: MongoJobStore over mongomock-ng, whose "
-        "unindexed scans grow as N squared (see BENCHMARKS.md)",
-    )
-    r.add_argument("--store-latency-ms", type=float, default=DEFAULT_STORE_LATENCY_MS)
-    r.add_argument("--submit-latency-ms", type=float, default=DEFAULT_SUBMIT_LATENCY_MS)
-    r.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    r.add_argument(
-        "--profile",
-        action="store_true",
-        help="after the table, run our path once more at the largest N under cProfile and print it",
-    )
-    pol = sub.add_parser("policy", help="automatic retries: N failures decided, then their retries started")
-    pol.add_argument("--sizes", type=_sizes, default=(100, 1_000, 10_000), help="comma separated N")
-    pol.add_argument("--store-latency-ms", type=float, default=DEFAULT_STORE_LATENCY_MS)
-    pol.add_argument("--submit-latency-ms", type=float, default=DEFAULT_SUBMIT_LATENCY_MS)
-    pol.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    add_http_parser(sub)
-    return p
-
-
-def main_policy(args: argparse.Namespace, latency: Latency) -> int:
-    from ee_retry.bench_policy import bench_policy, render
-
-    print(
-        f"policy benchmark: store=sqlite, {args.store_latency_ms:g} ms per store round trip, "
-        f"{args.submit_latency_ms:g} ms per scheduler call, N in {','.join(map(str, args.sizes))}",
-        flush=True,
-    )
-    text, passed = render(asyncio.run(bench_policy(args.sizes, latency)), args.markdown)
-    print(text, flush=True)
-    return 0 if passed else 1
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmark; exit status 1 when a target fails."""
-    args = parser().parse_args(argv)
-    if args.bench == "http":
-        return run_http(args)
-    latency = Latency(args.store_latency_ms / 1_000, args.submit_latency_ms / 1_000)
-    if args.bench == "policy":
-        return main_policy(args, latency)
-    print(
-        f"retry benchmark: store={args.store}, {args.store_latency_ms:g} ms per store round trip, "
-        f"{args.submit_latency_ms:g} ms per scheduler call, N in {','.join(map(str, args.sizes))}",
-        flush=True,
-    )
-    rows = asyncio.run(bench_retry(args.sizes, args.store, latency))
-    found = verdicts(rows, latency)
-    print(render(rows, found, args.markdown), flush=True)
-    if args.profile:
-        print()
-        print(asyncio.run(profile_ours(max(args.sizes), args.store, latency)))
-    return 1 if any(v.passed is False for v in found) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

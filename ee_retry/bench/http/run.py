@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ee_retry.bench_http import wrk
-from ee_retry.bench_http.seed import TOKEN, Seeded, seed
+from ee_retry.bench.http import wrk
+from ee_retry.bench.http.seed import TOKEN, Seeded, seed
 from ee_retry.soak.service import ServiceProcess
 
 METHODS = ("status", "check_job", "check_jobs", "get_job_logs")
@@ -65,7 +65,7 @@ def python_load(url: str, body: bytes, connections: int, seconds: float, request
     with tempfile.NamedTemporaryFile(suffix=".json") as body_file:
         body_file.write(body)
         body_file.flush()
-        command = [sys.executable, "-m", "ee_retry.bench_http.load", url, body_file.name]
+        command = [sys.executable, "-m", "ee_retry.bench.http.load", url, body_file.name]
         command += ["--header", f"Authorization: {TOKEN}", "--connections", str(connections)]
         command += ["--seconds", str(seconds)] + (["--requests", str(requests)] if requests else [])
         done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60)
@@ -106,7 +106,7 @@ def bench_http(
     work_dir: Path, seconds: float, rounds: int, connections: int, memory_requests: int, use_wrk: bool
 ) -> tuple[list[Row], tuple[int, int]]:
     service = ServiceProcess(work_dir / "data", SERVICE_ENV)
-    baseline = ServiceProcess(work_dir / "baseline", {}, module="ee_retry.bench_http.baseline")
+    baseline = ServiceProcess(work_dir / "baseline", {}, module="ee_retry.bench.http.baseline")
     try:
         service.start()
         baseline.start()

@@ -13,10 +13,10 @@ import pytest
 
 import ee_retry.demo
 from ee_retry.adapters.store.sqlite import SqliteJobStore
+from ee_retry.cli.policy import main
 from ee_retry.domain.ids import new_id
 from ee_retry.domain.model import Job, JobInput, JobRequirements, JobStatus
 from ee_retry.domain.values import JobQuery
-from ee_retry.policy_cli import main
 
 EXAMPLE = Path(ee_retry.demo.__file__).with_name("policy.toml")
 COMMIT = "52ea58866b80a931944b028dd66b9b3a906be270"

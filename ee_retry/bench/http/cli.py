@@ -8,8 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ee_retry.bench_http import wrk
-from ee_retry.bench_http.run import bench_http, render, verdicts
+from ee_retry.bench.http import wrk
+from ee_retry.bench.http.run import bench_http, render, verdicts
 
 
 def add_http_parser(sub: Any) -> None:
@@ -33,7 +33,7 @@ def run_http(args: argparse.Namespace) -> int:
     if args.load == "wrk" and not wrk.available():
         print("bench http: wrk is not installed (apt-get install wrk), use --load python")
         return 2
-    tool = "wrk" if use_wrk else "the package's load generator (python -m ee_retry.bench_http.load)"
+    tool = "wrk" if use_wrk else "the package's load generator (python -m ee_retry.bench.http.load)"
     print(
         f"http benchmark: {args.connections} connections, {args.rounds} rounds of {args.seconds:g} s per "
         f"server and call (best round shown), load from {tool}; memory over {args.memory_requests} requests",

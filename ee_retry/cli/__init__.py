@@ -1,0 +1,1 @@
+"""Operator commands: `ee-retry-reaper` (`reaper`) and `ee-retry-policy` (`policy`)."""
