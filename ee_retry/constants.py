@@ -21,6 +21,7 @@ RETRY_FAILED_MAX_LIMIT = 1_000  # same bound as retry_jobs
 AUTH_CACHE_TTL_S = 60.0  # a revoked token stops working within a minute
 WORKSPACE_CACHE_TTL_S = 30.0  # workspace sharing changes show up within half a minute
 CATALOG_CACHE_TTL_S = 300.0  # commits are immutable; tags move rarely
+FILE_RECHECK_S = 1.0  # the tokens, workspaces and catalog files are looked at (a stat) at most this often
 HTTP_TIMEOUT_S = 10.0  # calls to KBase auth, workspace and catalog
 
 # Scheduler.

@@ -4,14 +4,16 @@ memory and file descriptors, and the service keeps answering the others.
 
     limit              where                          beyond it
     header time        bounded_protocol (per socket)  the connection is closed
-    body time          RequestLimits (ASGI)           408, connection closed; the app sees a disconnect
+    body time          bounded_protocol (per socket)  408, connection closed; the app sees a disconnect
     keep-alive idle    uvicorn's timeout_keep_alive   the connection is closed
     connections        bounded_protocol               503 written, connection closed
-    requests in flight RequestLimits                  503 at once, with Retry-After
+    requests in flight RequestLimits (ASGI)           503 at once, with Retry-After
 
 The header timer runs whenever a connection is between requests and has sent part of the next one
 (or nothing yet, on a new connection); uvicorn's own keep-alive timer covers a connection that
-sends nothing after a response.
+sends nothing after a response. The body timer runs while a request's headers have arrived and its
+body has not: a request that arrives whole (most of them) never starts one, so the limits cost a
+request a few attribute reads and no timer.
 """
 
 from __future__ import annotations
@@ -30,19 +32,28 @@ Receive = Any  # async () -> Message
 Send = Any  # async (Message) -> None
 
 TRIM_EVERY_S = 1.0  # freed memory goes back to the system at most this often (malloc_trim, ~1 ms)
-_REFUSED_BODY = b'{"error": "too many open connections; try again shortly"}\n'
-REFUSED = (
-    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\n"
-    b"content-length: " + str(len(_REFUSED_BODY)).encode() + b"\r\n\r\n" + _REFUSED_BODY
-)
+
+
+def _answer_bytes(status: str, message: str) -> bytes:
+    """A whole HTTP answer that closes the connection, written to the socket without the app."""
+    body = json.dumps({"error": message}).encode() + b"\n"
+    head = f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\nconnection: close\r\n"
+    return f"{head}content-length: {len(body)}\r\n\r\n".encode() + body
+
+
+REFUSED = _answer_bytes("503 Service Unavailable", "too many open connections; try again shortly")
 
 
 def bounded_protocol(base: Any, limits: HttpLimits) -> Any:
-    """A subclass of uvicorn's HTTP protocol class `base` (h11 or httptools) with a header timeout
-    and a cap on open connections."""
+    """A subclass of uvicorn's HTTP protocol class `base` (h11 or httptools) with a header timeout, a
+    body timeout and a cap on open connections."""
+    body_late = _answer_bytes(
+        "408 Request Timeout", f"the request body did not arrive within {limits.body_timeout_s:g} s"
+    )
 
     class BoundedProtocol(base):  # type: ignore[misc]
         _header_timer: asyncio.TimerHandle | None = None
+        _body_timer: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:
             super().connection_made(transport)
@@ -55,14 +66,26 @@ def bounded_protocol(base: Any, limits: HttpLimits) -> Any:
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
             self._watch_headers()
+            self._watch_body()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._stop_header_timer()
+            self._stop_body_timer()
             super().connection_lost(exc)
 
         def _between_requests(self) -> bool:
             cycle = getattr(self, "cycle", None)
             return cycle is None or bool(cycle.response_complete)
+
+        def _body_awaited(self) -> bool:
+            """A request's headers arrived, its body has not, and its answer is not finished."""
+            cycle = getattr(self, "cycle", None)
+            return (
+                cycle is not None
+                and bool(cycle.more_body)
+                and not cycle.response_complete
+                and not cycle.disconnected
+            )
 
         def _watch_headers(self) -> None:
             if not self._between_requests():
@@ -70,14 +93,33 @@ def bounded_protocol(base: Any, limits: HttpLimits) -> Any:
             elif self._header_timer is None and not self.transport.is_closing():
                 self._header_timer = self.loop.call_later(limits.header_timeout_s, self._headers_late)
 
+        def _watch_body(self) -> None:
+            if not self._body_awaited():
+                self._stop_body_timer()
+            elif self._body_timer is None and not self.transport.is_closing():
+                self._body_timer = self.loop.call_later(limits.body_timeout_s, self._body_late)
+
         def _stop_header_timer(self) -> None:
             if self._header_timer is not None:
                 self._header_timer.cancel()
                 self._header_timer = None
 
+        def _stop_body_timer(self) -> None:
+            if self._body_timer is not None:
+                self._body_timer.cancel()
+                self._body_timer = None
+
         def _headers_late(self) -> None:
             self._header_timer = None
             if self._between_requests() and not self.transport.is_closing():
+                self.transport.close()
+
+        def _body_late(self) -> None:
+            """408 unless the app already answered, then close: the app's receive sees a disconnect."""
+            self._body_timer = None
+            if self._body_awaited() and not self.transport.is_closing():
+                if not self.cycle.response_started:
+                    self.transport.write(body_late)
                 self.transport.close()
 
     return BoundedProtocol
@@ -90,48 +132,8 @@ async def _answer(send: Send, status: int, message: str, headers: list[tuple[byt
     await send({"type": "http.response.body", "body": body})
 
 
-class _BodyDeadline:
-    """The app's receive and send for one request: the body must arrive before the deadline, or the
-    client gets 408 (connection closed) and the app a disconnect, whose answer goes nowhere."""
-
-    def __init__(self, receive: Receive, send: Send, timeout_s: float) -> None:
-        self._receive = receive
-        self._send = send
-        self._timeout_s = timeout_s
-        self._deadline = asyncio.get_running_loop().time() + timeout_s
-        self._body_done = False
-        self._started = False
-        self._expired = False
-
-    async def receive(self) -> Message:
-        if self._expired:
-            return {"type": "http.disconnect"}
-        if self._body_done:
-            message: Message = await self._receive()
-            return message
-        try:
-            async with asyncio.timeout_at(self._deadline):
-                message = await self._receive()
-        except TimeoutError:
-            self._expired = True
-            if not self._started:
-                text = f"the request body did not arrive within {self._timeout_s:g} s"
-                await _answer(self._send, 408, text, [(b"connection", b"close")])
-            return {"type": "http.disconnect"}
-        if message["type"] != "http.request" or not message.get("more_body", False):
-            self._body_done = True
-        return message
-
-    async def send(self, message: Message) -> None:
-        if self._expired:
-            return
-        if message["type"] == "http.response.start":
-            self._started = True
-        await self._send(message)
-
-
 class RequestLimits:
-    """Pure ASGI middleware: a cap on requests in flight and a deadline for each request's body."""
+    """Pure ASGI middleware: a cap on requests in flight; memory given back when the service idles."""
 
     def __init__(self, app: Any, limits: HttpLimits) -> None:
         self.app = app
@@ -149,8 +151,7 @@ class RequestLimits:
             return
         self.in_flight += 1
         try:
-            guarded = _BodyDeadline(receive, send, self.limits.body_timeout_s)
-            await self.app(scope, guarded.receive, guarded.send)
+            await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
             if self.in_flight == 0:

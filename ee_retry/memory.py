@@ -1,6 +1,6 @@
 """Memory a load burst took goes back to the system once the burst is over.
 
-glibc's malloc serves large blocks from mmap only below a threshold that rises, by default, each
+glibc's malloc serves large blocks from mmap only above a threshold that rises, by default, each
 time such a block is freed; after a burst of large request bodies every later one then comes from
 the heap, whose freed pages the process keeps. Fixing the threshold keeps large blocks (request
 bodies, their decoded JSON) on mmap, which free() unmaps, and `trim()` hands back what the heap
@@ -14,7 +14,9 @@ import ctypes.util
 
 M_TRIM_THRESHOLD = -1  # glibc mallopt parameters (malloc.h)
 M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's initial value, kept fixed
+# Above asyncio's 256 KiB socket read buffer, which every request allocates and then shrinks to what
+# arrived: below that size each read would be an mmap, an mremap and a munmap, with page faults.
+MMAP_THRESHOLD_BYTES = 512 * 1024
 TRIM_THRESHOLD_BYTES = 1024 * 1024  # free heap above this much at its top is returned at once
 
 

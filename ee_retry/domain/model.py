@@ -372,3 +372,21 @@ SLOT_FIELD = "idem"
 def idempotency_slot(user: str, key: str | None) -> str | None:
     """The unique value that makes one (user, key) pair claimable once."""
     return None if key is None else f"{user}\x1f{key}"
+
+
+@dataclass(frozen=True)
+class OperationUpdate:
+    """Set `fields` on one operation (e.g. state, result, updated) if, and only if, its state is one
+    of `expected` and, when `updated_was` is given, its stored `updated` time is still that value:
+    a compare-and-set. A None value for a never-null field (`idem`, the slot) removes it."""
+
+    op_id: str
+    expected: frozenset[OperationState]
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    updated_was: float | None = None
+
+    def accepts(self, state: str, updated: float | None) -> bool:
+        """Whether a stored operation in `state`, last updated at `updated`, is one this update moves."""
+        if state not in {OperationState(s).value for s in self.expected}:
+            return False
+        return self.updated_was is None or updated == self.updated_was

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from ee_retry.api.body import read_body
 from ee_retry.domain.storable import unstorable
@@ -20,8 +21,12 @@ from ee_retry.service.deps import Deps
 log = logging.getLogger(__name__)
 
 
-def json_response(body: dict[str, Any], status: int) -> JSONResponse:
-    return JSONResponse(body, status_code=status, media_type="application/json")
+# Starlette's JSONResponse encoding (compact, UTF-8, NaN refused), with the encoder built once.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def json_response(body: dict[str, Any], status: int) -> Response:
+    return Response(_ENCODER.encode(body).encode("utf-8"), status_code=status, media_type="application/json")
 
 
 class RpcEndpoint:

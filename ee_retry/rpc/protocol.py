@@ -41,10 +41,15 @@ def _finite(text: str) -> float:
     return value
 
 
+# Built once: json.loads with hooks builds a decoder per call.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+
+
 def parse(raw: bytes) -> Any:
     """The body as JSON; raises ParseError with what to fix."""
     try:
-        body = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
+        # What json.loads does with bytes: UTF-8, -16 or -32 by their first bytes.
+        body = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ParseError(
             f"The request body is not valid JSON ({exc.__class__.__name__}); send a JSON object"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
 import shutil
 import sys
@@ -13,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ee_retry.ports import JobStore
 from ee_retry.soak.run import Soak, SoakConfig, observer_store, render
 from ee_retry.soak.service import ServiceProcess
 
@@ -56,10 +58,13 @@ async def _soak(config: SoakConfig, mongo: bool) -> int:
         env |= {"EE_RETRY_MONGO_URI": database.start(), "EE_RETRY_MONGO_DB": MONGO_DB}
     service = ServiceProcess(data_dir, env)
     store = observer_store(data_dir, env.get("EE_RETRY_MONGO_URI"), MONGO_DB)
+    records = ""
     try:
         service.start()
         await store.setup()
         result = await Soak(config, service, store, database).run()
+        if result.violations.total:
+            records = await stored_records(store, result.violations.examples.values())
     finally:
         service.stop()
         await store.close()
@@ -69,14 +74,35 @@ async def _soak(config: SoakConfig, mongo: bool) -> int:
     header = f"soak: {where}, {config.seconds:g} s, {config.clients} clients, seed {config.seed}"
     print(render(result, header), flush=True)
     if result.violations.total:
+        print(records, flush=True)
         _show_log(service.log, result.violations.examples.values())
         return EXIT_VIOLATION
     return 0
 
 
+def _named_ids(examples: Iterable[str]) -> list[str]:
+    return sorted(set(re.findall(r"\b[0-9a-f]{24}\b", " ".join(examples))))
+
+
+async def stored_records(store: JobStore, examples: Iterable[str]) -> str:
+    """The full stored records (as they are after the final checks) of every job and operation a
+    violation's example names, and of each such job's operation, for the first look."""
+    ids = _named_ids(examples)
+    try:
+        jobs = await store.get_jobs(ids)
+        op_ids = sorted(set(ids) - set(jobs) | {j.operation_id for j in jobs.values() if j.operation_id})
+        ops = [op for op in [await store.get_operation(i) for i in op_ids] if op is not None]
+    except Exception as exc:  # the records are a diagnosis; their absence must not hide the table
+        return f"\nStored records not read: {exc!r}"
+    lines = ["\nStored records named by the violations (after the final restart):"]
+    lines += [f"job {j.id}: {json.dumps(j.to_doc(), default=str, sort_keys=True)}" for j in jobs.values()]
+    lines += [f"operation {op.id}: {json.dumps(op.to_doc(), default=str, sort_keys=True)}" for op in ops]
+    return "\n".join(lines)
+
+
 def _show_log(log: Path, examples: Iterable[str], most: int = 40) -> None:
     """The service log's lines that name a job of a violation's example, for the first look."""
-    ids = set(re.findall(r"\b[0-9a-f]{24}\b", " ".join(examples)))
+    ids = _named_ids(examples)
     lines = [ln for ln in log.read_text(errors="replace").splitlines() if any(i in ln for i in ids)]
     print(f"\nService log lines naming {', '.join(sorted(ids)) or 'no job'} (of {log}):", flush=True)
     print("\n".join(lines[-most:]), flush=True)

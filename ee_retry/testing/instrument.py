@@ -1,8 +1,11 @@
-"""A proxy around any port that counts calls, injects latency, and can crash after a named call.
+"""A proxy around any port that counts calls, injects latency, and can crash after a named call or
+lose one.
 
 The benchmark uses it to count store round trips and scheduler transactions with realistic latency;
 the crash-point tests use it to stop a request right after one lifecycle step, as a process death
-would (`Crash` derives from BaseException so no `except Exception` in the service swallows it).
+would (`Crash` derives from BaseException so no `except Exception` in the service swallows it), and
+to answer one write as done without doing it, as a database that loses an acknowledged write when it
+dies does.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class Instrumented:
         self.calls: Counter[str] = Counter()
         self._counted = counted or (lambda name: True)
         self._crash: tuple[str, int] | None = None
+        self._lose: tuple[str, int, Any] | None = None
 
     @property
     def total(self) -> int:
@@ -40,6 +44,10 @@ class Instrumented:
     def crash_after(self, method: str, nth: int = 1) -> None:
         """Raise Crash right after the nth call of `method` has taken effect."""
         self._crash = (method, nth)
+
+    def lose(self, method: str, nth: int = 1, answer: Any = None) -> None:
+        """Answer the nth call of `method` with `answer` without passing it on: a lost write."""
+        self._lose = (method, nth, answer)
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._target, name)
@@ -53,6 +61,9 @@ class Instrumented:
                 self.calls[name] += 1
                 if self.latency_s:
                     await asyncio.sleep(self.latency_s)
+            if self._lose is not None and self._lose[0] == name and self.calls[name] >= self._lose[1]:
+                answer, self._lose = self._lose[2], None
+                return answer
             result = await attr(*args, **kwargs)
             if self._crash is not None and self._crash[0] == name and self.calls[name] >= self._crash[1]:
                 self._crash = None

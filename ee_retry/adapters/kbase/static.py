@@ -2,8 +2,10 @@
 
 These are the embedded defaults. Each file is read when the adapter is built, so a missing or
 malformed file stops the service at startup with a ValueError naming the file and the problem.
-Each call stats the file and re-reads it when it changed, so operators can edit it without a
-restart; an edit that leaves the file unreadable is logged and the last good content stays in use.
+A call stats the file, at most once per FILE_RECHECK_S (1 s), and re-reads it when it changed, so
+operators can edit it without a restart and an edit takes effect within a second (a removed token
+still works for up to that second); an edit that leaves the file unreadable is logged and the last
+good content stays in use. Without the interval every request paid a stat of the tokens file.
 
 Formats (JSON):
     tokens:     {"tokens": {"<token>": {"user": "alice", "roles": ["EE2_ADMIN"]}}}
@@ -19,6 +21,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +38,7 @@ from ee_retry.adapters.kbase.values import (
     token_key,
     unknown_module,
 )
+from ee_retry.constants import FILE_RECHECK_S
 from ee_retry.domain.ids import is_commit_hash
 from ee_retry.domain.model import JobRequirements
 from ee_retry.domain.values import Permission, ResolvedVersion, User
@@ -49,19 +53,33 @@ _Signature = tuple[int, int, int]
 
 
 class WatchedJsonFile(Generic[T]):
-    """A JSON file turned into a value by `parse`, re-read whenever its size, mtime or inode change."""
+    """A JSON file turned into a value by `parse`, re-read when its size, mtime or inode change, which
+    is looked at no more often than every `recheck_s` seconds of `clock` (monotonic seconds)."""
 
-    def __init__(self, path: Path | str, parse: Callable[[Any, str], T]) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        parse: Callable[[Any, str], T],
+        clock: Callable[[], float] = time.monotonic,
+        recheck_s: float = FILE_RECHECK_S,
+    ) -> None:
         self.path = Path(path)
         self._parse = parse
+        self._clock = clock
+        self._recheck_s = recheck_s
         signature = self._signature()
         if signature is None:
             raise ValueError(f"{self.path}: file not found or not readable")
         self._seen = signature
+        self._checked_at = clock()
         self._value = self._load()
 
     def current(self) -> T:
         """The file's parsed content, re-read first if the file changed since it was last read."""
+        now = self._clock()
+        if now - self._checked_at < self._recheck_s:
+            return self._value
+        self._checked_at = now
         signature = self._signature()
         if signature is not None and signature != self._seen:
             self._seen = signature
@@ -127,8 +145,8 @@ def parse_tokens(data: Any, source: str) -> dict[str, tuple[str, frozenset[str]]
 class FileAuth(Auth):
     """Tokens from a JSON file: the embedded stand-in for KBase auth2."""
 
-    def __init__(self, path: Path | str) -> None:
-        self._file = WatchedJsonFile(path, parse_tokens)
+    def __init__(self, path: Path | str, clock: Callable[[], float] = time.monotonic) -> None:
+        self._file = WatchedJsonFile(path, parse_tokens, clock)
 
     async def user_for_token(self, token: str) -> User:
         """The user the file lists for this token; AuthenticationError if it lists none."""
@@ -164,8 +182,8 @@ def parse_workspaces(data: Any, source: str) -> dict[int, dict[str, str]]:
 class FileWorkspace(Workspace):
     """Workspace permissions from a JSON file: the embedded stand-in for the KBase Workspace."""
 
-    def __init__(self, path: Path | str) -> None:
-        self._file = WatchedJsonFile(path, parse_workspaces)
+    def __init__(self, path: Path | str, clock: Callable[[], float] = time.monotonic) -> None:
+        self._file = WatchedJsonFile(path, parse_workspaces, clock)
 
     async def permissions(self, user: User, wsids: Sequence[int]) -> dict[int, Permission]:
         """The user's letter or the public ("*") one, whichever is stronger; unknown: no access."""
@@ -259,8 +277,8 @@ def parse_catalog(data: Any, source: str) -> dict[str, CatalogModule]:
 class FileCatalog(Catalog):
     """Modules, versions and commands from a JSON file: the embedded stand-in for the KBase Catalog."""
 
-    def __init__(self, path: Path | str) -> None:
-        self._file = WatchedJsonFile(path, parse_catalog)
+    def __init__(self, path: Path | str, clock: Callable[[], float] = time.monotonic) -> None:
+        self._file = WatchedJsonFile(path, parse_catalog, clock)
 
     async def resolve(self, module: str, version: str | None, function: str | None = None) -> ResolvedVersion:
         """The version a tag, a commit hash or None ("release") names; UnknownModule otherwise.

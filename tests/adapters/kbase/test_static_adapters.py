@@ -15,11 +15,13 @@ from ee_retry.adapters.kbase.static import FileAuth, FileCatalog, FileWorkspace
 from ee_retry.domain.model import JobRequirements
 from ee_retry.domain.values import Permission, User
 from ee_retry.errors import AuthenticationError, UnknownModule
+from ee_retry.testing.clock import FakeClock
 
 RELEASE = "52ea58866b80a931944b028dd66b9b3a906be270"
 BETA = "b2051874499e4ce56f1ade1c35cdd488b35b21b5"
 OLD = "0123456789abcdef0123456789abcdef01234567"
 SECRET = "alice-secret-token"
+RECHECK_S = 1.0  # FILE_RECHECK_S: how long an edit may go unseen
 
 
 def write(path: Path, data: Any) -> Path:
@@ -93,28 +95,59 @@ async def test_roles_may_be_left_out(tmp_path: Path) -> None:
 
 
 async def test_an_edited_tokens_file_takes_effect_without_a_restart(tokens_file: Path) -> None:
-    auth = FileAuth(tokens_file)
+    clock = FakeClock()
+    auth = FileAuth(tokens_file, clock.now)
     await auth.user_for_token(SECRET)
     write(tokens_file, {"tokens": {"new-token": {"user": "dave", "roles": []}}})
+    clock.advance(RECHECK_S)
     assert (await auth.user_for_token("new-token")).name == "dave"
     with pytest.raises(AuthenticationError):
         await auth.user_for_token(SECRET)
 
 
+async def test_a_token_removed_from_the_file_stops_working_once_the_recheck_interval_passes(
+    tokens_file: Path,
+) -> None:
+    """The file is looked at once per interval, so a removal takes effect within that interval."""
+    clock = FakeClock()
+    auth = FileAuth(tokens_file, clock.now)
+    write(tokens_file, {"tokens": {"adm": {"user": "root", "roles": ["EE2_ADMIN"]}}})
+    clock.advance(RECHECK_S / 2)
+    assert (await auth.user_for_token(SECRET)).name == "alice"  # not looked at again yet
+    clock.advance(RECHECK_S / 2)
+    with pytest.raises(AuthenticationError):
+        await auth.user_for_token(SECRET)
+    assert (await auth.user_for_token("adm")).name == "root"
+
+
+async def test_a_token_added_to_the_file_works_once_the_recheck_interval_passes(tokens_file: Path) -> None:
+    clock = FakeClock()
+    auth = FileAuth(tokens_file, clock.now)
+    with pytest.raises(AuthenticationError):
+        await auth.user_for_token("new-token")
+    write(tokens_file, {"tokens": {"new-token": {"user": "dave", "roles": []}}})
+    clock.advance(RECHECK_S)
+    assert (await auth.user_for_token("new-token")).name == "dave"
+
+
 async def test_a_broken_edit_keeps_the_last_good_tokens_and_is_logged(
     tokens_file: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    auth = FileAuth(tokens_file)
+    clock = FakeClock()
+    auth = FileAuth(tokens_file, clock.now)
     with caplog.at_level(logging.WARNING, logger="ee_retry.adapters.kbase.static"):
         write(tokens_file, '{"tokens": {"' + SECRET + '": ')
+        clock.advance(RECHECK_S)
         assert (await auth.user_for_token(SECRET)).name == "alice"
     assert str(tokens_file) in caplog.text
     assert SECRET not in caplog.text
 
 
 async def test_a_file_deleted_while_running_keeps_the_last_good_tokens(tokens_file: Path) -> None:
-    auth = FileAuth(tokens_file)
+    clock = FakeClock()
+    auth = FileAuth(tokens_file, clock.now)
     tokens_file.unlink()
+    clock.advance(RECHECK_S)
     assert (await auth.user_for_token(SECRET)).name == "alice"
 
 
@@ -181,9 +214,11 @@ async def test_an_unknown_workspace_gives_no_access(ws_file: Path) -> None:
 
 
 async def test_an_edited_workspace_file_takes_effect_without_a_restart(ws_file: Path) -> None:
-    ws = FileWorkspace(ws_file)
+    clock = FakeClock()
+    ws = FileWorkspace(ws_file, clock.now)
     assert await ws.permissions(user("carol"), [1]) == {1: Permission.NONE}
     write(ws_file, {"workspaces": {"1": {"carol": "w"}}})
+    clock.advance(RECHECK_S)
     assert await ws.permissions(user("carol"), [1]) == {1: Permission.WRITE}
 
 
@@ -195,17 +230,19 @@ async def test_writable_workspaces_are_those_where_the_user_has_a_or_w(ws_file: 
 
 
 async def test_readable_workspaces_are_those_shared_with_the_user_not_public_ones(ws_file: Path) -> None:
-    ws = FileWorkspace(ws_file)
     write(
         ws_file,
         {"workspaces": {"5": {"carol": "r"}, "4": {"carol": "a"}, "6": {"*": "r"}, "7": {"carol": "n"}}},
     )
+    ws = FileWorkspace(ws_file)
     assert await ws.readable_workspaces(user("carol")) == [4, 5]
 
 
 async def test_writable_workspaces_follow_an_edited_file(ws_file: Path) -> None:
-    ws = FileWorkspace(ws_file)
+    clock = FakeClock()
+    ws = FileWorkspace(ws_file, clock.now)
     write(ws_file, {"workspaces": {"5": {"carol": "w"}, "4": {"carol": "a"}, "6": {"carol": "r"}}})
+    clock.advance(RECHECK_S)
     assert await ws.writable_workspaces(user("carol")) == [4, 5]
 
 
@@ -300,9 +337,11 @@ async def test_missing_requirements_take_the_defaults(tmp_path: Path) -> None:
 
 
 async def test_an_edited_catalog_takes_effect_without_a_restart(catalog_file: Path) -> None:
-    catalog = FileCatalog(catalog_file)
+    clock = FakeClock()
+    catalog = FileCatalog(catalog_file, clock.now)
     assert (await catalog.resolve("Demo", None)).git_commit_hash == RELEASE
     write(catalog_file, catalog_data(versions=[{"git_commit_hash": OLD, "tags": ["release"]}]))
+    clock.advance(RECHECK_S)
     assert (await catalog.resolve("Demo", None)).git_commit_hash == OLD
 
 

@@ -20,7 +20,7 @@ from ee_retry.adapters.local.executor import LocalExecutor
 from ee_retry.constants import OUTPUT_TAIL_CHARS
 from ee_retry.domain.ids import new_id
 from ee_retry.domain.values import ProcState, SchedulerProc, SubmitSpec
-from ee_retry.errors import SchedulerUnavailable
+from ee_retry.errors import InvalidParams, SchedulerUnavailable
 from tests.builders import make_spec
 
 pytestmark = pytest.mark.slow
@@ -159,7 +159,7 @@ async def test_missing_executable_completes_with_127_and_the_reason(executor: Lo
 async def test_submit_refuses_the_whole_batch_when_one_spec_has_no_command(executor: LocalExecutor) -> None:
     good, bad = spec(py("pass")), spec(())
 
-    with pytest.raises(SchedulerUnavailable, match="no command"):
+    with pytest.raises(InvalidParams, match="no command"):
         await executor.submit("op1", [good, bad], hold=False)
 
     assert await executor.poll() == []
@@ -234,13 +234,20 @@ async def test_no_more_than_max_parallel_jobs_run_at_once_and_the_rest_wait_idle
     assert most_running == 2
 
 
+def started_with_child(job_dir: Path) -> bool:
+    """The executor has written the job's pid file in full (after it spawned the job), and the job
+    its child's."""
+    pid_file = job_dir / "pid"
+    return pid_file.exists() and pid_file.read_text().endswith("\n") and (job_dir / "child").exists()
+
+
 async def test_removing_a_running_job_kills_its_whole_process_group(
     executor: LocalExecutor, tmp_path: Path
 ) -> None:
     job = spec(py(SPAWN_CHILD_AND_SLEEP))
     ids = await executor.submit("op1", [job], hold=False)
     job_dir = tmp_path / "jobs" / job.job_id
-    await eventually(lambda: (job_dir / "child").exists(), "the job to start its child")
+    await eventually(lambda: started_with_child(job_dir), "the job to start its child")
     leader, child = read_pid(job_dir / "pid"), read_pid(job_dir / "child")
 
     await executor.remove([ids[job.job_id]], "cancelled by user")
@@ -483,7 +490,7 @@ async def test_close_leaves_no_job_process_behind(tmp_path: Path) -> None:
     job = spec(py(SPAWN_CHILD_AND_SLEEP))
     await ex.submit("op1", [job], hold=False)
     job_dir = tmp_path / "jobs" / job.job_id
-    await eventually(lambda: (job_dir / "child").exists(), "the job to start its child")
+    await eventually(lambda: started_with_child(job_dir), "the job to start its child")
     leader, child = read_pid(job_dir / "pid"), read_pid(job_dir / "child")
 
     await ex.close()

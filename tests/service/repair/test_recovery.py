@@ -21,7 +21,9 @@ from ee_retry.adapters.local.executor import LocalExecutor
 from ee_retry.app import create_app
 from ee_retry.domain.ids import new_id
 from ee_retry.domain.model import ErrorCode, Job, JobInput, JobStatus
-from ee_retry.domain.values import JobQuery, ProcState, Transition
+from ee_retry.domain.status import container_status
+from ee_retry.domain.values import JobQuery, OperationQuery, ProcState, Transition
+from ee_retry.errors import EERetryError
 from ee_retry.ports import JobStore
 from ee_retry.service.repair.recovery import recover_local
 from ee_retry.service.submit.requests import RunRequest
@@ -253,6 +255,47 @@ async def test_a_batch_whose_children_ended_as_the_service_died_follows_them(env
     assert await recover_local(env.deps, KillRecorder()) == []
 
     assert (await env.job(batch_id)).status is JobStatus.COMPLETED
+
+
+# ---------------------------------------------------------------- writes the database lost
+
+# A MongoDB server killed with writes not yet in its journal loses writes it had acknowledged: one
+# lifecycle write of run_job_batch is answered as done and never made, the request goes on.
+LOST_WRITES: list[tuple[str, int, object]] = [
+    ("update_operation", 1, True),  # -> RESERVED
+    ("update_operation", 2, True),  # the request's fence
+    ("set_fields", 1, None),  # scheduler ids recorded
+    ("transition", 1, set()),  # -> queued
+    ("update_operation", 3, True),  # -> DONE
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "nth", "answer"), LOST_WRITES, ids=[f"{m}#{n}" for m, n, _ in LOST_WRITES]
+)
+async def test_after_a_lost_write_and_a_restart_no_job_is_left_without_a_proc(
+    env: Env, method: str, nth: int, answer: object
+) -> None:
+    """Every job ends terminal, or active under a live proc that carries its recorded scheduler id;
+    containers follow their children; no operation stays incomplete."""
+    env.store.reset()
+    env.store.lose(method, nth, answer)
+    with contextlib.suppress(EERetryError):
+        await batch_of(env, 2)
+    restart(env)
+
+    await recover_local(env.deps, KillRecorder())
+
+    jobs = await env.deps.store.find_jobs(JobQuery())
+    live = {p.scheduler_id for p in env.sched.procs() if p.state is not ProcState.REMOVED}
+    stranded = [j for j in jobs if not j.status.terminal and not j.batch_job and j.scheduler_id not in live]
+    assert stranded == [], f"left {[(j.id, j.status.value, j.scheduler_id) for j in stranded]}"
+    by_id = {j.id: j for j in jobs}
+    for container in (j for j in jobs if j.batch_job):
+        children = [by_id[c] for c in container.child_jobs if c in by_id]
+        assert container.status is (container_status(children) or container.status)
+    ops = await env.deps.store.find_operations(OperationQuery())
+    assert all(op.state.finished for op in ops)
 
 
 # ---------------------------------------------------------------- a second pass
