@@ -33,7 +33,9 @@ async def apply_procs(deps: Deps, procs: Sequence[SchedulerProc]) -> set[str]:
     jobs = await deps.store.get_jobs(sorted(reported))
     by_job = {j: _speaking(ps, jobs.get(j)) for j, ps in reported.items()}
     now = deps.clock.now()
-    changes = [t for j in jobs.values() if (t := rules.from_proc(j, by_job[j.id], now)) is not None]
+    changes = [
+        change for job in jobs.values() if (change := rules.from_proc(job, by_job[job.id], now)) is not None
+    ]
     changed = await deps.store.transition(changes) if changes else set()
     # A proc the scheduler held on its own is removed once its job is over: marked error by this
     # pass, or already finished (the runner reported before its non-zero exit put the proc on hold).
@@ -161,10 +163,10 @@ async def _apply_in_order(deps: Deps, batch: Sequence[SchedulerProc]) -> None:
     rounds: list[list[SchedulerProc]] = []
     depth: dict[str, int] = {}
     for proc in batch:
-        d = depth.get(proc.job_id, 0)
-        depth[proc.job_id] = d + 1
-        if d == len(rounds):
+        round_index = depth.get(proc.job_id, 0)
+        depth[proc.job_id] = round_index + 1
+        if round_index == len(rounds):
             rounds.append([])
-        rounds[d].append(proc)
+        rounds[round_index].append(proc)
     for procs in rounds:
         await apply_procs(deps, procs)
