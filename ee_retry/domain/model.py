@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any
 
@@ -112,18 +112,16 @@ class JobInput:
         return self.method.split(".", 1)[0]
 
     def to_doc(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "service_ver": self.service_ver,
-            "params": self.params,
-            "app_id": self.app_id,
-            "source_ws_objects": list(self.source_ws_objects),
-            "wsid": self.wsid,
-            "parent_job_id": self.parent_job_id,
-            "requirements": self.requirements.to_doc(),
-            "narrative_cell_info": dict(self.narrative_cell_info or {}),  # ee2 always stores one
-            "meta": dict(self.meta) if self.meta else None,
-        }
+        """The `job_input` subdocument as ee2 stores it: every field under its own name, tuples as
+        lists, and always a cell info object."""
+        doc = {f.name: getattr(self, f.name) for f in fields(self)}
+        doc.update(
+            source_ws_objects=list(self.source_ws_objects),
+            requirements=self.requirements.to_doc(),
+            narrative_cell_info=dict(self.narrative_cell_info or {}),  # ee2 always stores one
+            meta=dict(self.meta) if self.meta else None,
+        )
+        return doc
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> JobInput:
@@ -226,12 +224,12 @@ class Job:
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> Job:
-        ji = doc.get("job_input")
+        job_input = doc.get("job_input")
         return cls(
             id=str(doc["_id"]),
             user=doc["user"],
             status=JobStatus(doc["status"]),
-            job_input=JobInput.from_doc(ji) if ji else None,
+            job_input=JobInput.from_doc(job_input) if job_input else None,
             created=float(doc.get("created") or 0.0),
             updated=float(doc.get("updated") or 0.0),
             wsid=doc.get("wsid"),

@@ -6,7 +6,7 @@ from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.harness import ADMIN_TOKEN, BOB_TOKEN, READONLY_ADMIN_TOKEN
 from ee_retry.testing.scheduler import FakeScheduler
 from tests.api.conftest import Rest, problem
-from tests.rpc.method_helpers import Api, ok
+from tests.rpc.conftest import Api, ok
 
 
 def ids(response: object) -> list[str]:

@@ -41,12 +41,14 @@ async def decide_pass(
     missing = sorted({j.retry_parent for j in finished if j.retry_parent and j.retry_parent not in jobs})
     if missing:
         jobs.update(await deps.store.get_jobs(missing))
-    planned = [p for job in finished if (p := _plan(policy, state, job, jobs, now_ms, uniform)) is not None]
-    done = await store_writes(deps, [p.write for p in planned])
+    planned = [
+        plan for job in finished if (plan := _plan(policy, state, job, jobs, now_ms, uniform)) is not None
+    ]
+    done = await store_writes(deps, [plan.write for plan in planned])
     won = {w.original.id for w in done}
-    for p in planned:
-        if p.write.original.id in won:
-            for change in p.after:
+    for plan in planned:
+        if plan.write.original.id in won:
+            for change in plan.after:
                 change()
     await announce(deps, done, now)
     return done

@@ -56,8 +56,8 @@ class Simulation:
         }
 
 
-def _no_jitter(a: float, b: float) -> float:
-    return b  # the longest wait full jitter could draw: budgets are judged at the latest start
+def _no_jitter(low: float, high: float) -> float:
+    return high  # the longest wait full jitter could draw: budgets are judged at the latest start
 
 
 async def simulate(store: JobStore, policy: Policy, since: float) -> Simulation:
@@ -109,10 +109,10 @@ class Outcomes:
     def since(self, app: str, start_s: float) -> tuple[int, int]:
         """(finished, failed) at or after start_s."""
         times, fails = self.times.get(app, []), self.failed.get(app, [])
-        i = bisect.bisect_left(times, start_s)
-        if i >= len(times):
+        first = bisect.bisect_left(times, start_s)
+        if first >= len(times):
             return 0, 0
-        return len(times) - i, fails[-1] - (fails[i - 1] if i else 0)
+        return len(times) - first, fails[-1] - (fails[first - 1] if first else 0)
 
 
 def _replay(

@@ -139,10 +139,10 @@ async def _send(deps: Deps, batch: Batch, token: str | None, now_ms: int) -> lis
         return []
     items = {str(a.get("job_id")): a for a in answer}
     records = []
-    for w in batch.writes:
-        item = items.get(w.original.id)
+    for write in batch.writes:
+        item = items.get(write.original.id)
         if item is not None:
-            records.append(Write(w.original, _after(w.entry, item, now_ms), expected=w.rev))
+            records.append(Write(write.original, _after(write.entry, item, now_ms), expected=write.rev))
     return records
 
 

@@ -134,22 +134,22 @@ def _named(action: str, options: ReapOptions) -> str:
 
 async def _reconcile(deps: Deps, options: ReapOptions) -> list[ReapAction]:
     done = await reconcile(deps, grace_s=options.grace_s, dry_run=options.dry_run)
-    return [_from_reconcile(a) for a in done]
+    return [_from_reconcile(action) for action in done]
 
 
-def _from_reconcile(a: ReconcileAction) -> ReapAction:
-    failed = a.action is Outcome.FAILED
-    if a.action is Outcome.SKIPPED:
+def _from_reconcile(done: ReconcileAction) -> ReapAction:
+    failed = done.action is Outcome.FAILED
+    if done.action is Outcome.SKIPPED:
         verb = "skip-operation"
-    elif a.action.rolls_back or (failed and a.state is OperationState.RESERVING):
+    elif done.action is Outcome.ROLLED_BACK or (failed and done.state is OperationState.RESERVING):
         verb = "rollback-operation"
     else:
         verb = "finish-operation"
-    action = f"would-{verb}" if a.action.planned else verb
-    what = f"{a.kind.value} operation in state {a.state.value} with {a.jobs} jobs"
+    action = f"would-{verb}" if done.planned else verb
+    what = f"{done.kind.value} operation in state {done.state.value} with {done.jobs} jobs"
     if failed:
-        return ReapAction(action, a.op_id, what).failed(a.detail or "unknown error")
-    return ReapAction(action, a.op_id, f"{what}: {a.detail}" if a.detail else what)
+        return ReapAction(action, done.op_id, what).failed(done.detail or "unknown error")
+    return ReapAction(action, done.op_id, f"{what}: {done.detail}" if done.detail else what)
 
 
 async def _created(deps: Deps, options: ReapOptions) -> list[ReapAction]:
