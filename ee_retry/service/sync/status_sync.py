@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ee_retry.domain import status as rules
 from ee_retry.domain.model import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobStatus
@@ -20,6 +20,7 @@ from ee_retry.service.deps import Deps
 log = logging.getLogger(__name__)
 
 _REFRESH_ROUNDS = 4
+_ENDED = frozenset({ProcState.COMPLETED, ProcState.REMOVED})
 
 
 async def apply_procs(deps: Deps, procs: Sequence[SchedulerProc]) -> set[str]:
@@ -54,6 +55,7 @@ async def apply_procs(deps: Deps, procs: Sequence[SchedulerProc]) -> set[str]:
     ]
     deps.metrics.retries_failed.inc(len(failed_retries))
     await refresh_containers(deps, {jobs[j].batch_id for j in changed if jobs[j].batch_id})
+    deps.scheduler.forget_recorded(_recorded_ends(procs, jobs, changes, changed))
     return changed
 
 
@@ -61,6 +63,20 @@ def _speaking(procs: Sequence[SchedulerProc], job: Job | None) -> SchedulerProc:
     """The report that speaks for a job: its recorded proc's, not a duplicate's that came later."""
     recorded = [p for p in procs if job is not None and p.scheduler_id == job.scheduler_id]
     return (recorded or list(procs))[-1]
+
+
+def _recorded_ends(
+    procs: Sequence[SchedulerProc], jobs: Mapping[str, Job], changes: Sequence[Transition], changed: set[str]
+) -> list[str]:
+    """Finished procs whose job the store now records as over (before this pass or by it), or no
+    longer holds: nothing the scheduler says of them can change a record any more."""
+    ended_now = {t.job_id for t in changes if t.job_id in changed and t.new.terminal}
+
+    def over(job_id: str) -> bool:
+        job = jobs.get(job_id)
+        return job is None or job.status.terminal or job_id in ended_now
+
+    return [p.scheduler_id for p in procs if p.state in _ENDED and over(p.job_id)]
 
 
 def _new_status(changes: Sequence[Transition], job_id: str) -> JobStatus | None:
