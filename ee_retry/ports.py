@@ -165,6 +165,12 @@ class Scheduler(Protocol):
         as the scheduler decides (HTCondor's schedd, not this service, owns that moment)."""
         return
 
+    def forget_recorded(self, scheduler_ids: Sequence[str]) -> None:
+        """The store now records the end of these procs: a scheduler that remembers finished procs
+        only in this process may drop them, and a proc that has not finished must be kept. Default:
+        nothing dropped (HTCondor's schedd keeps its own history)."""
+        return
+
     def kill_leftovers(self, job_ids: Sequence[str]) -> Sequence[str]:
         """Kill what a crashed instance of this service left running of these jobs; return the ids
         killed. Default: nothing outlives the service (the schedd keeps its own procs)."""

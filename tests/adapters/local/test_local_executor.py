@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from ee_retry.adapters.local import executor as executor_module
 from ee_retry.adapters.local.executor import LocalExecutor
 from ee_retry.constants import OUTPUT_TAIL_CHARS
 from ee_retry.domain.ids import new_id
@@ -393,6 +394,70 @@ async def test_listener_sees_every_transition_in_order(tmp_path: Path) -> None:
 
     assert [s for j, s in seen if j == ok.job_id] == [ProcState.IDLE, ProcState.RUNNING, ProcState.COMPLETED]
     assert [s for j, s in seen if j == cancelled.job_id] == [ProcState.REMOVED]
+
+
+async def test_a_job_removed_while_running_reports_its_removal_and_then_its_exit(tmp_path: Path) -> None:
+    seen: list[SchedulerProc] = []
+
+    async def listener(proc: SchedulerProc) -> None:
+        seen.append(proc)
+
+    ex = LocalExecutor(tmp_path, listener=listener, kill_grace_s=GRACE_S)
+    try:
+        job = spec(py(SLEEP_FOREVER))
+        ids = await ex.submit("op1", [job], hold=False)
+        await in_state(ex, job.job_id, ProcState.RUNNING)
+        await ex.remove([ids[job.job_id]], "cancelled by user")
+        await finished(ex, job.job_id)
+    finally:
+        await ex.close()
+
+    assert [(p.state, p.in_queue) for p in seen] == [
+        (ProcState.RUNNING, True),
+        (ProcState.REMOVED, True),
+        (ProcState.REMOVED, False),
+    ]
+    assert seen[-1].exit_signal == signal.SIGTERM
+
+
+async def test_a_finished_proc_is_forgotten_once_recorded_and_an_unfinished_one_is_kept(
+    executor: LocalExecutor, tmp_path: Path
+) -> None:
+    done = [spec(py("pass")) for _ in range(3)]
+    running, held = spec(py(WAIT_FOR_GO)), spec(py("pass"))
+    ids = await executor.submit("op1", [*done, running], hold=False)
+    ids |= await executor.submit("op2", [held], hold=True)
+    for job in done:
+        await finished(executor, job.job_id)
+    await in_state(executor, running.job_id, ProcState.RUNNING)
+
+    executor.forget_recorded([*ids.values(), "local.0"])
+
+    assert {p.job_id for p in await executor.poll()} == {running.job_id, held.job_id}
+    assert await executor.procs_for_jobs([j.job_id for j in done]) == []
+    assert [p.job_id for p in await executor.procs_for_operation("op1")] == [running.job_id]
+    (tmp_path / "jobs" / running.job_id / "go").touch()
+    proc = await finished(executor, running.job_id)
+    assert proc.state is ProcState.COMPLETED  # kept while it ran, so its end is still reported
+    executor.forget_recorded([ids[running.job_id]])
+    assert [p.job_id for p in await executor.poll()] == [held.job_id]
+
+
+async def test_finished_procs_not_recorded_are_kept_up_to_a_cap_oldest_dropped_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(executor_module, "HISTORY_MAX_PROCS", 3)
+    ex = LocalExecutor(tmp_path, max_parallel=1)
+    try:
+        jobs = [spec(py("pass")) for _ in range(5)]
+        for job in jobs:
+            await ex.submit("op1", [job], hold=False)
+            await finished(ex, job.job_id)
+        kept = await ex.poll()
+    finally:
+        await ex.close()
+
+    assert [p.job_id for p in kept] == [j.job_id for j in jobs[2:]]
 
 
 async def test_a_failing_listener_does_not_stop_the_executor(
