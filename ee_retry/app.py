@@ -18,13 +18,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ee_retry.api.routes import api_routes
-from ee_retry.constants import INSTANCE_CLAIM_RENEW_S
+from ee_retry.constants import ABANDONED_RETRY_S, INSTANCE_CLAIM_RENEW_S
 from ee_retry.domain.values import SchedulerKind
 from ee_retry.rpc.endpoint import RpcEndpoint, json_response
 from ee_retry.service.deps import Deps, close_clients
 from ee_retry.service.policy.loop import AutoRetrier, policy_source
 from ee_retry.service.repair.instance import InstanceClaim
 from ee_retry.service.repair.reaper import reap_in_service
+from ee_retry.service.repair.reconcile import reconcile_abandoned
 from ee_retry.service.sync.loops import every
 from ee_retry.service.sync.poller import Poller
 from ee_retry.service.sync.start_gate import may_start
@@ -68,6 +69,11 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
 
             await recover_local(deps, deps.scheduler.kill_leftovers)
         tasks = [asyncio.create_task(poller.run_forever())] if poll else []
+        if poll:
+            finish = functools.partial(reconcile_abandoned, deps)
+            tasks.append(
+                asyncio.create_task(every(ABANDONED_RETRY_S, finish, "finishing abandoned operations"))
+            )
         if claim is not None:
             renew = every(INSTANCE_CLAIM_RENEW_S, claim.renew, "instance claim renewal")
             tasks.append(asyncio.create_task(renew))

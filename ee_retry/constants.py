@@ -27,6 +27,7 @@ HTTP_TIMEOUT_S = 10.0  # calls to KBase auth, workspace and catalog
 # Scheduler.
 SCHEDULER_CALL_TIMEOUT_S = 30.0  # one schedd call in the worker process; a hung schedd fails the call
 STORE_CALL_TIMEOUT_S = 20.0  # one MongoDB call (pymongo timeoutMS); a hung server fails the call
+ABANDONED_RETRY_S = 1.0  # how often an instance retries finishing the operations its requests left
 SUBMIT_GRACE_S = 120.0  # reconcile leaves an operation this young alone: its submit may still be under way
 POLL_INTERVAL_S = 10.0  # status poller period for HTCondor
 LOCAL_POLL_INTERVAL_S = 1.0  # status sync period for the local executor

@@ -22,6 +22,9 @@ class Deps:
     settings: Settings = field(default_factory=Settings)
     metrics: Metrics = field(default_factory=Metrics)
     policy: Any = None  # the automatic retry policy source (service.policy.source.PolicySource), if any
+    # Operations a request of this instance left incomplete when the store failed after its submit:
+    # nothing of theirs is still under way, so reconcile_abandoned finishes them without a grace period.
+    abandoned: set[str] = field(default_factory=set)
 
 
 async def close_clients(deps: Deps) -> None:

@@ -1,11 +1,11 @@
-"""A proxy around any port that counts calls, injects latency, and can crash after a named call or
-lose one.
+"""A proxy around any port that counts calls, injects latency, and can crash after a named call, lose
+one or fail one.
 
-The benchmark uses it to count store round trips and scheduler transactions with realistic latency;
-the crash-point tests use it to stop a request right after one lifecycle step, as a process death
-would (`Crash` derives from BaseException so no `except Exception` in the service swallows it), and
-to answer one write as done without doing it, as a database that loses an acknowledged write when it
-dies does.
+The benchmark uses it to count store round trips and scheduler transactions with realistic latency.
+The crash-point tests use it to stop a request right after one lifecycle step, as a process death
+would (`Crash` derives from BaseException so no `except Exception` in the service swallows it); to
+answer one write as done without doing it, as a database that loses an acknowledged write when it
+dies does; and to fail one call, as a store or scheduler that is away does.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class Instrumented:
         self._counted = counted or (lambda name: True)
         self._crash: tuple[str, int] | None = None
         self._lose: tuple[str, int, Any] | None = None
+        self._fail: tuple[str, int, Exception] | None = None
 
     @property
     def total(self) -> int:
@@ -49,6 +50,10 @@ class Instrumented:
         """Answer the nth call of `method` with `answer` without passing it on: a lost write."""
         self._lose = (method, nth, answer)
 
+    def fail(self, method: str, error: Exception, nth: int = 1) -> None:
+        """Raise `error` instead of passing on the nth call of `method`: a port that is away."""
+        self._fail = (method, nth, error)
+
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._target, name)
         if not asyncio.iscoroutinefunction(attr):
@@ -61,6 +66,9 @@ class Instrumented:
                 self.calls[name] += 1
                 if self.latency_s:
                     await asyncio.sleep(self.latency_s)
+            if self._fail is not None and self._fail[0] == name and self.calls[name] >= self._fail[1]:
+                error, self._fail = self._fail[2], None
+                raise error
             if self._lose is not None and self._lose[0] == name and self.calls[name] >= self._lose[1]:
                 answer, self._lose = self._lose[2], None
                 return answer

@@ -54,16 +54,29 @@ async def reconcile(
 ) -> list[ReconcileAction]:
     """One pass over every incomplete operation older than `grace_s`."""
     now = deps.clock.now()
-    actions: list[ReconcileAction] = []
-    for op in await deps.store.find_operations(OperationQuery(states=list(INCOMPLETE))):
-        if op.updated > now - grace_s:
-            continue
-        try:
-            actions.append(await reconcile_one(deps, op, dry_run))
-        except EERetryError as exc:
-            log.warning("reconcile of operation %s failed: %s", op.id, exc.message)
-            actions.append(_action(op, Outcome.FAILED, exc.message))
+    ops = await deps.store.find_operations(OperationQuery(states=list(INCOMPLETE)))
+    return [await _reconcile_logged(deps, op, dry_run) for op in ops if op.updated <= now - grace_s]
+
+
+async def reconcile_abandoned(deps: Deps) -> list[ReconcileAction]:
+    """Finish (or roll back) the operations this instance's requests left when the store failed after
+    their submit, at once rather than after the grace period. One whose reconcile fails again (the
+    store is still away) is kept for the next call. No store call when there are none."""
+    if not deps.abandoned:
+        return []
+    wanted = set(deps.abandoned)
+    ops = await deps.store.find_operations(OperationQuery(states=list(INCOMPLETE)))
+    actions = [await _reconcile_logged(deps, op) for op in ops if op.id in wanted]
+    deps.abandoned -= wanted - {a.op_id for a in actions if a.action is Outcome.FAILED}
     return actions
+
+
+async def _reconcile_logged(deps: Deps, op: Operation, dry_run: bool = False) -> ReconcileAction:
+    try:
+        return await reconcile_one(deps, op, dry_run)
+    except EERetryError as exc:
+        log.warning("reconcile of operation %s failed: %s", op.id, exc.message)
+        return _action(op, Outcome.FAILED, exc.message)
 
 
 async def reconcile_one(deps: Deps, op: Operation, dry_run: bool = False) -> ReconcileAction:

@@ -13,7 +13,9 @@ a compare-and-set of its state and `updated` time, so at most one writer moves i
                                                   good or the scheduler lacks jobs needing the token
 
 A request owns its operation until its fence (right after its one scheduler submit) fails; from then
-on reconcile finishes it or rolls it back (`OperationTakenOver`). `advance` is also what reconcile
+on reconcile finishes it or rolls it back (`OperationTakenOver`). When the store fails a request after
+its submit answered, nothing of the operation is under way any more: its instance finishes it as soon
+as the store answers again (`reconcile_abandoned`, every second) instead of after the grace period. `advance` is also what reconcile
 runs: it asks the scheduler what it already holds, submits only what is missing, and every later
 step is idempotent. A rollback removes held procs, deletes the `created` jobs (nothing else deletes
 jobs, so an operation with a job missing is an interrupted rollback, which reconcile completes), and
@@ -153,6 +155,18 @@ async def advance(
     missing = [j for j in runnable if j.id not in procs]
     if missing:
         procs.update(await _submit(deps, op, missing, await specs_for(missing)))
+    try:
+        await _complete(deps, op, jobs, procs, by_request)
+    except StoreUnavailable:
+        if by_request:  # every proc is known: nothing is under way, so no grace period is needed
+            deps.abandoned.add(op.id)
+        raise
+
+
+async def _complete(
+    deps: Deps, op: Operation, jobs: Sequence[Job], procs: Mapping[str, SchedulerProc], by_request: bool
+) -> None:
+    """The steps after the submit: fence, record the proc ids, link, release, queue, DONE."""
     if by_request and await claim(deps, op) is None:  # the request's fence: reconcile took over
         raise OperationTakenOver(
             f"The submission of operation {op.id} took longer than {constants.SUBMIT_GRACE_S:g} s and "

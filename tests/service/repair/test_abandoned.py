@@ -1,0 +1,78 @@
+"""A request whose store went away after its submit: the instance finishes the operation itself as
+soon as the store answers again, instead of leaving the jobs `created` for the grace period."""
+
+from __future__ import annotations
+
+import pytest
+
+from ee_retry.domain.model import JobStatus, OperationState
+from ee_retry.domain.values import JobQuery, OperationQuery, ProcState
+from ee_retry.errors import SchedulerUnavailable, StoreUnavailable
+from ee_retry.service.repair.reconcile import Outcome, reconcile, reconcile_abandoned
+from tests.service.conftest import Env
+
+AWAY = StoreUnavailable("the job store did not answer")
+
+
+async def operation_states(env: Env) -> list[OperationState]:
+    return [op.state for op in await env.deps.store.find_operations(OperationQuery())]
+
+
+# (method, nth call within the request): the store writes after the submit, as in test_retry_crash.
+AFTER_SUBMIT = [("update_operation", 2), ("set_fields", 1), ("link", 1), ("update_operation", 3)]
+
+
+@pytest.mark.parametrize(("method", "nth"), AFTER_SUBMIT, ids=[f"{m}#{n}" for m, n in AFTER_SUBMIT])
+async def test_the_operation_is_finished_once_the_store_answers_again(
+    env: Env, method: str, nth: int
+) -> None:
+    original = await env.failed_job()
+    env.store.reset()
+    env.store.fail(method, AWAY, nth)
+    with pytest.raises(StoreUnavailable):
+        await env.retry(original)
+    [attempt] = await env.deps.store.find_jobs(JobQuery(retry_parent=original))
+    assert OperationState.RESERVED in await operation_states(env)
+    assert await reconcile(env.deps) == []  # the grace period has not passed
+
+    [action] = await reconcile_abandoned(env.deps)
+
+    attempt = await env.job(attempt.id)
+    assert action.op_id == attempt.operation_id
+    assert attempt.status is JobStatus.QUEUED
+    assert (await env.job(original)).retry_ids == (attempt.id,)
+    [proc] = [p for p in env.sched.procs() if p.job_id == attempt.id]
+    assert proc.state is ProcState.IDLE
+    assert OperationState.RESERVED not in await operation_states(env)
+    assert env.deps.abandoned == set()
+    assert await reconcile_abandoned(env.deps) == []
+
+
+async def test_while_the_store_is_still_away_the_operation_is_kept_for_the_next_try(env: Env) -> None:
+    original = await env.failed_job()
+    env.store.fail("link", AWAY)
+    with pytest.raises(StoreUnavailable):
+        await env.retry(original)
+    [attempt] = await env.deps.store.find_jobs(JobQuery(retry_parent=original))
+    env.store.fail("get_jobs", AWAY)
+
+    [failed] = await reconcile_abandoned(env.deps)
+    assert failed.action is Outcome.FAILED
+    assert env.deps.abandoned == {attempt.operation_id}
+
+    await reconcile_abandoned(env.deps)
+    assert (await env.job(attempt.id)).status is JobStatus.QUEUED
+    assert env.deps.abandoned == set()
+
+
+async def test_a_submit_without_an_answer_waits_out_the_grace_period(env: Env) -> None:
+    """The scheduler may still be taking that submit in: only reconcile, after the grace, looks."""
+    original = await env.failed_job()
+    env.sched.fail_next_submit()
+    with pytest.raises(SchedulerUnavailable):
+        await env.retry(original)
+
+    assert env.deps.abandoned == set()
+    assert await reconcile_abandoned(env.deps) == []
+    [attempt] = await env.deps.store.find_jobs(JobQuery(retry_parent=original))
+    assert attempt.status is JobStatus.CREATED
