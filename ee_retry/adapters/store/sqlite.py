@@ -32,6 +32,7 @@ from ee_retry.errors import RetryInFlight, StoreUnavailable
 T = TypeVar("T")
 
 BUSY_TIMEOUT_S = 30.0  # how long a write waits for another process's write before giving up
+INLINE_LOG_LINES = 1_000  # a log page up to this long is read on the caller's thread (about a millisecond)
 
 
 class SqliteJobStore:
@@ -142,11 +143,14 @@ class SqliteJobStore:
         return await self._run(run, write=True) if jobs else common.insert_outcome(jobs, [], {})
 
     async def get_jobs(self, ids: Sequence[str]) -> dict[str, Job]:
+        return {job_id: Job.from_doc(doc) for job_id, doc in (await self.get_job_docs(ids)).items()}
+
+    async def get_job_docs(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         valid = common.valid_ids(ids)
         docs = self._reader.read(lambda conn: self._load_jobs(conn, valid))
         if docs is None:
             docs = await self._run(lambda conn: self._load_jobs(conn, valid))
-        return {job_id: Job.from_doc(doc) for job_id, doc in docs.items()}
+        return docs
 
     async def find_jobs(self, query: JobQuery) -> list[Job]:
         where, params = sqlite_sql.job_where(query)
@@ -368,7 +372,9 @@ class SqliteJobStore:
             rows = conn.execute(sql, (job_id, max(skip, 0), limit)).fetchall()
             return [dict(json.loads(r[0])) for r in rows], total
 
-        return await self._run(run)
+        # A page of up to INLINE_LOG_LINES is read like a job: on the caller's thread when it can be.
+        found = self._reader.read(run) if limit <= INLINE_LOG_LINES else None
+        return found if found is not None else await self._run(run)
 
     # ------------------------------------------------------------ leases
 
