@@ -22,10 +22,11 @@
     +-- OperationTakenOver            -32012  reconcile took the request's operation over
     +-- InternalError                 -32099  anything unexpected; details go to the log only
 
-Each class carries its JSON-RPC code and a docstring that serves as its default message;
-``to_error_object`` is the one place that turns any exception into a wire error. A message names
-the value it refuses through ``shown`` (an excerpt, never the whole value), and no message is longer
-than ``MESSAGE_MAX_CHARS``, so a huge bad value cannot make a huge answer.
+Each class carries its JSON-RPC code and wire name (set from the table ``_WIRE``, which lists every
+class once) and a docstring that serves as its default message; ``to_error_object`` is the one
+place that turns any exception into a wire error. A message names the value it refuses through
+``shown`` (an excerpt, never the whole value), and no message is longer than ``MESSAGE_MAX_CHARS``,
+so a huge bad value cannot make a huge answer.
 """
 
 from __future__ import annotations
@@ -66,47 +67,29 @@ class EERetryError(Exception):
 class ParseError(EERetryError):
     """The request body is not valid JSON; send a JSON object."""
 
-    code = -32700
-    name = "Parse error"
-
 
 class InvalidRequest(EERetryError):
     """The body is not a JSON-RPC request: send one object with 'method', 'params' and 'id'."""
-
-    code = -32600
-    name = "Invalid Request"
 
 
 class RequestTooLarge(InvalidRequest):
     """The request body is larger than 1 MiB; split the request."""
 
-    name = "Request too large"
-
 
 class MethodNotFound(EERetryError):
     """No such method."""
-
-    code = -32601
-    name = "Method not found"
 
 
 class InvalidParams(EERetryError):
     """The params do not have the expected shape."""
 
-    code = -32602
-    name = "Invalid params"
-
 
 class TooManyIds(InvalidParams):
     """Too many ids in one call; split the call."""
 
-    name = "Too many ids"
-
 
 class InvalidJobId(InvalidParams):
     """A job id must be a string of 24 hexadecimal characters."""
-
-    name = "Invalid job id"
 
     @classmethod
     def of(cls, value: object) -> InvalidJobId:
@@ -117,117 +100,84 @@ class InvalidJobId(InvalidParams):
 class AuthenticationError(EERetryError):
     """Authentication failed: send a valid token in the Authorization header."""
 
-    code = -32001
-    name = "Authentication error"
-
 
 class PermissionDenied(EERetryError):
     """You are not allowed to do this."""
-
-    code = -32002
-    name = "Permission denied"
 
 
 class JobNotFound(EERetryError):
     """No such job, or you may not see it."""
 
-    code = -32003
-    name = "Job not found"
-
 
 class InvalidStatusTransition(EERetryError):
     """The job's status does not allow this."""
-
-    code = -32004
-    name = "Invalid status transition"
 
 
 class RetryNotAllowed(EERetryError):
     """This job cannot be retried."""
 
-    code = -32005
-    name = "Retry not allowed"
-
 
 class RetryInFlight(RetryNotAllowed):
     """An attempt of this job is already in flight."""
-
-    code = -32006
-    name = "Retry in flight"
 
 
 class UnknownModule(EERetryError):
     """The catalog does not know this module, version or commit."""
 
-    code = -32007
-    name = "Unknown module or version"
-
 
 class IdempotencyConflict(EERetryError):
     """This idempotency key was already used with different params."""
-
-    code = -32008
-    name = "Idempotency conflict"
 
 
 class SchedulerUnavailable(EERetryError):
     """The scheduler did not answer in time; try again shortly."""
 
-    code = -32009
-    name = "Scheduler unavailable"
-
 
 class StoreUnavailable(EERetryError):
     """The job store did not answer; try again shortly."""
 
-    code = -32010
-    name = "Job store unavailable"
-
 
 class DependencyUnavailable(EERetryError):
     """A KBase service this call needs did not answer; try again shortly."""
-
-    code = -32011
-    name = "Dependency unavailable"
 
 
 class OperationTakenOver(EERetryError):
     """The request took longer than reconcile's grace period, so reconcile took its operation over
     and finishes it or rolls it back; repeat the call with the same idempotency_key to see which."""
 
-    code = -32012
-    name = "Operation taken over"
-
 
 class InternalError(EERetryError):
     """An unexpected error occurred; it has been logged."""
 
-    code = -32099
-    name = "Internal error"
 
-
-ALL_ERRORS: tuple[type[EERetryError], ...] = (
-    ParseError,
-    InvalidRequest,
-    RequestTooLarge,
-    MethodNotFound,
-    InvalidParams,
-    TooManyIds,
-    InvalidJobId,
-    AuthenticationError,
-    PermissionDenied,
-    JobNotFound,
-    InvalidStatusTransition,
-    RetryNotAllowed,
-    RetryInFlight,
-    UnknownModule,
-    IdempotencyConflict,
-    SchedulerUnavailable,
-    StoreUnavailable,
-    DependencyUnavailable,
-    OperationTakenOver,
-    InternalError,
+# Every error with its JSON-RPC code and name, in the order of the tree above; a subclass keeps its
+# parent's code, so the code alone names the parent class.
+_WIRE: tuple[tuple[type[EERetryError], int, str], ...] = (
+    (ParseError, -32700, "Parse error"),
+    (InvalidRequest, -32600, "Invalid Request"),
+    (RequestTooLarge, -32600, "Request too large"),
+    (MethodNotFound, -32601, "Method not found"),
+    (InvalidParams, -32602, "Invalid params"),
+    (TooManyIds, -32602, "Too many ids"),
+    (InvalidJobId, -32602, "Invalid job id"),
+    (AuthenticationError, -32001, "Authentication error"),
+    (PermissionDenied, -32002, "Permission denied"),
+    (JobNotFound, -32003, "Job not found"),
+    (InvalidStatusTransition, -32004, "Invalid status transition"),
+    (RetryNotAllowed, -32005, "Retry not allowed"),
+    (RetryInFlight, -32006, "Retry in flight"),
+    (UnknownModule, -32007, "Unknown module or version"),
+    (IdempotencyConflict, -32008, "Idempotency conflict"),
+    (SchedulerUnavailable, -32009, "Scheduler unavailable"),
+    (StoreUnavailable, -32010, "Job store unavailable"),
+    (DependencyUnavailable, -32011, "Dependency unavailable"),
+    (OperationTakenOver, -32012, "Operation taken over"),
+    (InternalError, -32099, "Internal error"),
 )
+for _error, _code, _name in _WIRE:
+    _error.code, _error.name = _code, _name
+
+ALL_ERRORS: tuple[type[EERetryError], ...] = tuple(error for error, _, _ in _WIRE)
 
 
 _BY_CLASS_NAME = {cls.__name__: cls for cls in ALL_ERRORS}

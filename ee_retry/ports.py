@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from ee_retry.domain.model import Job, JobStatus, Operation, OperationState
+from ee_retry.domain.model import Job, JobStatus, Operation, OperationUpdate
 from ee_retry.domain.values import (
     GuardedUpdate,
+    IdsById,
     InsertOutcome,
     JobQuery,
     OperationQuery,
@@ -66,12 +67,7 @@ class JobStore(Protocol):
         """Set stored fields on several jobs in one bulk write (scheduler ids, requirements).
         Raises RetryInFlight if it would make retry_active collide; the other updates still apply."""
 
-    async def link(
-        self,
-        retry_ids: Mapping[str, Sequence[str]],
-        child_jobs: Mapping[str, Sequence[str]],
-        saved: Sequence[str],
-    ) -> None:
+    async def link(self, retry_ids: IdsById, child_jobs: IdsById, saved: Sequence[str]) -> None:
         """One bulk write: $addToSet (with $each, order kept) retry_ids on originals and
         child_jobs on containers, and set retry_saved_toggle on the `saved` jobs."""
 
@@ -92,15 +88,8 @@ class JobStore(Protocol):
 
     async def get_operation(self, op_id: str) -> Operation | None: ...
 
-    async def update_operation(
-        self,
-        op_id: str,
-        expected: frozenset[OperationState],
-        fields: Mapping[str, Any],
-        updated_was: float | None = None,
-    ) -> bool:
-        """Set stored fields (e.g. state, result, scheduler_ids, updated) if the state is expected
-        and, when `updated_was` is given, the stored `updated` time is still that value."""
+    async def update_operation(self, update: OperationUpdate) -> bool:
+        """Apply one compare-and-set update to an operation; True if the operation matched."""
 
     async def find_operations(self, query: OperationQuery) -> list[Operation]:
         """The operations `query` selects (whatever their state or age), oldest first."""
@@ -179,6 +168,12 @@ class Scheduler(Protocol):
     def set_start_gate(self, gate: StartGate | None) -> None:
         """Ask `gate` before a proc that waited for a slot starts. Default: released procs start
         as the scheduler decides (HTCondor's schedd, not this service, owns that moment)."""
+        return
+
+    def forget_recorded(self, scheduler_ids: Sequence[str]) -> None:
+        """The store now records the end of these procs: a scheduler that remembers finished procs
+        only in this process may drop them, and a proc that has not finished must be kept. Default:
+        nothing dropped (HTCondor's schedd keeps its own history)."""
         return
 
     def kill_leftovers(self, job_ids: Sequence[str]) -> Sequence[str]:

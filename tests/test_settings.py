@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from functools import partialmethod
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,6 @@ from ee_retry import __main__ as cli
 from ee_retry.adapters.htcondor import scheduler as condor_scheduler
 from ee_retry.adapters.htcondor.scheduler import HTCondorScheduler
 from ee_retry.adapters.kbase import KBaseAuth, KBaseCatalog, KBaseWorkspace
-from ee_retry.adapters.kbase import auth as kbase_auth
-from ee_retry.adapters.kbase import catalog as kbase_catalog
-from ee_retry.adapters.kbase import http as kbase_http
-from ee_retry.adapters.kbase import workspace as kbase_workspace
 from ee_retry.adapters.kbase.static import FileAuth, FileCatalog, FileWorkspace
 from ee_retry.adapters.local.executor import LocalExecutor
 from ee_retry.adapters.store.mongo import MongoJobStore
@@ -401,9 +398,8 @@ def kbase(monkeypatch: pytest.MonkeyPatch) -> dict[str, RecordingTransport]:
             )
         ),
     }
-    for module, key in ((kbase_auth, "auth"), (kbase_workspace, "workspace"), (kbase_catalog, "catalog")):
-        transport = transports[key]
-        monkeypatch.setattr(module, "new_client", lambda _=None, t=transport: kbase_http.new_client(t))
+    for client, key in ((KBaseAuth, "auth"), (KBaseWorkspace, "workspace"), (KBaseCatalog, "catalog")):
+        monkeypatch.setattr(client, "__init__", partialmethod(client.__init__, transport=transports[key]))
     return transports
 
 

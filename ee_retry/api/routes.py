@@ -131,11 +131,11 @@ async def retry_failed(deps: Deps, call: Call, request: Request) -> Response:
 
 
 async def stats(deps: Deps, call: Call, request: Request) -> Response:
-    q = request.query_params
-    params: dict[str, Any] = {"as_admin": q.get("as_admin", "false")}
+    query = request.query_params
+    params: dict[str, Any] = {"as_admin": query.get("as_admin", "false")}
     for key in ("user", "since"):
-        if key in q:
-            params[key] = q[key]
+        if key in query:
+            params[key] = query[key]
     if params["as_admin"] not in ("true", "false"):
         raise InvalidParams("'as_admin' is true or false")
     params["as_admin"] = params["as_admin"] == "true"

@@ -22,14 +22,16 @@ DESCRIPTION = """\
 Repair what crashes, lost scheduler procs and abandoned jobs leave behind, in one pass:
 finish or roll back incomplete submissions (reconcile), cancel 'created' jobs that no scheduler
 proc carries, cancel 'queued' jobs that waited too long, mark 'running' jobs the scheduler lost as
-'error', and remove scheduler procs whose job has no record. A lease in the store keeps two
-reapers from acting at once. Configured by the same EE_RETRY_* environment as the service.
+'error', remove scheduler procs whose job has no record, and set every unfinished batch container
+from its children. A lease in the store keeps two reapers from acting at once. Configured by the
+same EE_RETRY_* environment as the service.
 """
 
 EPILOG = """\
 With the local executor (EE_RETRY_SCHEDULER unset or 'local') the jobs' processes live inside the
-service process, which this command cannot see: here only the 'queued' rule runs, and the service
-runs every rule itself every EE_RETRY_REAPER_INTERVAL_S seconds (600 by default) under the same lease.
+service process, which this command cannot see: here only the 'queued' and batch container rules
+run, and the service runs every rule itself every EE_RETRY_REAPER_INTERVAL_S seconds (600 by
+default) under the same lease.
 With HTCondor (EE_RETRY_SCHEDULER=condor) every rule runs here.
 
 exit codes: 0 done (or nothing to do), 1 an action failed, 2 bad options or configuration,

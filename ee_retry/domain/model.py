@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any
 
@@ -112,18 +112,16 @@ class JobInput:
         return self.method.split(".", 1)[0]
 
     def to_doc(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "service_ver": self.service_ver,
-            "params": self.params,
-            "app_id": self.app_id,
-            "source_ws_objects": list(self.source_ws_objects),
-            "wsid": self.wsid,
-            "parent_job_id": self.parent_job_id,
-            "requirements": self.requirements.to_doc(),
-            "narrative_cell_info": dict(self.narrative_cell_info or {}),  # ee2 always stores one
-            "meta": dict(self.meta) if self.meta else None,
-        }
+        """The `job_input` subdocument as ee2 stores it: every field under its own name, tuples as
+        lists, and always a cell info object."""
+        doc = {f.name: getattr(self, f.name) for f in fields(self)}
+        doc.update(
+            source_ws_objects=list(self.source_ws_objects),
+            requirements=self.requirements.to_doc(),
+            narrative_cell_info=dict(self.narrative_cell_info or {}),  # ee2 always stores one
+            meta=dict(self.meta) if self.meta else None,
+        )
+        return doc
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> JobInput:
@@ -226,12 +224,12 @@ class Job:
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> Job:
-        ji = doc.get("job_input")
+        job_input = doc.get("job_input")
         return cls(
             id=str(doc["_id"]),
             user=doc["user"],
             status=JobStatus(doc["status"]),
-            job_input=JobInput.from_doc(ji) if ji else None,
+            job_input=JobInput.from_doc(job_input) if job_input else None,
             created=float(doc.get("created") or 0.0),
             updated=float(doc.get("updated") or 0.0),
             wsid=doc.get("wsid"),
@@ -279,11 +277,12 @@ class OperationKind(str, Enum):
 
 
 class OperationState(str, Enum):
-    """Where a submission operation is in its lifecycle; reconcile resumes from any of these."""
+    """Where a submission operation is in its lifecycle. Who moves it from which state to which, and
+    when, is the table in `service/submit/submission.py`; reconcile finishes or rolls back the two
+    incomplete ones."""
 
     RESERVING = "reserving"  # operation recorded; job documents may be partly inserted
     RESERVED = "reserved"  # every job document inserted; scheduler may or may not hold them
-    SUBMITTED = "submitted"  # scheduler accepted (held); scheduler ids known
     DONE = "done"  # released; the answer is stored for idempotent replay
     ROLLED_BACK = "rolled_back"  # abandoned before any job was visible; reserved documents removed
 
@@ -372,3 +371,21 @@ SLOT_FIELD = "idem"
 def idempotency_slot(user: str, key: str | None) -> str | None:
     """The unique value that makes one (user, key) pair claimable once."""
     return None if key is None else f"{user}\x1f{key}"
+
+
+@dataclass(frozen=True)
+class OperationUpdate:
+    """Set `fields` on one operation (e.g. state, result, updated) if, and only if, its state is one
+    of `expected` and, when `updated_was` is given, its stored `updated` time is still that value:
+    a compare-and-set. A None value for a never-null field (`idem`, the slot) removes it."""
+
+    op_id: str
+    expected: frozenset[OperationState]
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    updated_was: float | None = None
+
+    def accepts(self, state: str, updated: float | None) -> bool:
+        """Whether a stored operation in `state`, last updated at `updated`, is one this update moves."""
+        if state not in {OperationState(s).value for s in self.expected}:
+            return False
+        return self.updated_was is None or updated == self.updated_was

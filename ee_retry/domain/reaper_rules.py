@@ -19,8 +19,8 @@ _FINISHED_PROCS = frozenset({ProcState.COMPLETED, ProcState.REMOVED})
 
 def duration(seconds: float) -> str:
     """A short human duration: '45s', '12m', '3h 5m', '14d 2h'."""
-    s = max(int(seconds), 0)
-    days, rest = divmod(s, 86_400)
+    whole_s = max(int(seconds), 0)
+    days, rest = divmod(whole_s, 86_400)
     hours, rest = divmod(rest, 3_600)
     minutes, secs = divmod(rest, 60)
     if days:
@@ -83,14 +83,14 @@ def strays(
     """Procs still queued for a job that finished before `cutoff`, or that are not the job's recorded
     proc (a duplicate submission); each with why it goes."""
     out: list[tuple[SchedulerProc, str]] = []
-    for p in procs:
-        job = jobs.get(p.job_id)
-        if job is None or not p.in_queue or p.state in _FINISHED_PROCS:
+    for proc in procs:
+        job = jobs.get(proc.job_id)
+        if job is None or not proc.in_queue or proc.state in _FINISHED_PROCS:
             continue
         if job.status.terminal and job.finished is not None and job.finished < cutoff:
-            out.append((p, f"proc of job {job.id}, which is already {job.status.value}"))
-        elif job.scheduler_id is not None and job.scheduler_id != p.scheduler_id:
-            out.append((p, f"duplicate proc of job {job.id}, whose proc is {job.scheduler_id}"))
+            out.append((proc, f"proc of job {job.id}, which is already {job.status.value}"))
+        elif job.scheduler_id is not None and job.scheduler_id != proc.scheduler_id:
+            out.append((proc, f"duplicate proc of job {job.id}, whose proc is {job.scheduler_id}"))
     return out
 
 

@@ -55,82 +55,81 @@ def caller_may_write_job(item: RetryItem) -> EERetryError | None:
     return None
 
 
-def _refused_with_reason(rule: Callable[[RetryItem, Job], str | None]) -> Check:
-    """A check from a rule on a named job that exists: the reason the rule gives refuses the item as
-    RetryNotAllowed. The checks before it have already refused an id that names no job."""
-
-    @functools.wraps(rule)
-    def check(item: RetryItem) -> EERetryError | None:
-        named = item.named
-        reason = None if named is None else rule(item, named)
-        return None if reason is None else RetryNotAllowed(reason)
-
-    return check
+Condition = Callable[[RetryItem, Job], bool]
 
 
-@_refused_with_reason
-def not_a_batch_container(item: RetryItem, named: Job) -> str | None:
-    return "Cannot retry batch job parents. Must retry individual jobs" if named.batch_job else None
+def _refuses_unless(message: str) -> Callable[[Condition], Check]:
+    """A check from a condition a named job must meet: when it does not, RetryNotAllowed with
+    `message`, formatted with the named job (`named`) and its original (`original`). An id that names
+    no job is left to the checks before, which refuse it."""
+
+    def check_of(condition: Condition) -> Check:
+        @functools.wraps(condition)
+        def check(item: RetryItem) -> EERetryError | None:
+            named = item.named
+            if named is None or condition(item, named):
+                return None
+            return RetryNotAllowed(message.format(named=named, original=item.original))
+
+        return check
+
+    return check_of
 
 
-@_refused_with_reason
-def status_is_retryable(item: RetryItem, named: Job) -> str | None:
-    if named.status in RETRYABLE_STATUSES:
-        return None
-    return (
-        f"Error retrying job {named.id} with status {named.status.value}: "
-        "can only retry jobs with status 'error' or 'terminated'"
-    )
+@_refuses_unless("Cannot retry batch job parents. Must retry individual jobs")
+def not_a_batch_container(item: RetryItem, named: Job) -> bool:
+    return not named.batch_job
 
 
-@_refused_with_reason
-def original_is_present(item: RetryItem, named: Job) -> str | None:
-    if item.original is not None:
-        return None
-    return f"Job {named.id} names a retry_parent {named.retry_parent} that does not exist"
+@_refuses_unless(
+    "Error retrying job {named.id} with status {named.status.value}: "
+    "can only retry jobs with status 'error' or 'terminated'"
+)
+def status_is_retryable(item: RetryItem, named: Job) -> bool:
+    return named.status in RETRYABLE_STATUSES
 
 
-@_refused_with_reason
-def commit_is_pinned(item: RetryItem, named: Job) -> str | None:
+@_refuses_unless("Job {named.id} names a retry_parent {named.retry_parent} that does not exist")
+def original_is_present(item: RetryItem, named: Job) -> bool:
+    return item.original is not None
+
+
+def commit_is_pinned(item: RetryItem) -> EERetryError | None:
     """A retry runs the commit the original ran; an original that records none cannot be retried
     (resolving a tag now could run different code)."""
     original = item.original
     job_input = None if original is None else original.job_input
     if original is None or job_input is None or is_commit_hash(job_input.service_ver):
         return None
-    return (
+    return RetryNotAllowed(
         f"Cannot retry job {original.id}: it records no pinned commit "
         f"(service_ver {shown(job_input.service_ver)}), "
         "so the code it ran cannot be reproduced; start it again with run_job"
     )
 
 
-@_refused_with_reason
-def caller_may_write_original(item: RetryItem, named: Job) -> str | None:
+@_refuses_unless(
+    "Job {named.id} is an attempt of job {original.id}, which you may not write; "
+    "retrying an attempt retries its original and needs write access to it"
+)
+def caller_may_write_original(item: RetryItem, named: Job) -> bool:
     """Naming an attempt retries its original, so the caller must be allowed to write that too (as in
     ee2, whose retry of an attempt is a retry of its parent)."""
     original = item.original
     if original is None or original.id == named.id:
-        return None
-    if may_access(item.user, original, item.perms, Access.WRITE, item.as_admin):
-        return None
-    return (
-        f"Job {named.id} is an attempt of job {original.id}, which you may not write; "
-        "retrying an attempt retries its original and needs write access to it"
-    )
+        return True
+    return may_access(item.user, original, item.perms, Access.WRITE, item.as_admin)
 
 
-@_refused_with_reason
-def caller_may_write_container(item: RetryItem, named: Job) -> str | None:
+@_refuses_unless(
+    "Job {named.id} belongs to batch {named.batch_id}, which you may not write; "
+    "retrying a batch child needs write access to its batch"
+)
+def caller_may_write_container(item: RetryItem, named: Job) -> bool:
     if named.batch_id is None:
-        return None
+        return True
     container = item.jobs.get(named.batch_id)
-    if container is not None and may_access(item.user, container, item.perms, Access.WRITE, item.as_admin):
-        return None
-    return (
-        f"Job {named.id} belongs to batch {named.batch_id}, which you may not write; "
-        "retrying a batch child needs write access to its batch"
-    )
+    return container is not None and may_access(item.user, container, item.perms, Access.WRITE, item.as_admin)
 
 
 def no_attempt_in_flight(item: RetryItem) -> EERetryError | None:
@@ -177,11 +176,7 @@ def in_flight_message(original_id: str, attempt_id: str | None) -> str:
 def same_original_message(named_id: str, original_id: str, attempt_id: str) -> str:
     """Two items of one request resolve to one original: the second names the first's attempt."""
     if named_id == original_id:
-        return (
-            f"Job {original_id} is already retried by this request as {attempt_id}; "
-            "one new attempt per original per request"
-        )
-    return (
-        f"Job {named_id} is an attempt of {original_id}, which this request already retries as {attempt_id}; "
-        "one new attempt per original per request"
-    )
+        which = f"Job {original_id} is already retried by this request"
+    else:
+        which = f"Job {named_id} is an attempt of {original_id}, which this request already retries"
+    return f"{which} as {attempt_id}; one new attempt per original per request"

@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, TypeAlias
 
 from ee_retry.domain.model import JobRequirements, JobStatus, OperationState
+
+IdsById: TypeAlias = Mapping[str, Sequence[str]]  # a job id -> job ids, e.g. an original's new retry_ids
 
 
 @dataclass(frozen=True)

@@ -125,22 +125,22 @@ def log_page(lines: Sequence[Mapping[str, Any]], first: int, total: int) -> dict
 
 def run_job_params(job: Job) -> dict[str, Any]:
     """ee2's RunJobParams for get_job_params: what the runner needs to run the job."""
-    ji = job.job_input
-    if ji is None:
+    job_input = job.job_input
+    if job_input is None:
         return {"batch_job": True, "child_jobs": list(job.child_jobs)}
     return {
-        "method": ji.method,
-        "params": ji.params,
-        "service_ver": ji.service_ver,
-        "app_id": ji.app_id,
-        "wsid": ji.wsid,
-        "parent_job_id": ji.parent_job_id,
-        "source_ws_objects": list(ji.source_ws_objects),
+        "method": job_input.method,
+        "params": job_input.params,
+        "service_ver": job_input.service_ver,
+        "app_id": job_input.app_id,
+        "wsid": job_input.wsid,
+        "parent_job_id": job_input.parent_job_id,
+        "source_ws_objects": list(job_input.source_ws_objects),
         "job_requirements": {
-            "request_cpus": ji.requirements.cpus,
-            "request_memory": ji.requirements.memory_mb,
-            "request_disk": ji.requirements.disk_gb,
-            "client_group": ji.requirements.client_group,
+            "request_cpus": job_input.requirements.cpus,
+            "request_memory": job_input.requirements.memory_mb,
+            "request_disk": job_input.requirements.disk_gb,
+            "client_group": job_input.requirements.client_group,
         },
         "user": job.user,
     }

@@ -173,15 +173,6 @@ class AsyncMongomockDatabase:
     def __getitem__(self, name: str) -> AsyncMongomockCollection:
         return AsyncMongomockCollection(self._db[name], self._client)
 
-    def get_collection(self, name: str) -> AsyncMongomockCollection:
-        return self[name]
-
-    async def list_collection_names(self) -> list[str]:
-        return [str(n) for n in self._db.list_collection_names()]
-
-    async def drop_collection(self, name: str) -> None:
-        self._db.drop_collection(name)
-
 
 class AsyncMongomockClient:
     """In-memory stand-in for `pymongo.AsyncMongoClient`; one instance is one server."""
@@ -192,12 +183,6 @@ class AsyncMongomockClient:
 
     def __getitem__(self, name: str) -> AsyncMongomockDatabase:
         return AsyncMongomockDatabase(self, self._client[name])
-
-    def get_database(self, name: str) -> AsyncMongomockDatabase:
-        return self[name]
-
-    async def list_database_names(self) -> list[str]:
-        return [str(n) for n in self._client.list_database_names()]
 
     async def drop_database(self, name: str) -> None:
         self._client.drop_database(name)

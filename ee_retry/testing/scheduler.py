@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any
 
@@ -27,6 +27,14 @@ from ee_retry.ports import Clock, Scheduler, StatusListener
 logger = logging.getLogger(__name__)
 
 _FINISHED = frozenset({ProcState.COMPLETED, ProcState.REMOVED})
+
+
+def _held_by_us(proc: SchedulerProc) -> bool:
+    return proc.state is ProcState.HELD and proc.held_by_us
+
+
+def _unfinished(proc: SchedulerProc) -> bool:
+    return proc.state not in _FINISHED
 
 
 class _SubmitFault(Enum):
@@ -66,8 +74,7 @@ class FakeScheduler(Scheduler):
         self._specs: dict[str, SubmitSpec] = {}  # scheduler id -> what was submitted
         self._cluster = 0
         self._submit_faults: deque[_SubmitFault] = deque()
-        self._release_faults = 0
-        self._remove_faults = 0
+        self._faults = {"release": 0, "remove": 0}  # calls of each that are armed to fail
 
     def set_listener(self, listener: StatusListener | None) -> None:
         """Register (or clear) the callable awaited on every state change."""
@@ -96,11 +103,11 @@ class FakeScheduler(Scheduler):
 
     def fail_next_release(self) -> None:
         """The next release raises SchedulerUnavailable and releases nothing."""
-        self._release_faults += 1
+        self._faults["release"] += 1
 
     def fail_next_remove(self) -> None:
         """The next remove raises SchedulerUnavailable and removes nothing."""
-        self._remove_faults += 1
+        self._faults["remove"] += 1
 
     # ------------------------------------------------------------ Scheduler protocol
 
@@ -124,28 +131,20 @@ class FakeScheduler(Scheduler):
     async def release(self, scheduler_ids: Sequence[str]) -> None:
         """Move procs held by us to IDLE; anything else is left alone."""
         self.release_calls += 1
-        await self._call()
-        if self._release_faults:
-            self._release_faults -= 1
-            raise SchedulerUnavailable("Fake scheduler: release failed; nothing was released.")
-        for sid in scheduler_ids:
-            proc = self._procs.get(sid)
-            if proc is not None and proc.state is ProcState.HELD and proc.held_by_us:
-                await self._change(sid, state=ProcState.IDLE, held_by_us=False)
+        await self._apply("release", scheduler_ids, _held_by_us, state=ProcState.IDLE, held_by_us=False)
 
     async def remove(self, scheduler_ids: Sequence[str], reason: str) -> None:
         """Move procs that are not finished to REMOVED; they stay visible as history."""
         self.remove_calls += 1
-        await self._call()
-        if self._remove_faults:
-            self._remove_faults -= 1
-            raise SchedulerUnavailable("Fake scheduler: remove failed; nothing was removed.")
-        for sid in scheduler_ids:
-            proc = self._procs.get(sid)
-            if proc is not None and proc.state not in _FINISHED:
-                await self._change(
-                    sid, state=ProcState.REMOVED, held_by_us=False, in_queue=False, finished=self._now()
-                )
+        await self._apply(
+            "remove",
+            scheduler_ids,
+            _unfinished,
+            state=ProcState.REMOVED,
+            held_by_us=False,
+            in_queue=False,
+            finished=self._now(),
+        )
 
     async def procs_for_operation(self, operation_id: str) -> list[SchedulerProc]:
         self.query_calls += 1
@@ -250,6 +249,24 @@ class FakeScheduler(Scheduler):
         return list(self._specs.values())
 
     # ------------------------------------------------------------ internals
+
+    async def _apply(
+        self,
+        action: str,
+        scheduler_ids: Sequence[str],
+        applies: Callable[[SchedulerProc], bool],
+        **changes: Any,
+    ) -> None:
+        """A release or remove call: raise if a fault is armed for `action`, else make `changes` to
+        each named proc that `applies` to."""
+        await self._call()
+        if self._faults[action]:
+            self._faults[action] -= 1
+            raise SchedulerUnavailable(f"Fake scheduler: {action} failed; nothing was {action}d.")
+        for sid in scheduler_ids:
+            proc = self._procs.get(sid)
+            if proc is not None and applies(proc):
+                await self._change(sid, **changes)
 
     def _latest(self, job_id: str) -> str:
         proc = self.proc(job_id)

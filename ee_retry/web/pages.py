@@ -73,8 +73,8 @@ def list_request(filters: dict[str, str], request: Request) -> browse.JobListReq
 
 def jobs_context(user: User, filters: dict[str, str], page: browse.JobPage) -> dict[str, Any]:
     counts = present.counts(page.counts)
-    for c in counts:
-        c["url"] = "/ui/?" + urlencode({**filters, "status": c["status"]})
+    for count in counts:
+        count["url"] = "/ui/?" + urlencode({**filters, "status": count["status"]})
     return {
         "user": user,
         "filters": filters,
@@ -116,7 +116,7 @@ def _lineage(detail: browse.JobDetail) -> list[dict[str, Any]]:
 
 def job_context(user: User, detail: browse.JobDetail, lines: int, retried: str | None) -> dict[str, Any]:
     job = detail.job
-    ji = job.job_input
+    job_input = job.job_input
     refusal = detail.retry_refusal
     original_id = detail.lineage.original_id
     attempts = [e.job.id for e in detail.lineage.entries if e.attempt > 0]
@@ -124,8 +124,8 @@ def job_context(user: User, detail: browse.JobDetail, lines: int, retried: str |
         "user": user,
         "job": present.row(job),
         "module_method": present.app_of(job),
-        "commit": ji.service_ver if ji else None,
-        "app_id": ji.app_id if ji else None,
+        "commit": job_input.service_ver if job_input else None,
+        "app_id": job_input.app_id if job_input else None,
         "wsid": job.wsid,
         "requirements": present.requirements(job),
         "timeline": present.timeline(job),

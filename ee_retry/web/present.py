@@ -71,15 +71,15 @@ def counts(found: dict[JobStatus, int]) -> list[dict[str, Any]]:
 
 
 def requirements(job: Job) -> list[tuple[str, str]]:
-    ji = job.job_input
-    if ji is None:
+    job_input = job.job_input
+    if job_input is None:
         return []
-    r = ji.requirements
+    asked = job_input.requirements
     pairs = [
-        ("CPUs", r.cpus),
-        ("Memory (MB)", r.memory_mb),
-        ("Disk (GB)", r.disk_gb),
-        ("Client group", r.client_group),
+        ("CPUs", asked.cpus),
+        ("Memory (MB)", asked.memory_mb),
+        ("Disk (GB)", asked.disk_gb),
+        ("Client group", asked.client_group),
     ]
     return [(name, str(value)) for name, value in pairs if value is not None]
 

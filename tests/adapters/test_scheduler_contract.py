@@ -1,7 +1,8 @@
 """The Scheduler port's contract, run on every scheduler: the fake one the service tests use, the
 local executor, and the HTCondor adapter over the fake schedd. Held submissions wait for release,
 removal is by explicit id, procs are found by operation and by job, a job submitted twice has two
-procs (the service, not the scheduler, removes duplicates), and unknown ids change nothing."""
+procs (the service, not the scheduler, removes duplicates), unknown ids change nothing, and forgetting
+procs that have not finished keeps them."""
 
 from __future__ import annotations
 
@@ -139,3 +140,19 @@ async def test_unknown_ids_and_operations_find_nothing_and_change_nothing(under:
     assert await under.scheduler.procs_for_jobs([new_id()]) == []
     [proc] = await under.procs(spec.job_id)
     assert (proc.scheduler_id, proc.state) == (ids[spec.job_id], ProcState.HELD)
+
+
+async def test_forgetting_procs_that_have_not_finished_keeps_them(under: Under) -> None:
+    held, released = under.spec(), under.spec()
+    ids = await under.scheduler.submit(new_id(), [held, released], hold=True)
+    await under.scheduler.release([ids[released.job_id]])
+    await under.settled(released.job_id, lambda p: p.state is not ProcState.HELD)
+
+    under.scheduler.forget_recorded([*ids.values(), under.unknown_id])
+
+    [still_held] = await under.procs(held.job_id)
+    assert (still_held.scheduler_id, still_held.state) == (ids[held.job_id], ProcState.HELD)
+    [still_queued] = await under.procs(released.job_id)
+    assert still_queued.in_queue
+    await under.scheduler.release([ids[held.job_id]])
+    assert (await under.settled(held.job_id, lambda p: p.state is not ProcState.HELD)).in_queue

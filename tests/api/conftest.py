@@ -8,7 +8,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from ee_retry.testing.harness import ALICE_TOKEN
-from tests.rpc.method_helpers import Api, Rpc
+from tests.rpc.conftest import Api, Rpc
 
 
 class Rest:

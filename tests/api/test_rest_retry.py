@@ -10,7 +10,7 @@ from ee_retry.service.deps import Deps
 from ee_retry.testing.harness import ADMIN_TOKEN, BOB_TOKEN, READONLY_ADMIN_TOKEN
 from ee_retry.testing.scheduler import FakeScheduler
 from tests.api.conftest import Rest, problem
-from tests.rpc.method_helpers import Api
+from tests.rpc.conftest import Api
 
 
 async def failed_job(api: Api, sched: FakeScheduler, **fields: Any) -> str:

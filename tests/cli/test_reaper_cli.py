@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,30 @@ async def test_a_held_lease_exits_3_and_does_nothing(tmp_path: Path) -> None:
     assert done.returncode == 3, done.stderr
     assert report(done)["lease_held_elsewhere"] is True
     assert (await statuses(tmp_path, jobs))["stale"] is JobStatus.QUEUED
+
+
+async def test_a_batch_left_running_after_its_children_ended_is_set_from_them(tmp_path: Path) -> None:
+    """The service died between its children's last reports and its own refresh."""
+    batch_id = new_id()
+    children = [replace(old_job(JobStatus.COMPLETED, 3_600), batch_id=batch_id) for _ in range(2)]
+    batch = replace(
+        old_job(JobStatus.RUNNING, 3_600),
+        id=batch_id,
+        job_input=None,
+        batch_job=True,
+        child_jobs=tuple(c.id for c in children),
+    )
+    store = await open_store(tmp_path)
+    try:
+        await store.insert_jobs([batch, *children])
+    finally:
+        await store.close()
+
+    done = reaper(tmp_path, "--json")
+
+    assert done.returncode == 0, done.stderr
+    assert [(a["action"], a["target"]) for a in report(done)["actions"]] == [("refresh-batch", batch_id)]
+    assert (await statuses(tmp_path, {"batch": batch}))["batch"] is JobStatus.COMPLETED
 
 
 def test_bad_options_and_configuration_exit_2(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import socket
 import time
 from collections.abc import Iterator
@@ -9,12 +10,17 @@ from pathlib import Path
 
 import httpx2
 import pytest
+import uvicorn
 
 from tests.e2e.server import Server
 
 pytestmark = pytest.mark.slow
 WAIT_S = 20.0  # the longest any test here waits for the server to notice something
 
+
+# uvicorn's own keep-alive timeout when none is given (5 s): the keep-alive test waits for less.
+UVICORN_KEEP_ALIVE_S = inspect.signature(uvicorn.Config).parameters["timeout_keep_alive"].default
+TRICKLE_S = 0.2  # a slow client's pause between two bytes
 
 MAX_CONNECTIONS = 8
 MAX_IN_FLIGHT = 2
@@ -128,12 +134,55 @@ def test_a_body_sent_in_parts_within_the_body_timeout_is_answered_and_the_connec
 
 
 def test_an_idle_keep_alive_connection_is_closed_after_the_keep_alive_timeout(server: Server) -> None:
+    """Closed well before uvicorn's own default would close it: the setting is what applies."""
     sock = connect(server)
     sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    sock.settimeout(UVICORN_KEEP_ALIVE_S - 1)
 
     answer = read_until_closed(sock)
 
     assert answer.startswith(b"HTTP/1.1 200 ")
+
+
+def trickle(sock: socket.socket, data: bytes) -> bytes:
+    """Send `data` one byte every TRICKLE_S until the server closes the connection; returns what the
+    server answered meanwhile. Fails if the connection is still open after WAIT_S."""
+    sock.settimeout(TRICKLE_S)
+    answer = b""
+    deadline = time.monotonic() + WAIT_S
+    for i in range(len(data)):
+        if time.monotonic() > deadline:
+            break
+        try:
+            sock.sendall(data[i : i + 1])
+            while chunk := sock.recv(65_536):
+                answer += chunk
+            sock.close()
+            return answer
+        except TimeoutError:
+            continue  # still open, nothing more to read: the next byte
+        except (BrokenPipeError, ConnectionResetError):
+            sock.close()
+            return answer
+    sock.close()
+    raise AssertionError(f"the server kept a trickling connection open for {WAIT_S:g} s")
+
+
+def test_headers_that_keep_trickling_in_are_cut_off_after_the_header_timeout(server: Server) -> None:
+    """A byte every 0.2 s keeps the connection busy, but the headers never finish: closed anyway."""
+    head = b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 1_000
+
+    assert trickle(connect(server), head) == b""
+
+
+def test_a_body_that_keeps_trickling_in_gets_408_after_the_body_timeout(server: Server) -> None:
+    """The body's deadline counts from its headers: arriving slowly does not extend it."""
+    sock = send_part_of_a_request(server, b"", declared=10_000)
+
+    answer = trickle(sock, b'{"version": "1.1", "params": [' + b" " * 9_000)
+
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert server.call("ver", [])[0] == 200
 
 
 def test_connections_over_the_cap_are_answered_503_and_closed_and_service_resumes(server: Server) -> None:

@@ -11,7 +11,7 @@ from ee_retry.errors import InvalidParams, PermissionDenied
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.harness import ADMIN_TOKEN, ALICE_TOKEN, BOB_TOKEN, READONLY_ADMIN_TOKEN
 from ee_retry.testing.scheduler import FakeScheduler
-from tests.rpc.method_helpers import T0_MS, T0_S, Api, failed, ok
+from tests.rpc.conftest import T0_MS, T0_S, Api, failed, ok
 
 WINDOW = {"start_time": T0_MS, "end_time": T0_MS + 3_600_000}
 

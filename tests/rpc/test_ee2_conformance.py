@@ -17,7 +17,7 @@ from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.harness import ADMIN_TOKEN, ALICE_TOKEN, BOB_TOKEN, READONLY_ADMIN_TOKEN
 from ee_retry.testing.scheduler import FakeScheduler
 from tests.kbase_client import EE2Client, ServerError
-from tests.rpc.method_helpers import RELEASE_COMMIT, T0_MS
+from tests.rpc.conftest import RELEASE_COMMIT, T0_MS
 
 Clients = Callable[[str | None], EE2Client]
 

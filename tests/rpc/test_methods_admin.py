@@ -9,7 +9,7 @@ import pytest
 from ee_retry import __version__
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.harness import ADMIN_TOKEN, ALICE_TOKEN, BOB_TOKEN, READONLY_ADMIN_TOKEN
-from tests.rpc.method_helpers import T0_MS, T0_S, Api, failed, ok
+from tests.rpc.conftest import T0_MS, T0_S, Api, failed, ok
 
 # ---------------------------------------------------------------- ver, status, admin
 

@@ -6,7 +6,7 @@ import pytest
 
 from ee_retry.domain.values import ProcState
 from ee_retry.testing.scheduler import FakeScheduler
-from tests.rpc.method_helpers import Api, failed, ok
+from tests.rpc.conftest import Api, failed, ok
 
 
 def test_run_job_batch_links_container_and_children(api: Api) -> None:

@@ -10,7 +10,7 @@ from ee_retry.service.sync.poller import Poller
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.harness import ADMIN_TOKEN
 from ee_retry.testing.scheduler import FakeScheduler
-from tests.rpc.method_helpers import BETA_COMMIT, T0_MS, Api, failed, ok
+from tests.rpc.conftest import BETA_COMMIT, T0_MS, Api, failed, ok
 
 
 def test_start_and_finish_job_move_a_job_to_running_then_completed(api: Api, clock: FakeClock) -> None:

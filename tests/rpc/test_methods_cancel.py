@@ -9,7 +9,7 @@ import pytest
 from ee_retry.domain.values import ProcState
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.scheduler import FakeScheduler
-from tests.rpc.method_helpers import T0_MS, Api, failed, ok
+from tests.rpc.conftest import T0_MS, Api, failed, ok
 
 
 async def test_cancel_job_terminates_the_job_and_removes_it_from_the_scheduler(

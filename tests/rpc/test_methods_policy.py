@@ -18,7 +18,7 @@ from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.harness import ADMIN_TOKEN, ALICE_TOKEN, BOB_TOKEN, READONLY_ADMIN_TOKEN
 from ee_retry.testing.scheduler import FakeScheduler
 from tests.conftest import apply_synchronously
-from tests.rpc.method_helpers import Api, Rpc, failed, ok
+from tests.rpc.conftest import Api, Rpc, failed, ok
 
 EXAMPLE = Path(ee_retry.demo.__file__).with_name("policy.toml")
 

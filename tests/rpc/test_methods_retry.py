@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ee_retry.testing.scheduler import FakeScheduler
-from tests.rpc.method_helpers import BETA_COMMIT, Api, failed, ok
+from tests.rpc.conftest import BETA_COMMIT, Api, failed, ok
 
 
 async def test_retry_job_returns_the_original_and_the_new_attempt(api: Api, sched: FakeScheduler) -> None:

@@ -11,7 +11,7 @@ from ee_retry.domain.values import JobQuery, OperationQuery
 from ee_retry.service.deps import Deps
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.scheduler import FakeScheduler
-from tests.rpc.method_helpers import BETA_COMMIT, RELEASE_COMMIT, T0_MS, Api, failed, ok
+from tests.rpc.conftest import BETA_COMMIT, RELEASE_COMMIT, T0_MS, Api, failed, ok
 
 
 def test_run_job_returns_an_id_whose_state_is_an_ee2_job_state(api: Api, sched: FakeScheduler) -> None:

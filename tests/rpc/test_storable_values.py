@@ -12,7 +12,7 @@ from ee_retry.rpc.methods import METHODS, READ_ONLY_METHODS
 from ee_retry.service.deps import Deps
 from ee_retry.testing.harness import ADMIN_TOKEN
 from ee_retry.testing.scheduler import FakeScheduler
-from tests.rpc.method_helpers import Api, failed, ok
+from tests.rpc.conftest import Api, failed, ok
 
 BAD_VALUES = [
     pytest.param({"s": "half a pair \ud800"}, '["s"]', "not valid Unicode", id="lone-surrogate"),

@@ -22,7 +22,7 @@ from ee_retry.service.repair.reconcile import reconcile
 from ee_retry.testing import harness
 from ee_retry.testing.mongo import open_test_store
 from ee_retry.testing.schedd import FakeSchedd
-from tests.service.support import condor_over_fake_schedd
+from tests.service.conftest import condor_over_fake_schedd
 
 pytestmark = pytest.mark.slow
 

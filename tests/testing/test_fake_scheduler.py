@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -63,75 +64,65 @@ async def test_held_submit_waits_for_release_and_release_notifies_the_listener()
     assert fake.release_calls == 1
 
 
-async def test_fail_next_submit_records_nothing_and_only_once() -> None:
-    fake = FakeScheduler()
+SUBMIT_FAULTS: list[tuple[str, Callable[[FakeScheduler], None], bool]] = [
+    ("fail", FakeScheduler.fail_next_submit, False),
+    ("lose-answer", FakeScheduler.lose_next_answer, True),
+    ("hang-lands", lambda fake: fake.hang_next_submit(lands=True), True),
+    ("hang-lost", lambda fake: fake.hang_next_submit(lands=False), False),
+]
+
+
+@pytest.mark.parametrize(("arm", "lands"), [f[1:] for f in SUBMIT_FAULTS], ids=[f[0] for f in SUBMIT_FAULTS])
+async def test_an_armed_submit_fails_once_and_its_procs_exist_only_if_it_landed(
+    arm: Callable[[FakeScheduler], None], lands: bool
+) -> None:
+    fake = FakeScheduler(hang_s=0.01)
     job = spec()
-    fake.fail_next_submit()
+    arm(fake)
 
     with pytest.raises(SchedulerUnavailable):
         await fake.submit("op1", [job], hold=True)
-    assert await fake.procs_for_operation("op1") == []
 
-    ids = await fake.submit("op1", [job], hold=True)
-    assert ids == {job.job_id: "1.0"}
+    procs = await fake.procs_for_operation("op1")
+    assert [(p.job_id, p.state) for p in procs] == ([(job.job_id, ProcState.HELD)] if lands else [])
+    again = spec()
+    assert list(await fake.submit("op2", [again], hold=True)) == [again.job_id]  # armed for one call only
     assert fake.submit_calls == 2
 
 
-async def test_lost_answer_leaves_the_procs_in_the_scheduler() -> None:
+Change = Callable[[FakeScheduler, list[str]], Awaitable[None]]
+CHANGE_FAULTS: list[tuple[str, Callable[[FakeScheduler], None], Change, ProcState]] = [
+    ("release", FakeScheduler.fail_next_release, lambda fake, ids: fake.release(ids), ProcState.IDLE),
+    (
+        "remove",
+        FakeScheduler.fail_next_remove,
+        lambda fake, ids: fake.remove(ids, "cancel"),
+        ProcState.REMOVED,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("arm", "change", "after"), [f[1:] for f in CHANGE_FAULTS], ids=[f[0] for f in CHANGE_FAULTS]
+)
+async def test_an_armed_release_or_remove_changes_nothing_once_then_works(
+    arm: Callable[[FakeScheduler], None], change: Change, after: ProcState
+) -> None:
     fake = FakeScheduler()
     job = spec()
-    fake.lose_next_answer()
+    ids = list((await fake.submit("op1", [job], hold=True)).values())
+    arm(fake)
 
     with pytest.raises(SchedulerUnavailable):
-        await fake.submit("op1", [job], hold=True)
-
-    (proc,) = await fake.procs_for_operation("op1")
-    assert proc.job_id == job.job_id
-    assert proc.state is ProcState.HELD
-
-
-@pytest.mark.parametrize("lands", [True, False])
-async def test_hung_submit_fails_and_its_procs_exist_only_if_it_landed(lands: bool) -> None:
-    fake = FakeScheduler(hang_s=0.01)
-    job = spec()
-    fake.hang_next_submit(lands=lands)
-
-    with pytest.raises(SchedulerUnavailable):
-        await fake.submit("op1", [job], hold=True)
-
-    assert [p.job_id for p in await fake.procs_for_jobs([job.job_id])] == ([job.job_id] if lands else [])
-
-
-async def test_fail_next_release_releases_nothing_then_release_works() -> None:
-    fake = FakeScheduler()
-    job = spec()
-    ids = await fake.submit("op1", [job], hold=True)
-    fake.fail_next_release()
-
-    with pytest.raises(SchedulerUnavailable):
-        await fake.release(list(ids.values()))
+        await change(fake, ids)
     proc = fake.proc(job.job_id)
     assert proc is not None
     assert proc.state is ProcState.HELD
 
-    await fake.release(list(ids.values()))
+    await change(fake, ids)
     proc = fake.proc(job.job_id)
     assert proc is not None
-    assert proc.state is ProcState.IDLE
-
-
-async def test_fail_next_remove_removes_nothing() -> None:
-    fake = FakeScheduler()
-    job = spec()
-    ids = await fake.submit("op1", [job], hold=False)
-    fake.fail_next_remove()
-
-    with pytest.raises(SchedulerUnavailable):
-        await fake.remove(list(ids.values()), "cancel")
-
-    proc = fake.proc(job.job_id)
-    assert proc is not None
-    assert proc.state is ProcState.IDLE
+    assert proc.state is after
 
 
 async def test_unavailable_scheduler_refuses_every_call_until_it_is_back() -> None:

@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from starlette.testclient import TestClient
 
 from tests.e2e.server import Server
-from tests.rpc.method_helpers import Api, Rpc
+from tests.rpc.conftest import Api, Rpc
 
 CHROMIUM = shutil.which("chromium")
 NO_CHROMIUM = "chromium is not installed (apt-get install chromium chromium-driver): browser tests skipped"

@@ -8,7 +8,7 @@ from starlette.testclient import TestClient
 
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.scheduler import FakeScheduler
-from tests.rpc.method_helpers import Api
+from tests.rpc.conftest import Api
 
 
 def signed_in(client: TestClient, token: str = "alice-token") -> str:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
 import httpx2
 
 from ee_retry import constants
-from ee_retry.adapters.kbase.http import header_safe, new_client, unavailable
+from ee_retry.adapters.kbase.http import ClientOptions, KBaseClient, header_safe, unavailable
 from ee_retry.adapters.kbase.ttl_cache import TTLCache
 from ee_retry.adapters.kbase.values import NO_LOGIN_MESSAGE, REJECTED_LOGIN_MESSAGE, token_key
 from ee_retry.domain.values import User
 from ee_retry.errors import AuthenticationError
-from ee_retry.ports import Auth, Clock
+from ee_retry.ports import Auth
 
 _SERVICE = "auth"
 
@@ -28,22 +28,15 @@ def _parse_me(answer: Any) -> tuple[str, frozenset[str]]:
     return name, frozenset(r for r in roles if isinstance(r, str))
 
 
-class KBaseAuth(Auth):
+class KBaseAuth(KBaseClient, Auth):
     """Resolves tokens to users through KBase auth2; successful answers are cached briefly."""
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        transport: httpx2.AsyncBaseTransport | None = None,
-        clock: Clock | None = None,
-        cache_ttl_s: float = constants.AUTH_CACHE_TTL_S,
-    ) -> None:
-        self._me_url = base_url.rstrip("/") + "/api/V2/me"
-        self._client = new_client(transport)
-        self._cache: TTLCache[str, tuple[str, frozenset[str]]] = TTLCache(
-            cache_ttl_s, clock.now if clock else None
-        )
+    service = _SERVICE
+    default_cache_ttl_s = constants.AUTH_CACHE_TTL_S
+
+    def __init__(self, base_url: str, **options: Unpack[ClientOptions]) -> None:
+        super().__init__(base_url.rstrip("/") + "/api/V2/me", **options)
+        self._cache: TTLCache[str, tuple[str, frozenset[str]]] = self._new_cache()
 
     async def user_for_token(self, token: str) -> User:
         """The user the token belongs to. Raises AuthenticationError for a missing, unknown or
@@ -63,7 +56,7 @@ class KBaseAuth(Auth):
     async def _fetch(self, token: str) -> tuple[str, frozenset[str]]:
         try:
             response = await self._client.get(
-                self._me_url, headers={"Authorization": token, "Accept": "application/json"}
+                self._url, headers={"Authorization": token, "Accept": "application/json"}
             )
         except httpx2.HTTPError as exc:
             raise unavailable(_SERVICE) from exc
@@ -76,7 +69,3 @@ class KBaseAuth(Auth):
         except ValueError as exc:
             raise unavailable(_SERVICE) from exc
         return _parse_me(answer)
-
-    async def close(self) -> None:
-        """Close the HTTP connection pool."""
-        await self._client.aclose()

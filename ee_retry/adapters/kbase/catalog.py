@@ -7,12 +7,10 @@ request registered for one function of a module; without a function name the def
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx2
+from typing import Any, Unpack
 
 from ee_retry import constants
-from ee_retry.adapters.kbase.http import RemoteError, call_jsonrpc, new_client, unavailable
+from ee_retry.adapters.kbase.http import ClientOptions, KBaseClient, RemoteError, unavailable
 from ee_retry.adapters.kbase.ttl_cache import TTLCache
 from ee_retry.adapters.kbase.values import (
     RELEASE_TAG,
@@ -24,7 +22,7 @@ from ee_retry.adapters.kbase.values import (
 from ee_retry.domain.model import JobRequirements
 from ee_retry.domain.values import ResolvedVersion
 from ee_retry.errors import DependencyUnavailable
-from ee_retry.ports import Catalog, Clock
+from ee_retry.ports import Catalog
 
 _SERVICE = "catalog"
 _UNKNOWN_MARKERS = ("cannot be found", "no module version found", "never properly registered", "not found")
@@ -40,22 +38,16 @@ def _version_answer(result: list[Any], module: str) -> tuple[str, str]:
     return (name if isinstance(name, str) and name else module), commit
 
 
-class KBaseCatalog(Catalog):
+class KBaseCatalog(KBaseClient, Catalog):
     """Resolves module versions to commits and looks up resource requests in the KBase Catalog."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        transport: httpx2.AsyncBaseTransport | None = None,
-        clock: Clock | None = None,
-        cache_ttl_s: float = constants.CATALOG_CACHE_TTL_S,
-    ) -> None:
-        self._url = url
-        self._client = new_client(transport)
-        now = clock.now if clock else None
-        self._versions: TTLCache[tuple[str, str], tuple[str, str]] = TTLCache(cache_ttl_s, now)
-        self._requirements: TTLCache[tuple[str, str], JobRequirements] = TTLCache(cache_ttl_s, now)
+    service = _SERVICE
+    default_cache_ttl_s = constants.CATALOG_CACHE_TTL_S
+
+    def __init__(self, url: str, **options: Unpack[ClientOptions]) -> None:
+        super().__init__(url, **options)
+        self._versions: TTLCache[tuple[str, str], tuple[str, str]] = self._new_cache()
+        self._requirements: TTLCache[tuple[str, str], JobRequirements] = self._new_cache()
 
     async def resolve(self, module: str, version: str | None, function: str | None = None) -> ResolvedVersion:
         """The commit that `version` (None: "release") of `module` names, with the resource request
@@ -83,9 +75,7 @@ class KBaseCatalog(Catalog):
         if cached is not None:
             return cached
         params = [{"module_name": module, "function_name": function}]
-        result = await call_jsonrpc(
-            self._client, self._url, _SERVICE, "Catalog.list_client_group_configs", params
-        )
+        result = await self._call("Catalog.list_client_group_configs", params)
         configs = result[0] if result else None
         if not isinstance(configs, list):
             raise unavailable(_SERVICE)
@@ -103,15 +93,9 @@ class KBaseCatalog(Catalog):
     async def _module_version(self, module: str, tag: str) -> tuple[str, str]:
         params = [{"module_name": module, "version": tag}]
         try:
-            result = await call_jsonrpc(
-                self._client, self._url, _SERVICE, "Catalog.get_module_version", params
-            )
+            result = await self._call("Catalog.get_module_version", params)
         except RemoteError as err:
             if any(marker in err.remote_message.lower() for marker in _UNKNOWN_MARKERS):
                 raise unknown_module(module, tag) from err
             raise
         return _version_answer(result, module)
-
-    async def close(self) -> None:
-        """Close the HTTP connection pool."""
-        await self._client.aclose()

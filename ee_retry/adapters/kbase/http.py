@@ -1,4 +1,5 @@
-"""HTTP plumbing shared by the KBase clients: one configured httpx2 client and a JSON-RPC 1.1 call.
+"""What the KBase clients share: their base class (one configured httpx2 client, caches, close) and
+the JSON-RPC 1.1 call.
 
 KBase's SDK services (Workspace, Catalog) speak JSON-RPC 1.1 over `POST`: the body names
 `Service.method` and carries a one-element `params` list; the answer is `{"result": [...]}` with
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar, TypedDict
 
 import httpx2
 
 from ee_retry import constants
+from ee_retry.adapters.kbase.ttl_cache import TTLCache
 from ee_retry.errors import DependencyUnavailable
+from ee_retry.ports import Clock
 
 _call_ids = itertools.count(1)
 
@@ -88,3 +91,45 @@ async def call_jsonrpc(
     if response.status_code != 200 or not isinstance(result, list):
         raise unavailable(service)
     return result
+
+
+class ClientOptions(TypedDict, total=False):
+    """How a KBase client is built, beside its URL: `transport` routes it (tests pass an ASGI or mock
+    transport), `clock` is what its caches read, `cache_ttl_s` how long they keep an answer."""
+
+    transport: httpx2.AsyncBaseTransport | None
+    clock: Clock | None
+    cache_ttl_s: float
+
+
+class KBaseClient:
+    """One KBase service: its URL, one connection pool (closed by `close()`), caches that share one
+    time to live and clock, and the JSON-RPC call. `service` names it in errors."""
+
+    service: ClassVar[str]
+    default_cache_ttl_s: ClassVar[float]
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
+        cache_ttl_s: float | None = None,
+    ) -> None:
+        self._url = url
+        self._client = new_client(transport)
+        self._now = clock.now if clock else None
+        self._cache_ttl_s = self.default_cache_ttl_s if cache_ttl_s is None else cache_ttl_s
+
+    def _new_cache(self) -> TTLCache[Any, Any]:
+        """An empty cache of answers, with the client's time to live and clock."""
+        return TTLCache(self._cache_ttl_s, self._now)
+
+    async def _call(self, method: str, params: list[Any], token: str | None = None) -> list[Any]:
+        """`call_jsonrpc` on this client's pool and URL."""
+        return await call_jsonrpc(self._client, self._url, self.service, method, params, token)
+
+    async def close(self) -> None:
+        """Close the HTTP connection pool."""
+        await self._client.aclose()

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-import httpx2
+from typing import Any, Unpack
 
 from ee_retry import constants
-from ee_retry.adapters.kbase.http import RemoteError, call_jsonrpc, new_client, unavailable
+from ee_retry.adapters.kbase.http import ClientOptions, KBaseClient, RemoteError, unavailable
 from ee_retry.adapters.kbase.ttl_cache import TTLCache
 from ee_retry.adapters.kbase.values import best_permission
 from ee_retry.domain.values import Permission, User
-from ee_retry.ports import Clock, Workspace
+from ee_retry.ports import Workspace
 
 _SERVICE = "workspace"
 _METHOD = "Workspace.get_permissions_mass"
@@ -62,23 +60,17 @@ def _parse_ids(result: list[Any]) -> tuple[int, ...]:
     return tuple(ids)
 
 
-class KBaseWorkspace(Workspace):
+class KBaseWorkspace(KBaseClient, Workspace):
     """The caller's permission on workspaces, from the KBase Workspace service."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        transport: httpx2.AsyncBaseTransport | None = None,
-        clock: Clock | None = None,
-        cache_ttl_s: float = constants.WORKSPACE_CACHE_TTL_S,
-    ) -> None:
-        self._url = url
-        self._client = new_client(transport)
-        now = clock.now if clock else None
-        self._cache: TTLCache[tuple[str, int], Permission] = TTLCache(cache_ttl_s, now)
-        self._writable: TTLCache[str, tuple[int, ...]] = TTLCache(cache_ttl_s, now)
-        self._readable: TTLCache[str, tuple[int, ...]] = TTLCache(cache_ttl_s, now)
+    service = _SERVICE
+    default_cache_ttl_s = constants.WORKSPACE_CACHE_TTL_S
+
+    def __init__(self, url: str, **options: Unpack[ClientOptions]) -> None:
+        super().__init__(url, **options)
+        self._cache: TTLCache[tuple[str, int], Permission] = self._new_cache()
+        # (user, "w" or "r") -> the ids of the workspaces the user may write, or read
+        self._listings: TTLCache[tuple[str, str], tuple[int, ...]] = self._new_cache()
 
     async def permissions(self, user: User, wsids: Sequence[int]) -> dict[int, Permission]:
         """The caller's permission on each workspace: cached answers plus one call for the rest.
@@ -101,23 +93,19 @@ class KBaseWorkspace(Workspace):
     async def writable_workspaces(self, user: User) -> list[int]:
         """Ids of the workspaces the caller may write, cached per user; one call when not cached.
         Raises DependencyUnavailable when the Workspace cannot answer."""
-        return await self._listed(user, self._writable, _WRITABLE_PARAMS)
+        return await self._listed(user, _WRITABLE_PARAMS)
 
     async def readable_workspaces(self, user: User) -> list[int]:
         """Ids of the workspaces shared with the caller for reading (or more), cached per user."""
-        return await self._listed(user, self._readable, _READABLE_PARAMS)
+        return await self._listed(user, _READABLE_PARAMS)
 
-    async def _listed(
-        self, user: User, cache: TTLCache[str, tuple[int, ...]], listing: Mapping[str, object]
-    ) -> list[int]:
-        ids = cache.get(user.name)
+    async def _listed(self, user: User, listing: Mapping[str, object]) -> list[int]:
+        key = (user.name, str(listing["perm"]))
+        ids = self._listings.get(key)
         if ids is None:
-            params = [dict(listing)]
-            result = await call_jsonrpc(
-                self._client, self._url, _SERVICE, _LIST_METHOD, params, user.token or None
-            )
+            result = await self._call(_LIST_METHOD, [dict(listing)], user.token or None)
             ids = _parse_ids(result)
-            cache.put(user.name, ids)
+            self._listings.put(key, ids)
         return list(ids)
 
     async def _fetch(self, user: User, wsids: list[int]) -> dict[int, Permission]:
@@ -126,9 +114,7 @@ class KBaseWorkspace(Workspace):
         for _ in range(MISSING_WORKSPACE_RETRIES + 1):
             params = [{"workspaces": [{"id": w} for w in remaining]}]
             try:
-                result = await call_jsonrpc(
-                    self._client, self._url, _SERVICE, _METHOD, params, user.token or None
-                )
+                result = await self._call(_METHOD, params, user.token or None)
             except RemoteError as err:
                 named = _missing_workspace(err)
                 if named is None:
@@ -141,7 +127,3 @@ class KBaseWorkspace(Workspace):
             perms = _parse_perms(result, len(remaining))
             return denied | {w: best_permission(p, user.name) for w, p in zip(remaining, perms, strict=True)}
         return denied | dict.fromkeys(remaining, Permission.NONE)
-
-    async def close(self) -> None:
-        """Close the HTTP connection pool."""
-        await self._client.aclose()

@@ -10,6 +10,9 @@ by another process meanwhile), the proc is dropped as REMOVED without starting.
 The executor's memory is its queue: procs live only in this process. After a restart it holds
 nothing, so `poll` and `procs_for_*` know nothing of jobs submitted before it; the service marks such
 jobs `error`, and `kill_leftovers` stops job processes that a killed service instance left running.
+A finished proc is kept only until the service has recorded its end in the store (`forget_recorded`):
+the store is its record from then on, so the executor's memory and each poll stay the size of its
+queue, not of every job it ever ran.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any
 from ee_retry.adapters.local import procs
 from ee_retry.adapters.local.private_files import private_folder
 from ee_retry.domain.values import ProcState, SchedulerKind, SchedulerProc, SubmitSpec
-from ee_retry.errors import SchedulerUnavailable
+from ee_retry.errors import InvalidParams, SchedulerUnavailable
 from ee_retry.ports import Scheduler, StatusListener
 
 StartGate = Callable[[str], Awaitable[bool]]  # job id -> may its proc start now?
@@ -39,7 +42,7 @@ StartGate = Callable[[str], Awaitable[bool]]  # job id -> may its proc start now
 logger = logging.getLogger(__name__)
 
 KILL_GRACE_S = 5.0  # a removed job has this long after SIGTERM to clean up before its group gets SIGKILL
-HISTORY_MAX_PROCS = 10_000  # finished procs kept for poll/procs_for_*; bounds a long-lived service's memory
+HISTORY_MAX_PROCS = 10_000  # finished procs whose end is not recorded yet, at most (a store down for long)
 NOTIFY_DRAIN_S = 5.0  # close() waits this long for the listener to take the last state changes
 
 _FINISHED = frozenset({ProcState.COMPLETED, ProcState.REMOVED})
@@ -78,7 +81,7 @@ class LocalExecutor(Scheduler):
         self._grace_s = kill_grace_s
         self._entries: dict[str, _Entry] = {}
         self._pending: deque[str] = deque()
-        self._history: deque[str] = deque()
+        self._unrecorded: dict[str, None] = {}  # finished procs the store may not record yet, oldest first
         self._tasks: set[asyncio.Task[None]] = set()
         self._running = 0
         # Counting up from the start time in ms keeps ids of a restarted executor distinct from old ones.
@@ -125,12 +128,14 @@ class LocalExecutor(Scheduler):
     # ------------------------------------------------------------ Scheduler protocol
 
     async def submit(self, operation_id: str, specs: Sequence[SubmitSpec], hold: bool) -> dict[str, str]:
-        """Record every spec at once (held, or queued to run), or none if any spec is unusable."""
+        """Record every spec at once (held, or queued to run), or none if any spec is unusable: such a
+        spec is refused for good (InvalidParams), as HTCondor refuses a value it cannot carry, so the
+        service rolls the request back instead of leaving it to reconcile, which would be refused again."""
         if self._closed:
             raise SchedulerUnavailable("The local executor is stopped; no job was submitted.")
         reason = procs.refusal(specs)
         if reason is not None:
-            raise SchedulerUnavailable(
+            raise InvalidParams(
                 f"The local executor refused the submission: {reason}. Nothing was submitted."
             )
         ids: dict[str, str] = {}
@@ -175,7 +180,7 @@ class LocalExecutor(Scheduler):
                 if process is not None:
                     self._spawn(self._stop_group(process))
             else:
-                self._finish(entry, removed=True)
+                self._finish(entry)
 
     async def procs_for_operation(self, operation_id: str) -> list[SchedulerProc]:
         return [e.view for e in self._entries.values() if e.view.operation_id == operation_id]
@@ -186,6 +191,14 @@ class LocalExecutor(Scheduler):
 
     async def poll(self) -> list[SchedulerProc]:
         return [e.view for e in self._entries.values()]
+
+    def forget_recorded(self, scheduler_ids: Sequence[str]) -> None:
+        """Drop these procs once finished: the store records their end. A proc still waiting,
+        running or being stopped is kept (its end is still to come), and so is any id not known."""
+        for sid in scheduler_ids:
+            if sid in self._unrecorded:
+                del self._unrecorded[sid]
+                self._entries.pop(sid, None)
 
     # ------------------------------------------------------------ crash recovery
 
@@ -244,7 +257,10 @@ class LocalExecutor(Scheduler):
                 await self._stop_group(entry.process)
             if entry.view.in_queue:
                 self._finish(
-                    entry, procs.EXIT_NOT_FOUND, err_tail="the local executor could not run it; see its log"
+                    entry,
+                    procs.Ending(
+                        procs.EXIT_NOT_FOUND, err_tail="the local executor could not run it; see its log"
+                    ),
                 )
         finally:
             entry.live = False
@@ -258,15 +274,14 @@ class LocalExecutor(Scheduler):
                 entry.view.job_id,
                 entry.view.scheduler_id,
             )
-            self._finish(entry, removed=True)
+            self._finish(entry)
             return
         job_dir = self._jobs_dir / entry.spec.job_id
         try:
             out, err = await asyncio.to_thread(procs.open_outputs, job_dir)
         except OSError as exc:
-            self._finish(
-                entry, procs.start_exit_code(exc), err_tail=f"cannot prepare the job folder: {exc.strerror}"
-            )
+            unprepared = f"cannot prepare the job folder: {exc.strerror}"
+            self._finish(entry, procs.Ending(procs.start_exit_code(exc), err_tail=unprepared))
             return
         process: asyncio.subprocess.Process | None = None
         failure: OSError | None = None
@@ -292,7 +307,7 @@ class LocalExecutor(Scheduler):
         if process is not None:
             await self._watch(entry, process, job_dir)
         elif failure is not None:
-            self._finish(entry, procs.start_exit_code(failure), out_tail="", err_tail=reason)
+            self._finish(entry, procs.Ending(procs.start_exit_code(failure), out_tail="", err_tail=reason))
         elif entry.view.state is ProcState.REMOVED:
             self._finish(entry)
 
@@ -324,8 +339,8 @@ class LocalExecutor(Scheduler):
         procs.signal_group(
             process.pid, signal.SIGKILL
         )  # the job is over: so are any processes it left behind
-        entry.process = None  # history keeps the proc's view, not its transport and pipes
-        self._finish(entry, returncode, *await asyncio.to_thread(procs.tails, job_dir))
+        entry.process = None  # a finished proc keeps its view, not its transport and pipes
+        self._finish(entry, procs.Ending(returncode, *await asyncio.to_thread(procs.tails, job_dir)))
 
     async def _stop_group(self, process: asyncio.subprocess.Process) -> None:
         """SIGTERM the job's process group; SIGKILL what is left once it exits or the grace is over."""
@@ -334,26 +349,21 @@ class LocalExecutor(Scheduler):
             await asyncio.wait_for(process.wait(), self._grace_s)
         procs.signal_group(process.pid, signal.SIGKILL)
 
-    def _finish(
-        self,
-        entry: _Entry,
-        returncode: int | None = None,
-        out_tail: str | None = None,
-        err_tail: str | None = None,
-        *,
-        removed: bool = False,
-    ) -> None:
-        """Move a proc to history: COMPLETED, or REMOVED when it was (or is being) removed."""
-        removed = removed or entry.view.state is ProcState.REMOVED
+    def _finish(self, entry: _Entry, ending: procs.Ending | None = None) -> None:
+        """End a proc, kept until its end is recorded: COMPLETED with its process's `ending`; REMOVED
+        when it was (or is being) removed, or ends with no process (`ending` None: removed before it ran)."""
+        removed = ending is None or entry.view.state is ProcState.REMOVED
         state = ProcState.REMOVED if removed else ProcState.COMPLETED
+        # Leaving the queue is always reported, also after a REMOVED report sent when removal began:
+        # that last report is the one the status sync records before the proc is forgotten.
         self._set(
             entry,
-            notify=entry.view.state is not state,
+            notify=entry.view.in_queue or entry.view.state is not state,
             state=state,
-            exit_code=returncode if returncode is not None and returncode >= 0 else None,
-            exit_signal=-returncode if returncode is not None and returncode < 0 else None,
-            output_tail=out_tail,
-            error_tail=err_tail,
+            exit_code=None if ending is None else ending.exit_code,
+            exit_signal=None if ending is None else ending.exit_signal,
+            output_tail=None if ending is None else ending.out_tail,
+            error_tail=None if ending is None else ending.err_tail,
             held_by_us=False,
             in_queue=False,
             finished=time.time(),
@@ -361,9 +371,12 @@ class LocalExecutor(Scheduler):
         self._remember_finished(entry.view.scheduler_id)
 
     def _remember_finished(self, sid: str) -> None:
-        self._history.append(sid)
-        while len(self._history) > HISTORY_MAX_PROCS:
-            self._entries.pop(self._history.popleft(), None)
+        """Keep a finished proc until its end is recorded; past the cap, the oldest goes first."""
+        self._unrecorded[sid] = None
+        while len(self._unrecorded) > HISTORY_MAX_PROCS:
+            oldest = next(iter(self._unrecorded))
+            del self._unrecorded[oldest]
+            self._entries.pop(oldest, None)
 
     # ------------------------------------------------------------ state changes and the listener
 

@@ -8,7 +8,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 from ee_retry.adapters.local.private_files import private_file, private_folder
 from ee_retry.constants import OUTPUT_TAIL_CHARS
@@ -22,6 +22,23 @@ STDERR_FILE = "stderr"
 TAIL_MAX_BYTES_PER_CHAR = 4  # UTF-8: read this many bytes per wanted char from a file's end
 
 SAFE_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a job id is used as one folder name
+
+
+class Ending(NamedTuple):
+    """How a job's process ended, or failed to start: its return code (negative: killed by that
+    signal) and the tails of its output."""
+
+    returncode: int
+    out_tail: str | None = None
+    err_tail: str | None = None
+
+    @property
+    def exit_code(self) -> int | None:
+        return self.returncode if self.returncode >= 0 else None
+
+    @property
+    def exit_signal(self) -> int | None:
+        return -self.returncode if self.returncode < 0 else None
 
 
 # ---------------------------------------------------------------- helpers (no event loop state)

@@ -54,11 +54,7 @@ def valid_ids(ids: Iterable[str]) -> list[str]:
 
 def job_doc(job: Job) -> dict[str, Any]:
     """The stored document of a job (with `_id` as the id string)."""
-    doc: dict[str, Any] = clean(job.to_doc())
-    for name in NEVER_NULL_JOB_FIELDS:
-        if doc.get(name) is None:
-            doc.pop(name, None)
-    return doc
+    return _without_nulls(job.to_doc(), NEVER_NULL_JOB_FIELDS)
 
 
 def guarded_originals(jobs: Iterable[Job]) -> list[str]:
@@ -78,11 +74,16 @@ def insert_outcome(jobs: Sequence[Job], lost: Sequence[Job], active: Mapping[str
 
 def operation_doc(op: Operation) -> dict[str, Any]:
     """The stored document of an operation, without a null `idem`."""
-    doc: dict[str, Any] = clean(op.to_doc())
-    for name in NEVER_NULL_OPERATION_FIELDS:
-        if doc.get(name) is None:
-            doc.pop(name, None)
-    return doc
+    return _without_nulls(op.to_doc(), NEVER_NULL_OPERATION_FIELDS)
+
+
+def _without_nulls(doc: Mapping[str, Any], never_null: frozenset[str]) -> dict[str, Any]:
+    """`doc` as stored: cleaned, and without the never-null fields whose value is None."""
+    stored: dict[str, Any] = clean(doc)
+    for name in never_null:
+        if stored.get(name) is None:
+            stored.pop(name, None)
+    return stored
 
 
 def split_fields(fields: Mapping[str, Any], never_null: frozenset[str]) -> tuple[dict[str, Any], list[str]]:

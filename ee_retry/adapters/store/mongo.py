@@ -26,8 +26,8 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from ee_retry import constants
 from ee_retry.adapters.store import common, mongo_docs
-from ee_retry.domain.model import SLOT_FIELD, Job, JobStatus, Operation, OperationState
-from ee_retry.domain.values import GuardedUpdate, InsertOutcome, JobQuery, OperationQuery, Transition
+from ee_retry.domain.model import SLOT_FIELD, Job, JobStatus, Operation, OperationState, OperationUpdate
+from ee_retry.domain.values import GuardedUpdate, IdsById, InsertOutcome, JobQuery, OperationQuery, Transition
 from ee_retry.errors import IdempotencyConflict, RetryInFlight
 
 JOBS = "ee2_jobs"  # ee2's collection
@@ -218,12 +218,7 @@ class MongoJobStore:
                 if mongo_docs.duplicate_indexes(exc.details):
                     raise RetryInFlight("Another attempt of this job is already in flight.") from None
 
-    async def link(
-        self,
-        retry_ids: Mapping[str, Sequence[str]],
-        child_jobs: Mapping[str, Sequence[str]],
-        saved: Sequence[str],
-    ) -> None:
+    async def link(self, retry_ids: IdsById, child_jobs: IdsById, saved: Sequence[str]) -> None:
         ops: list[UpdateOne | UpdateMany] = []
         for field, targets in (("retry_ids", retry_ids), ("child_jobs", child_jobs)):
             ops.extend(
@@ -292,24 +287,18 @@ class MongoJobStore:
             doc = await self._ops.find_one({"_id": op_id})
         return None if doc is None else Operation.from_doc(doc)
 
-    async def update_operation(
-        self,
-        op_id: str,
-        expected: frozenset[OperationState],
-        fields: Mapping[str, Any],
-        updated_was: float | None = None,
-    ) -> bool:
+    async def update_operation(self, update: OperationUpdate) -> bool:
         selector: dict[str, Any] = {
-            "_id": op_id,
-            "state": {"$in": [OperationState(s).value for s in expected]},
+            "_id": update.op_id,
+            "state": {"$in": [OperationState(s).value for s in update.expected]},
         }
-        if updated_was is not None:
-            selector["updated"] = updated_was
-        update = mongo_docs.update(fields, common.NEVER_NULL_OPERATION_FIELDS)
+        if update.updated_was is not None:
+            selector["updated"] = update.updated_was
+        change = mongo_docs.update(update.fields, common.NEVER_NULL_OPERATION_FIELDS)
         with mongo_docs.store_errors():
-            if not update:
+            if not change:
                 return await self._ops.find_one(selector, {"_id": 1}) is not None
-            result = await self._ops.update_one(selector, update)
+            result = await self._ops.update_one(selector, change)
         return bool(result.matched_count)
 
     async def find_operations(self, query: OperationQuery) -> list[Operation]:

@@ -20,15 +20,15 @@ import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import msgspec
 
 from ee_retry.adapters.local.private_files import touch_private
 from ee_retry.adapters.store import common, sqlite_sql
 from ee_retry.adapters.store.sqlite_reader import InlineReader
-from ee_retry.domain.model import SLOT_FIELD, Job, JobStatus, Operation, OperationState
-from ee_retry.domain.values import GuardedUpdate, InsertOutcome, JobQuery, OperationQuery, Transition
+from ee_retry.domain.model import SLOT_FIELD, Job, JobStatus, Operation, OperationUpdate
+from ee_retry.domain.values import GuardedUpdate, IdsById, InsertOutcome, JobQuery, OperationQuery, Transition
 from ee_retry.errors import RetryInFlight, StoreUnavailable
 
 T = TypeVar("T")
@@ -36,6 +36,23 @@ T = TypeVar("T")
 BUSY_TIMEOUT_S = 30.0  # how long a write waits for another process's write before giving up
 _DOC_DECODER = msgspec.json.Decoder()
 INLINE_LOG_LINES = 1_000  # a log page up to this long is read on the caller's thread (about a millisecond)
+
+
+class _Change(NamedTuple):
+    """A compare-and-set of one job: `fields` are set only if `test` passes on its stored document."""
+
+    job_id: str
+    test: Callable[[Mapping[str, Any]], bool]
+    fields: Mapping[str, Any]
+
+
+def _status_in(expected: frozenset[JobStatus]) -> Callable[[Mapping[str, Any]], bool]:
+    values = {JobStatus(s).value for s in expected}
+    return lambda doc: doc["status"] in values
+
+
+def _guard_is(guard: str, expected: Any) -> Callable[[Mapping[str, Any]], bool]:
+    return lambda doc: common.get_path(doc, guard) == expected
 
 
 class SqliteJobStore:
@@ -188,38 +205,34 @@ class SqliteJobStore:
         return await self._run(lambda conn: self._active(conn, original_ids))
 
     async def transition(self, changes: Sequence[Transition]) -> set[str]:
+        return await self._compare_and_set(
+            [_Change(c.job_id, _status_in(c.expected), c.stored_fields()) for c in changes]
+        )
+
+    async def guarded_update(self, updates: Sequence[GuardedUpdate]) -> set[str]:
+        return await self._compare_and_set(
+            [_Change(u.job_id, _guard_is(u.guard, u.expected), u.fields) for u in updates]
+        )
+
+    async def _compare_and_set(self, changes: Sequence[_Change]) -> set[str]:
+        """In one transaction, set each change's fields on its job if the stored document passes the
+        change's test (and the save keeps `retry_active` unique); the ids of the jobs that changed."""
+
         def run(conn: sqlite3.Connection) -> set[str]:
             docs = self._load_jobs(conn, common.valid_ids([c.job_id for c in changes]))
             changed: set[str] = set()
             for change in changes:
                 doc = docs.get(change.job_id)
-                if doc is None or doc["status"] not in {JobStatus(s).value for s in change.expected}:
+                if doc is None or not change.test(doc):
                     continue
                 new = copy.deepcopy(doc)
-                common.apply_fields(new, change.stored_fields(), common.NEVER_NULL_JOB_FIELDS)
+                common.apply_fields(new, change.fields, common.NEVER_NULL_JOB_FIELDS)
                 if self._save_job(conn, new):
                     docs[change.job_id] = new
                     changed.add(change.job_id)
             return changed
 
         return await self._run(run, write=True) if changes else set()
-
-    async def guarded_update(self, updates: Sequence[GuardedUpdate]) -> set[str]:
-        def run(conn: sqlite3.Connection) -> set[str]:
-            docs = self._load_jobs(conn, common.valid_ids([u.job_id for u in updates]))
-            changed: set[str] = set()
-            for update in updates:
-                doc = docs.get(update.job_id)
-                if doc is None or common.get_path(doc, update.guard) != update.expected:
-                    continue
-                new = copy.deepcopy(doc)
-                common.apply_fields(new, update.fields, common.NEVER_NULL_JOB_FIELDS)
-                if self._save_job(conn, new):
-                    docs[update.job_id] = new
-                    changed.add(update.job_id)
-            return changed
-
-        return await self._run(run, write=True) if updates else set()
 
     async def set_fields(self, updates: Mapping[str, Mapping[str, Any]]) -> None:
         def run(conn: sqlite3.Connection) -> bool:
@@ -234,12 +247,7 @@ class SqliteJobStore:
         if await self._run(run, write=True):
             raise RetryInFlight("Another attempt of this job is already in flight.")
 
-    async def link(
-        self,
-        retry_ids: Mapping[str, Sequence[str]],
-        child_jobs: Mapping[str, Sequence[str]],
-        saved: Sequence[str],
-    ) -> None:
+    async def link(self, retry_ids: IdsById, child_jobs: IdsById, saved: Sequence[str]) -> None:
         def run(conn: sqlite3.Connection) -> None:
             docs = self._load_jobs(conn, common.valid_ids([*retry_ids, *child_jobs, *saved]))
             for field, targets in (("retry_ids", retry_ids), ("child_jobs", child_jobs)):
@@ -318,20 +326,12 @@ class SqliteJobStore:
         doc = await self._run(lambda conn: self._load_op(conn, sqlite_sql.OP_BY_ID, op_id))
         return None if doc is None else Operation.from_doc(doc)
 
-    async def update_operation(
-        self,
-        op_id: str,
-        expected: frozenset[OperationState],
-        fields: Mapping[str, Any],
-        updated_was: float | None = None,
-    ) -> bool:
+    async def update_operation(self, update: OperationUpdate) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
-            doc = self._load_op(conn, sqlite_sql.OP_BY_ID, op_id)
-            if doc is None or doc["state"] not in {OperationState(s).value for s in expected}:
+            doc = self._load_op(conn, sqlite_sql.OP_BY_ID, update.op_id)
+            if doc is None or not update.accepts(doc["state"], doc.get("updated")):
                 return False
-            if updated_was is not None and doc.get("updated") != updated_was:
-                return False
-            common.apply_fields(doc, fields, common.NEVER_NULL_OPERATION_FIELDS)
+            common.apply_fields(doc, update.fields, common.NEVER_NULL_OPERATION_FIELDS)
             self._save_op(conn, doc)
             return True
 

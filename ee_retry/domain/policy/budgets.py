@@ -49,15 +49,15 @@ def sum_allows_at(
     """Earliest time >= now at which the amounts in the window before it add up to less than `limit`."""
     if limit is None:
         return now_ms
-    recent = sorted((t, v) for t, v in entries if t > now_ms - window_ms)
-    total = sum(v for _, v in recent)
-    at = now_ms
-    for t, v in recent:
+    recent = sorted((at_ms, amount) for at_ms, amount in entries if at_ms > now_ms - window_ms)
+    total = sum(amount for _, amount in recent)
+    allowed_at = now_ms
+    for at_ms, amount in recent:
         if total < limit:
             break
-        total -= v
-        at = max(at, t + window_ms)
-    return at
+        total -= amount
+        allowed_at = max(allowed_at, at_ms + window_ms)
+    return allowed_at
 
 
 def allows_at(budgets: Budgets, use: BudgetUse, now_ms: int) -> int:

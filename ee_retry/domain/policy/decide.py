@@ -136,19 +136,23 @@ def _rescheduled(entry: AutoRetry, at: int) -> AutoRetry:
 
 
 def _budget_hold(policy: Policy, use: BudgetUse, at: int) -> tuple[int, str]:
-    b = policy.budgets
+    budgets = policy.budgets
     holds = (
         (
-            budget_rules.count_allows_at(b.per_user_per_hour, use.user_starts_ms, budget_rules.HOUR_MS, at),
+            budget_rules.count_allows_at(
+                budgets.per_user_per_hour, use.user_starts_ms, budget_rules.HOUR_MS, at
+            ),
             "per_user_per_hour",
         ),
         (
-            budget_rules.count_allows_at(b.per_app_per_hour, use.app_starts_ms, budget_rules.HOUR_MS, at),
+            budget_rules.count_allows_at(
+                budgets.per_app_per_hour, use.app_starts_ms, budget_rules.HOUR_MS, at
+            ),
             "per_app_per_hour",
         ),
         (
             budget_rules.sum_allows_at(
-                b.core_hours_per_user_per_day, use.user_failed_core_hours, budget_rules.DAY_MS, at
+                budgets.core_hours_per_user_per_day, use.user_failed_core_hours, budget_rules.DAY_MS, at
             ),
             "core_hours_per_user_per_day",
         ),

@@ -39,14 +39,14 @@ def rule_dict(policy: Policy, rule: Rule) -> dict[str, Any]:
 
 
 def policy_dict(policy: Policy) -> dict[str, Any]:
-    b = policy.budgets
+    budgets = policy.budgets
     return {
         "defaults": {"max_attempts": policy.max_attempts, "backoff": backoff_dict(policy.backoff)},
         "rules": [rule_dict(policy, r) for r in policy.rules],
         "budgets": {
-            "per_user_per_hour": b.per_user_per_hour,
-            "per_app_per_hour": b.per_app_per_hour,
-            "core_hours_per_user_per_day": b.core_hours_per_user_per_day,
+            "per_user_per_hour": budgets.per_user_per_hour,
+            "per_app_per_hour": budgets.per_app_per_hour,
+            "core_hours_per_user_per_day": budgets.core_hours_per_user_per_day,
         },
         "breaker": asdict(policy.breaker) if policy.breaker is not None else None,
     }
@@ -68,11 +68,12 @@ def policy_lines(policy: Policy) -> list[str]:
     for i, rule in enumerate(policy.rules, 1):
         head = f"{i}. {rule.name}: when {_conditions(rule.when)} -> {rule.action.value}"
         if rule.action.value == "retry":
-            bo = policy.backoff_of(rule)
+            backoff = policy.backoff_of(rule)
             limit = f"up to {policy.max_attempts_of(rule)} attempts" if rule.count else "not counted"
             head += (
-                f" ({limit}; backoff {bo.initial_s:g} s x {bo.factor:g}^(n-1), at most {bo.max_s:g} s, "
-                f"jitter {bo.jitter.value}"
+                f" ({limit}; backoff {backoff.initial_s:g} s x {backoff.factor:g}^(n-1), "
+                f"at most {backoff.max_s:g} s, "
+                f"jitter {backoff.jitter.value}"
             )
             if rule.memory is not None:
                 head += f"; memory x {rule.memory.factor:g} up to {rule.memory.max_mb} MB"
@@ -82,11 +83,12 @@ def policy_lines(policy: Policy) -> list[str]:
         lines.append("no rules: no failure is retried automatically")
     limits = {k: v for k, v in policy_dict(policy)["budgets"].items() if v is not None}
     lines.append("budgets: " + (", ".join(f"{k} = {v:g}" for k, v in limits.items()) or "none"))
-    br = policy.breaker
+    breaker = policy.breaker
     lines.append(
         "breaker: none"
-        if br is None
-        else f"breaker: opens when over {br.max_failure_ratio:g} of at least {br.min_finished} jobs "
-        f"of an app finished in {br.window_s:g} s failed; one retry let through after {br.cooldown_s:g} s"
+        if breaker is None
+        else f"breaker: opens when over {breaker.max_failure_ratio:g} of at least {breaker.min_finished} "
+        f"jobs of an app finished in {breaker.window_s:g} s failed; one retry let through after "
+        f"{breaker.cooldown_s:g} s"
     )
     return lines

@@ -72,203 +72,209 @@ def parse_policy_text(text: str) -> Policy:
 
 def parse_policy(doc: Mapping[str, Any]) -> Policy:
     """The policy a parsed TOML document describes; raises PolicyError."""
-    p = _Problems()
-    p.unknown("policy", "", doc, TOP_KEYS)
-    defaults = _table(p, "policy", "defaults", doc.get("defaults"))
-    p.unknown("[defaults]", "", defaults, DEFAULTS_KEYS)
+    problems = _Problems()
+    problems.unknown("policy", "", doc, TOP_KEYS)
+    defaults = _table(problems, "policy", "defaults", doc.get("defaults"))
+    problems.unknown("[defaults]", "", defaults, DEFAULTS_KEYS)
     max_attempts = _int(
-        p, "[defaults]", "max_attempts", defaults.get("max_attempts", 3), 0, MAX_ATTEMPTS_LIMIT
+        problems, "[defaults]", "max_attempts", defaults.get("max_attempts", 3), 0, MAX_ATTEMPTS_LIMIT
     )
-    backoff = _backoff(p, "[defaults]", defaults.get("backoff"), Backoff())
-    rules = _rules(p, doc.get("rules", []), backoff)
-    budgets = _budgets(p, _table(p, "policy", "budgets", doc.get("budgets")))
-    breaker = _breaker(p, doc["breaker"]) if "breaker" in doc else None
-    if p.items:
-        raise PolicyError(p.items)
+    backoff = _backoff(problems, "[defaults]", defaults.get("backoff"), Backoff())
+    rules = _rules(problems, doc.get("rules", []), backoff)
+    budgets = _budgets(problems, _table(problems, "policy", "budgets", doc.get("budgets")))
+    breaker = _breaker(problems, doc["breaker"]) if "breaker" in doc else None
+    if problems.items:
+        raise PolicyError(problems.items)
     return Policy(rules=rules, max_attempts=max_attempts, backoff=backoff, budgets=budgets, breaker=breaker)
 
 
-def _rules(p: _Problems, value: Any, default_backoff: Backoff) -> tuple[Rule, ...]:
+def _rules(problems: _Problems, value: Any, default_backoff: Backoff) -> tuple[Rule, ...]:
     if not isinstance(value, list):
-        p.add("policy", "rules", "must be an array of tables ([[rules]])")
+        problems.add("policy", "rules", "must be an array of tables ([[rules]])")
         return ()
     rules: list[Rule] = []
     seen: set[str] = set()
-    for i, item in enumerate(value):
+    for index, item in enumerate(value):
         if not isinstance(item, dict):
-            p.add(f"rules[{i}]", "rules", "must be a table")
+            problems.add(f"rules[{index}]", "rules", "must be a table")
             continue
-        rule = _rule(p, i, item, default_backoff)
+        rule = _rule(problems, index, item, default_backoff)
         if rule is None:
             continue
         if rule.name in seen:
-            p.add(_where(i, rule.name), "name", "another rule has this name")
+            problems.add(_where(index, rule.name), "name", "another rule has this name")
         seen.add(rule.name)
         rules.append(rule)
     return tuple(rules)
 
 
-def _where(i: int, name: Any) -> str:
-    return f"rule {name!r} (rules[{i}])" if isinstance(name, str) and name else f"rules[{i}]"
+def _where(index: int, name: Any) -> str:
+    return f"rule {name!r} (rules[{index}])" if isinstance(name, str) and name else f"rules[{index}]"
 
 
-def _rule(p: _Problems, i: int, item: Mapping[str, Any], default_backoff: Backoff) -> Rule | None:
-    where = _where(i, item.get("name"))
-    before = len(p.items)
-    p.unknown(where, "", item, RULE_KEYS)
+def _rule(problems: _Problems, index: int, item: Mapping[str, Any], default_backoff: Backoff) -> Rule | None:
+    where = _where(index, item.get("name"))
+    before = len(problems.items)
+    problems.unknown(where, "", item, RULE_KEYS)
     name = item.get("name")
     if not isinstance(name, str) or not name.strip():
-        p.add(where, "name", "required, a non-empty string")
+        problems.add(where, "name", "required, a non-empty string")
     action_text = item.get("action")
-    action = _enum(p, where, "action", action_text, Action) if action_text is not None else None
+    action = _enum(problems, where, "action", action_text, Action) if action_text is not None else None
     if action_text is None:
-        p.add(where, "action", "required: 'retry' or 'stop'")
-    when = _when(p, where, _table(p, where, "when", item.get("when")))
+        problems.add(where, "action", "required: 'retry' or 'stop'")
+    when = _when(problems, where, _table(problems, where, "when", item.get("when")))
     count = item.get("count", True)
     if not isinstance(count, bool):
-        p.add(where, "count", "must be true or false")
+        problems.add(where, "count", "must be true or false")
     max_attempts = None
     if "max_attempts" in item:
-        max_attempts = _int(p, where, "max_attempts", item["max_attempts"], 0, MAX_ATTEMPTS_LIMIT)
-    backoff = _backoff(p, where, item["backoff"], default_backoff) if "backoff" in item else None
-    memory = _memory(p, where, item["memory"]) if "memory" in item else None
+        max_attempts = _int(problems, where, "max_attempts", item["max_attempts"], 0, MAX_ATTEMPTS_LIMIT)
+    backoff = _backoff(problems, where, item["backoff"], default_backoff) if "backoff" in item else None
+    memory = _memory(problems, where, item["memory"]) if "memory" in item else None
     if action is Action.STOP:
         for key in STOP_ONLY_IGNORED:
             if key in item:
-                p.add(where, key, "has no effect on a rule whose action is 'stop'")
-    if len(p.items) > before or action is None or not isinstance(name, str):
+                problems.add(where, key, "has no effect on a rule whose action is 'stop'")
+    if len(problems.items) > before or action is None or not isinstance(name, str):
         return None
     return Rule(name, when, action, bool(count), max_attempts, backoff, memory)
 
 
-def _when(p: _Problems, where: str, table: Mapping[str, Any]) -> When:
-    p.unknown(where, "when.", table, WHEN_KEYS)
-    ints = {k: _int_list(p, where, f"when.{k}", table[k]) for k in WHEN_INT_KEYS if k in table}
+def _when(problems: _Problems, where: str, table: Mapping[str, Any]) -> When:
+    problems.unknown(where, "when.", table, WHEN_KEYS)
+    ints = {k: _int_list(problems, where, f"when.{k}", table[k]) for k in WHEN_INT_KEYS if k in table}
     apps: tuple[str, ...] = ()
     if "app" in table:
-        apps = _str_list(p, where, "when.app", table["app"])
+        apps = _str_list(problems, where, "when.app", table["app"])
     message = table.get("message")
     if message is not None:
         if not isinstance(message, str):
-            p.add(where, "when.message", "must be a string (a regular expression)")
+            problems.add(where, "when.message", "must be a string (a regular expression)")
             message = None
         else:
             try:
                 re.compile(message)
             except re.error as exc:
-                p.add(where, "when.message", f"not a valid regular expression: {exc}")
+                problems.add(where, "when.message", f"not a valid regular expression: {exc}")
                 message = None
     return When(app=apps, message=message, **ints)
 
 
-def _backoff(p: _Problems, where: str, value: Any, base: Backoff) -> Backoff:
-    table = _table(p, where, "backoff", value)
-    p.unknown(where, "backoff.", table, BACKOFF_KEYS)
-    initial = _num(p, where, "backoff.initial_s", table.get("initial_s", base.initial_s), 0.0)
-    factor = _num(p, where, "backoff.factor", table.get("factor", base.factor), 1.0)
-    max_s = _num(p, where, "backoff.max_s", table.get("max_s", base.max_s), 0.0)
+def _backoff(problems: _Problems, where: str, value: Any, base: Backoff) -> Backoff:
+    table = _table(problems, where, "backoff", value)
+    problems.unknown(where, "backoff.", table, BACKOFF_KEYS)
+    initial = _num(problems, where, "backoff.initial_s", table.get("initial_s", base.initial_s), 0.0)
+    factor = _num(problems, where, "backoff.factor", table.get("factor", base.factor), 1.0)
+    max_s = _num(problems, where, "backoff.max_s", table.get("max_s", base.max_s), 0.0)
     jitter = base.jitter
     if "jitter" in table:
-        jitter = _enum(p, where, "backoff.jitter", table["jitter"], Jitter) or base.jitter
+        jitter = _enum(problems, where, "backoff.jitter", table["jitter"], Jitter) or base.jitter
     return Backoff(initial, factor, max_s, jitter)
 
 
-def _memory(p: _Problems, where: str, value: Any) -> MemoryRaise | None:
-    table = _table(p, where, "memory", value)
-    p.unknown(where, "memory.", table, MEMORY_KEYS)
+def _memory(problems: _Problems, where: str, value: Any) -> MemoryRaise | None:
+    table = _table(problems, where, "memory", value)
+    problems.unknown(where, "memory.", table, MEMORY_KEYS)
     for key in sorted(MEMORY_KEYS - set(table)):
-        p.add(where, f"memory.{key}", "required")
+        problems.add(where, f"memory.{key}", "required")
     if MEMORY_KEYS - set(table):
         return None
-    factor = _num(p, where, "memory.factor", table["factor"], 1.0)
-    max_mb = _int(p, where, "memory.max_mb", table["max_mb"], 1, 2**40)
+    factor = _num(problems, where, "memory.factor", table["factor"], 1.0)
+    max_mb = _int(problems, where, "memory.max_mb", table["max_mb"], 1, 2**40)
     return MemoryRaise(factor, max_mb)
 
 
-def _budgets(p: _Problems, table: Mapping[str, Any]) -> Budgets:
-    p.unknown("[budgets]", "", table, BUDGET_KEYS)
+def _budgets(problems: _Problems, table: Mapping[str, Any]) -> Budgets:
+    problems.unknown("[budgets]", "", table, BUDGET_KEYS)
 
     def count(key: str) -> int | None:
-        return _int(p, "[budgets]", key, table[key], 1, 2**31) if key in table else None
+        return _int(problems, "[budgets]", key, table[key], 1, 2**31) if key in table else None
 
     core = table.get("core_hours_per_user_per_day")
-    core_hours = None if core is None else _num(p, "[budgets]", "core_hours_per_user_per_day", core, 0.0)
+    core_hours = (
+        None if core is None else _num(problems, "[budgets]", "core_hours_per_user_per_day", core, 0.0)
+    )
     return Budgets(count("per_user_per_hour"), count("per_app_per_hour"), core_hours)
 
 
-def _breaker(p: _Problems, value: Any) -> BreakerConfig:
-    table = _table(p, "policy", "breaker", value)
-    p.unknown("[breaker]", "", table, BREAKER_KEYS)
+def _breaker(problems: _Problems, value: Any) -> BreakerConfig:
+    table = _table(problems, "policy", "breaker", value)
+    problems.unknown("[breaker]", "", table, BREAKER_KEYS)
     base = BreakerConfig()
     ratio = _num(
-        p, "[breaker]", "max_failure_ratio", table.get("max_failure_ratio", base.max_failure_ratio), 0.0
+        problems,
+        "[breaker]",
+        "max_failure_ratio",
+        table.get("max_failure_ratio", base.max_failure_ratio),
+        0.0,
     )
     if ratio > 1.0:
-        p.add("[breaker]", "max_failure_ratio", "must be between 0 and 1")
+        problems.add("[breaker]", "max_failure_ratio", "must be between 0 and 1")
     return BreakerConfig(
-        window_s=_num(p, "[breaker]", "window_s", table.get("window_s", base.window_s), 1.0),
+        window_s=_num(problems, "[breaker]", "window_s", table.get("window_s", base.window_s), 1.0),
         min_finished=_int(
-            p, "[breaker]", "min_finished", table.get("min_finished", base.min_finished), 1, 2**31
+            problems, "[breaker]", "min_finished", table.get("min_finished", base.min_finished), 1, 2**31
         ),
         max_failure_ratio=ratio,
-        cooldown_s=_num(p, "[breaker]", "cooldown_s", table.get("cooldown_s", base.cooldown_s), 1.0),
+        cooldown_s=_num(problems, "[breaker]", "cooldown_s", table.get("cooldown_s", base.cooldown_s), 1.0),
     )
 
 
-def _table(p: _Problems, where: str, key: str, value: Any) -> Mapping[str, Any]:
+def _table(problems: _Problems, where: str, key: str, value: Any) -> Mapping[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        p.add(where, key, "must be a table")
+        problems.add(where, key, "must be a table")
         return {}
     return value
 
 
-def _int(p: _Problems, where: str, key: str, value: Any, low: int, high: int) -> int:
+def _int(problems: _Problems, where: str, key: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        p.add(where, key, "must be an integer")
+        problems.add(where, key, "must be an integer")
         return low
     if not low <= value <= high:
-        p.add(where, key, f"must be between {low} and {high}")
+        problems.add(where, key, f"must be between {low} and {high}")
         return low
     return value
 
 
-def _num(p: _Problems, where: str, key: str, value: Any, low: float) -> float:
+def _num(problems: _Problems, where: str, key: str, value: Any, low: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        p.add(where, key, "must be a number")
+        problems.add(where, key, "must be a number")
         return low
     if not low <= value < float("inf"):
-        p.add(where, key, f"must be a finite number of at least {low:g}")
+        problems.add(where, key, f"must be a finite number of at least {low:g}")
         return low
     return float(value)
 
 
 def _listed(
-    p: _Problems, where: str, key: str, value: Any, ok: Callable[[Any], bool], what: str
+    problems: _Problems, where: str, key: str, value: Any, ok: Callable[[Any], bool], what: str
 ) -> tuple[Any, ...]:
     items = value if isinstance(value, list) else [value]
     if not items or not all(ok(v) for v in items):
-        p.add(where, key, f"must be {what} or a non-empty list of them")
+        problems.add(where, key, f"must be {what} or a non-empty list of them")
         return ()
     return tuple(items)
 
 
-def _int_list(p: _Problems, where: str, key: str, value: Any) -> tuple[int, ...]:
+def _int_list(problems: _Problems, where: str, key: str, value: Any) -> tuple[int, ...]:
     return _listed(
-        p, where, key, value, lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"
+        problems, where, key, value, lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"
     )
 
 
-def _str_list(p: _Problems, where: str, key: str, value: Any) -> tuple[str, ...]:
+def _str_list(problems: _Problems, where: str, key: str, value: Any) -> tuple[str, ...]:
     return _listed(
-        p, where, key, value, lambda v: isinstance(v, str) and bool(v), "a non-empty string (a glob)"
+        problems, where, key, value, lambda v: isinstance(v, str) and bool(v), "a non-empty string (a glob)"
     )
 
 
-def _enum(p: _Problems, where: str, key: str, value: Any, kind: type[E]) -> E | None:
+def _enum(problems: _Problems, where: str, key: str, value: Any, kind: type[E]) -> E | None:
     choices = [m.value for m in kind]
     if value not in choices:
-        p.add(where, key, f"must be one of {', '.join(repr(c) for c in choices)}")
+        problems.add(where, key, f"must be one of {', '.join(repr(c) for c in choices)}")
         return None
     return kind(value)

@@ -68,20 +68,23 @@ class RetryFailedRequest:
 
 
 @dataclass(frozen=True)
+class RetryFailedResult:
+    """A preview (`candidates`) or, when not a dry run, the retry answer items as well."""
+
+    candidates: list[Candidate]
+    answer: list[dict[str, Any]] | None = None  # retry's answer items (with codes); None in a dry run
+
+    @property
+    def dry_run(self) -> bool:
+        return self.answer is None
+
+
+@dataclass(frozen=True)
 class Candidate:
     """An original that would be retried, and its latest attempt (the original itself if none)."""
 
     original: Job
     latest: Job
-
-
-@dataclass(frozen=True)
-class RetryFailedResult:
-    """A preview (`candidates`) or, when not a dry run, the retry answer items as well."""
-
-    dry_run: bool
-    candidates: list[Candidate]
-    answer: list[dict[str, Any]] | None = None  # retry's answer items (with codes)
 
 
 async def retry_failed_jobs(deps: Deps, user: User, req: RetryFailedRequest) -> RetryFailedResult:
@@ -94,17 +97,17 @@ async def retry_failed_jobs(deps: Deps, user: User, req: RetryFailedRequest) -> 
         held = await idempotency.holder(deps, user.name, req.idempotency_key)
         if held is not None:
             origin_hash = idempotency.request_hash(req.origin())
-            return RetryFailedResult(False, [], list(await idempotency.replay(deps, held, origin_hash)))
+            return RetryFailedResult([], list(await idempotency.replay(deps, held, origin_hash)))
     candidates = await select_failed(deps, user, req.filters, req.limit, admin)
     if req.dry_run or not candidates:
-        return RetryFailedResult(req.dry_run, candidates, None if req.dry_run else [])
+        return RetryFailedResult(candidates, None if req.dry_run else [])
     retry_req = RetryRequest(
         job_ids=tuple(c.original.id for c in candidates),
         as_admin=req.as_admin,
         idempotency_key=req.idempotency_key,
     )
     answer = await retry.retry(deps, user, retry_req, origin=req.origin())
-    return RetryFailedResult(False, candidates, answer)
+    return RetryFailedResult(candidates, answer)
 
 
 async def select_failed(

@@ -70,9 +70,9 @@ def budget_use(
     return out
 
 
-def _reopens_at(cooldown_s: float, b: breakers.Breaker) -> int | None:
-    if b.state is BreakerState.OPEN and b.opened_at_ms is not None:
-        return b.opened_at_ms + int(cooldown_s * 1000)
+def _reopens_at(cooldown_s: float, breaker: breakers.Breaker) -> int | None:
+    if breaker.state is BreakerState.OPEN and breaker.opened_at_ms is not None:
+        return breaker.opened_at_ms + int(cooldown_s * 1000)
     return None
 
 

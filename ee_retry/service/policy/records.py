@@ -109,11 +109,11 @@ async def announce(deps: Deps, done: Sequence[Write], now: float, outcome: str |
     if not done:
         return
     lines: dict[str, list[dict[str, Any]]] = {}
-    for w in done:
-        e = w.entry
-        what = outcome or e.state.value
-        text = f"automatic retry ({actor(e)}): {what}: {e.reason}"
-        lines.setdefault(w.original.id, []).append({"line": text, "is_error": False, "ts": now})
-        deps.metrics.auto_retries.labels(e.rule or "", what).inc()
-        log.info("job %s: %s", w.original.id, text)
+    for write in done:
+        entry = write.entry
+        what = outcome or entry.state.value
+        text = f"automatic retry ({actor(entry)}): {what}: {entry.reason}"
+        lines.setdefault(write.original.id, []).append({"line": text, "is_error": False, "ts": now})
+        deps.metrics.auto_retries.labels(entry.rule or "", what).inc()
+        log.info("job %s: %s", write.original.id, text)
     await deps.store.add_logs_many(lines)

@@ -77,10 +77,10 @@ class PolicySource:
 
     def _stat(self) -> tuple[float, int] | None:
         try:
-            st = self.path.stat()
+            info = self.path.stat()
         except OSError:
             return None
-        return (st.st_mtime, st.st_size)
+        return (info.st_mtime, info.st_size)
 
 
 def _digest(text: str) -> str:

@@ -50,9 +50,16 @@ class PolicyState:
         breakers = await store.get_states(BREAKER)
         uses = await store.get_states("budget:")
         return cls(
-            breakers={k[len(BREAKER) :]: breaker_from_doc(k[len(BREAKER) :], d) for k, d in breakers.items()},
-            user_use={k[len(USER_USE) :]: _lists(d) for k, d in uses.items() if k.startswith(USER_USE)},
-            app_use={k[len(APP_USE) :]: _lists(d) for k, d in uses.items() if k.startswith(APP_USE)},
+            breakers={
+                key[len(BREAKER) :]: breaker_from_doc(key[len(BREAKER) :], doc)
+                for key, doc in breakers.items()
+            },
+            user_use={
+                key[len(USER_USE) :]: _lists(doc) for key, doc in uses.items() if key.startswith(USER_USE)
+            },
+            app_use={
+                key[len(APP_USE) :]: _lists(doc) for key, doc in uses.items() if key.startswith(APP_USE)
+            },
         )
 
     def breaker(self, app: str) -> Breaker:
@@ -64,11 +71,13 @@ class PolicyState:
             self.dirty.add(BREAKER + breaker.app)
 
     def use_for(self, user: str, app: str) -> BudgetUse:
-        u, a = self.user_use.get(user, {}), self.app_use.get(app, {})
+        user_use, app_use = self.user_use.get(user, {}), self.app_use.get(app, {})
         return BudgetUse(
-            user_starts_ms=tuple(u.get("starts", ())),
-            app_starts_ms=tuple(a.get("starts", ())),
-            user_failed_core_hours=tuple((int(t), float(v)) for t, v in u.get("failed_core_hours", ())),
+            user_starts_ms=tuple(user_use.get("starts", ())),
+            app_starts_ms=tuple(app_use.get("starts", ())),
+            user_failed_core_hours=tuple(
+                (int(t), float(v)) for t, v in user_use.get("failed_core_hours", ())
+            ),
         )
 
     def record_start(self, user: str, app: str, now_ms: int) -> None:

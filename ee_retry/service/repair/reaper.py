@@ -9,6 +9,8 @@
     orphans    remove scheduler procs whose job has no record, and strays: procs still queued for a
                job that finished (a cancel whose remove failed) or that duplicate the job's recorded
                proc (two submissions raced)
+    batches    set every unfinished batch container from its children (a crash between a child's
+               last report and its container's refresh left it behind); needs no scheduler
 
 Reads are bulk (one query per rule, one scheduler query per rule), writes are bulk (one transition
 write, one scheduler call per rule). Every step is conditional or idempotent, so a second run right
@@ -32,7 +34,12 @@ from ee_retry.service.deps import Deps
 from ee_retry.service.repair.reaper_report import ReapAction, ReapReport
 from ee_retry.service.repair.reconcile import Outcome, ReconcileAction, reconcile
 from ee_retry.service.submit.submission import INCOMPLETE
-from ee_retry.service.sync.status_sync import refresh_containers
+from ee_retry.service.sync.status_sync import (
+    container_changes,
+    refresh_containers,
+    refresh_unfinished_containers,
+    unfinished_containers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +111,14 @@ async def _renew(deps: Deps, holder: str) -> bool:
 
 def _rules(options: ReapOptions) -> list[tuple[str, Rule]]:
     if not options.scheduler_visible:
-        return [("cancel-queued", _queued)]
+        return [("cancel-queued", _queued), ("refresh-batch", _batches)]
     return [
         ("reconcile", _reconcile),
         ("cancel-created", _created),
         ("cancel-queued", _queued),
         ("fail-running", _running),
         ("remove-orphan", _orphans),
+        ("refresh-batch", _batches),
     ]
 
 
@@ -134,22 +142,22 @@ def _named(action: str, options: ReapOptions) -> str:
 
 async def _reconcile(deps: Deps, options: ReapOptions) -> list[ReapAction]:
     done = await reconcile(deps, grace_s=options.grace_s, dry_run=options.dry_run)
-    return [_from_reconcile(a) for a in done]
+    return [_from_reconcile(action) for action in done]
 
 
-def _from_reconcile(a: ReconcileAction) -> ReapAction:
-    failed = a.action is Outcome.FAILED
-    if a.action is Outcome.SKIPPED:
+def _from_reconcile(done: ReconcileAction) -> ReapAction:
+    failed = done.action is Outcome.FAILED
+    if done.action is Outcome.SKIPPED:
         verb = "skip-operation"
-    elif a.action.rolls_back or (failed and a.state is OperationState.RESERVING):
+    elif done.action is Outcome.ROLLED_BACK or (failed and done.state is OperationState.RESERVING):
         verb = "rollback-operation"
     else:
         verb = "finish-operation"
-    action = f"would-{verb}" if a.action.planned else verb
-    what = f"{a.kind.value} operation in state {a.state.value} with {a.jobs} jobs"
+    action = f"would-{verb}" if done.planned else verb
+    what = f"{done.kind.value} operation in state {done.state.value} with {done.jobs} jobs"
     if failed:
-        return ReapAction(action, a.op_id, what).failed(a.detail or "unknown error")
-    return ReapAction(action, a.op_id, f"{what}: {a.detail}" if a.detail else what)
+        return ReapAction(action, done.op_id, what).failed(done.detail or "unknown error")
+    return ReapAction(action, done.op_id, f"{what}: {done.detail}" if done.detail else what)
 
 
 async def _created(deps: Deps, options: ReapOptions) -> list[ReapAction]:
@@ -242,6 +250,18 @@ async def _orphans(deps: Deps, options: ReapOptions) -> list[ReapAction]:
         if failed is not None:
             out = [a.failed(failed) for a in out]
     return out
+
+
+async def _batches(deps: Deps, options: ReapOptions) -> list[ReapAction]:
+    action = _named("refresh-batch", options)
+    if options.dry_run:
+        planned = {t.job_id: t.new for t in await container_changes(deps, await unfinished_containers(deps))}
+    else:
+        planned = await refresh_unfinished_containers(deps)
+    return [
+        ReapAction(action, job_id, f"batch container set to {status.value} from its children")
+        for job_id, status in sorted(planned.items())
+    ]
 
 
 # ---------------------------------------------------------------- writes

@@ -24,29 +24,21 @@ from ee_retry.service.sync.status_sync import refresh_containers
 log = logging.getLogger(__name__)
 
 
+TAKEN = "another writer took this operation"  # the detail of an operation another pass claimed first
+
+
 class Outcome(str, Enum):
-    """What reconcile did (or, in a dry run, would do) with one operation."""
+    """What reconcile did with one operation, or in a dry run would do."""
 
     FINISHED = "finished"
     ROLLED_BACK = "rolled_back"
     FAILED = "failed"
     SKIPPED = "skipped"  # another writer holds or moved the operation
-    WOULD_FINISH = "would finish"
-    WOULD_ROLL_BACK = "would roll back"
-
-    @property
-    def rolls_back(self) -> bool:
-        return self in (Outcome.ROLLED_BACK, Outcome.WOULD_ROLL_BACK)
-
-    @property
-    def planned(self) -> bool:
-        """A dry run's outcome: nothing was written."""
-        return self in (Outcome.WOULD_FINISH, Outcome.WOULD_ROLL_BACK)
 
 
 @dataclass(frozen=True)
 class ReconcileAction:
-    """What reconcile did (or, in a dry run, would do) with one operation."""
+    """One operation reconcile found incomplete, and its outcome."""
 
     op_id: str
     kind: OperationKind
@@ -54,6 +46,7 @@ class ReconcileAction:
     action: Outcome
     jobs: int
     detail: str = ""
+    planned: bool = False  # a dry run's plan: nothing was written
 
 
 async def reconcile(
@@ -76,10 +69,10 @@ async def reconcile(
 async def reconcile_one(deps: Deps, op: Operation, dry_run: bool = False) -> ReconcileAction:
     if op.state is OperationState.RESERVING:
         if dry_run:
-            return _action(op, Outcome.WOULD_ROLL_BACK)
+            return _action(op, Outcome.ROLLED_BACK, planned=True)
         owned_at = await claim(deps, op)
         if owned_at is None:
-            return _action(op, Outcome.SKIPPED, "another writer took this operation")
+            return _action(op, Outcome.SKIPPED, TAKEN)
         why = "the request stopped before its jobs were recorded"
         if await roll_back(deps, op, why, procs=(), owned_at=owned_at):
             return _action(op, Outcome.ROLLED_BACK, "never acknowledged; reserved jobs removed")
@@ -89,11 +82,11 @@ async def reconcile_one(deps: Deps, op: Operation, dry_run: bool = False) -> Rec
     gone = _removed_elsewhere(jobs, procs, resubmittable=not deps.scheduler.runs_with_owner_token)
     why_not = _why_roll_back(deps, op, jobs, procs, gone)
     if dry_run:
-        would = Outcome.WOULD_ROLL_BACK if why_not else Outcome.WOULD_FINISH
-        return _action(op, would, why_not or f"{len(jobs)} jobs to submit, link and release")
+        would = Outcome.ROLLED_BACK if why_not else Outcome.FINISHED
+        return _action(op, would, why_not or f"{len(jobs)} jobs to submit, link and release", planned=True)
     owned_at = await claim(deps, op)
     if owned_at is None:
-        return _action(op, Outcome.SKIPPED, "another writer took this operation")
+        return _action(op, Outcome.SKIPPED, TAKEN)
     if why_not:
         return await _roll_back(deps, op, why_not, owned_at, procs)
     if gone:
@@ -128,8 +121,8 @@ def _removed_elsewhere(jobs: list[Job], procs: list[SchedulerProc], resubmittabl
     again (`resubmittable` false: they need their owner's token), gone from its queue and history.
     They end terminated, as the poller would have ended them."""
     by_job: dict[str, list[SchedulerProc]] = {}
-    for p in procs:
-        by_job.setdefault(p.job_id, []).append(p)
+    for proc in procs:
+        by_job.setdefault(proc.job_id, []).append(proc)
 
     def gone(job_id: str) -> bool:
         seen = by_job.get(job_id, [])
@@ -161,5 +154,5 @@ def _missing(jobs: list[Job], procs: list[SchedulerProc]) -> list[str]:
     return [j.id for j in jobs if not j.batch_job and j.status is JobStatus.CREATED and j.id not in carried]
 
 
-def _action(op: Operation, outcome: Outcome, detail: str = "") -> ReconcileAction:
-    return ReconcileAction(op.id, op.kind, op.state, outcome, len(op.job_ids), detail)
+def _action(op: Operation, outcome: Outcome, detail: str = "", planned: bool = False) -> ReconcileAction:
+    return ReconcileAction(op.id, op.kind, op.state, outcome, len(op.job_ids), detail, planned)

@@ -21,7 +21,7 @@ from ee_retry.domain.values import JobQuery, OperationQuery
 from ee_retry.service.deps import Deps
 from ee_retry.service.repair.reconcile import reconcile
 from ee_retry.service.submit.submission import INCOMPLETE
-from ee_retry.service.sync.status_sync import refresh_containers
+from ee_retry.service.sync.status_sync import refresh_unfinished_containers
 
 
 async def recover_local(deps: Deps, kill_leftovers: Callable[[Sequence[str]], Sequence[str]]) -> list[str]:
@@ -48,8 +48,7 @@ async def recover_local(deps: Deps, kill_leftovers: Callable[[Sequence[str]], Se
         for j in lost
     ]
     changed = await deps.store.transition(changes) if changes else set()
-    containers = {j.id for j in active if j.batch_job} | {j.batch_id for j in lost if j.id in changed}
-    await refresh_containers(deps, containers)
+    await refresh_unfinished_containers(deps, {j.batch_id for j in lost if j.id in changed})
     return sorted(changed)
 
 

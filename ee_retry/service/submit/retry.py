@@ -14,7 +14,7 @@ from typing import Any
 
 from ee_retry.constants import MAX_JOB_IDS_PER_CALL
 from ee_retry.domain.access import Access, check_admin_flag
-from ee_retry.domain.model import Operation, OperationKind, OperationState
+from ee_retry.domain.model import Operation, OperationKind, OperationState, OperationUpdate
 from ee_retry.domain.retry_rules import in_flight_message, same_original_message
 from ee_retry.domain.values import User
 from ee_retry.errors import (
@@ -58,8 +58,9 @@ async def retry(
     if reservation.jobs:
         await submit_reserved(deps, reservation, specs_builder(deps, user.token))
     else:
+        reserved = frozenset({OperationState.RESERVED})
         await deps.store.update_operation(
-            op.id, frozenset({OperationState.RESERVED}), {"state": OperationState.DONE.value}
+            OperationUpdate(op.id, reserved, {"state": OperationState.DONE.value})
         )
     answer = list(reservation.op.result or [])
     deps.metrics.retries_started.inc(len(reservation.jobs))

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ee_retry import constants
-from ee_retry.domain.model import SLOT_FIELD, Job, JobStatus, Operation, OperationState
+from ee_retry.domain.model import SLOT_FIELD, Job, JobStatus, Operation, OperationState, OperationUpdate
 from ee_retry.domain.values import ProcState, SchedulerProc, SubmitSpec, Transition
 from ee_retry.errors import (
     DependencyUnavailable,
@@ -90,7 +90,7 @@ async def reserve(
     if answer is not None:
         fields["result"] = answer
     reserving = frozenset({OperationState.RESERVING})
-    if not await deps.store.update_operation(op.id, reserving, fields, updated_was=op.updated):
+    if not await deps.store.update_operation(OperationUpdate(op.id, reserving, fields, op.updated)):
         # reconcile rolled the request back while it was recording its jobs (it took too long)
         await deps.store.delete_created([j.id for j in kept])
         raise OperationTakenOver(
@@ -135,7 +135,7 @@ async def roll_back(
     await deps.store.delete_created(op.job_ids)
     fields = {"state": OperationState.ROLLED_BACK.value, "updated": deps.clock.now(), "error": reason}
     if not await deps.store.update_operation(
-        op.id, INCOMPLETE, {**fields, SLOT_FIELD: None}, updated_was=owned_at
+        OperationUpdate(op.id, INCOMPLETE, {**fields, SLOT_FIELD: None}, updated_was=owned_at)
     ):
         log.warning("operation %s: another writer moved it during its rollback (%s)", op.id, reason)
         return False
@@ -177,9 +177,11 @@ async def advance(
     ]
     await deps.store.transition(queued)
     done = await deps.store.update_operation(
-        op.id,
-        frozenset({OperationState.RESERVED}),
-        {"state": OperationState.DONE.value, "updated": now, "error": None},
+        OperationUpdate(
+            op.id,
+            frozenset({OperationState.RESERVED}),
+            {"state": OperationState.DONE.value, "updated": now, "error": None},
+        )
     )
     if not done:  # another writer finished or rolled it back while this one was slower than the grace
         raise OperationTakenOver(
@@ -193,7 +195,7 @@ async def claim(deps: Deps, op: Operation) -> float | None:
     it since. Returns the new time, or None if another writer got there first."""
     now = deps.clock.now()
     taken = await deps.store.update_operation(
-        op.id, frozenset({op.state}), {"updated": now}, updated_was=op.updated
+        OperationUpdate(op.id, frozenset({op.state}), {"updated": now}, updated_was=op.updated)
     )
     return now if taken else None
 
@@ -212,10 +214,12 @@ async def _submit(
         if all(j.id in found for j in missing):
             return found
         await deps.store.update_operation(
-            op.id,
-            frozenset({OperationState.RESERVED}),
-            {"error": exc.message, "updated": deps.clock.now()},
-            updated_was=op.updated,
+            OperationUpdate(
+                op.id,
+                frozenset({OperationState.RESERVED}),
+                {"error": exc.message, "updated": deps.clock.now()},
+                updated_was=op.updated,
+            )
         )
         raise SchedulerUnavailable(f"{exc.message} {_kept_for_reconcile(deps, op)}") from exc
     finally:

@@ -61,11 +61,10 @@ async def handle_held_job(deps: Deps, user: User, cluster_id: object) -> Job:
     if held:
         changed = await apply_procs(deps, held)
         now = deps.clock.now()
-        for p in held:
-            if p.job_id in changed:  # as ee2, the job's log says why it ended
-                line = (
-                    f"Job was held by the scheduler ({p.hold_reason or 'no reason given'}); it ended in error"
-                )
-                await deps.store.add_logs(p.job_id, [{"line": line, "is_error": True, "ts": now}])
+        for held_proc in held:
+            if held_proc.job_id in changed:  # as ee2, the job's log says why it ended
+                reason = held_proc.hold_reason or "no reason given"
+                line = f"Job was held by the scheduler ({reason}); it ended in error"
+                await deps.store.add_logs(held_proc.job_id, [{"line": line, "is_error": True, "ts": now}])
     first = held[0].job_id if held else jobs[0].id
     return (await deps.store.get_jobs([first]))[first]

@@ -10,16 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ee_retry.domain import status as rules
-from ee_retry.domain.model import TERMINAL_STATUSES, Job, JobStatus
-from ee_retry.domain.values import ProcState, SchedulerProc, Transition
+from ee_retry.domain.model import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobStatus
+from ee_retry.domain.values import JobQuery, ProcState, SchedulerProc, Transition
 from ee_retry.service.deps import Deps
 
 log = logging.getLogger(__name__)
 
 _REFRESH_ROUNDS = 4
+_ENDED = frozenset({ProcState.COMPLETED, ProcState.REMOVED})
 
 
 async def apply_procs(deps: Deps, procs: Sequence[SchedulerProc]) -> set[str]:
@@ -32,7 +33,9 @@ async def apply_procs(deps: Deps, procs: Sequence[SchedulerProc]) -> set[str]:
     jobs = await deps.store.get_jobs(sorted(reported))
     by_job = {j: _speaking(ps, jobs.get(j)) for j, ps in reported.items()}
     now = deps.clock.now()
-    changes = [t for j in jobs.values() if (t := rules.from_proc(j, by_job[j.id], now)) is not None]
+    changes = [
+        change for job in jobs.values() if (change := rules.from_proc(job, by_job[job.id], now)) is not None
+    ]
     changed = await deps.store.transition(changes) if changes else set()
     # A proc the scheduler held on its own is removed once its job is over: marked error by this
     # pass, or already finished (the runner reported before its non-zero exit put the proc on hold).
@@ -52,6 +55,7 @@ async def apply_procs(deps: Deps, procs: Sequence[SchedulerProc]) -> set[str]:
     ]
     deps.metrics.retries_failed.inc(len(failed_retries))
     await refresh_containers(deps, {jobs[j].batch_id for j in changed if jobs[j].batch_id})
+    deps.scheduler.forget_recorded(_recorded_ends(procs, jobs, changes, changed))
     return changed
 
 
@@ -61,28 +65,65 @@ def _speaking(procs: Sequence[SchedulerProc], job: Job | None) -> SchedulerProc:
     return (recorded or list(procs))[-1]
 
 
+def _recorded_ends(
+    procs: Sequence[SchedulerProc], jobs: Mapping[str, Job], changes: Sequence[Transition], changed: set[str]
+) -> list[str]:
+    """Finished procs whose job the store now records as over (before this pass or by it), or no
+    longer holds: nothing the scheduler says of them can change a record any more."""
+    ended_now = {t.job_id for t in changes if t.job_id in changed and t.new.terminal}
+
+    def over(job_id: str) -> bool:
+        job = jobs.get(job_id)
+        return job is None or job.status.terminal or job_id in ended_now
+
+    return [p.scheduler_id for p in procs if p.state in _ENDED and over(p.job_id)]
+
+
 def _new_status(changes: Sequence[Transition], job_id: str) -> JobStatus | None:
     return next((t.new for t in changes if t.job_id == job_id), None)
 
 
-async def refresh_containers(deps: Deps, batch_ids: set[str | None]) -> None:
-    """Set each container's status from the latest attempt of each child.
+async def refresh_containers(deps: Deps, batch_ids: set[str | None]) -> dict[str, JobStatus]:
+    """Set each container's status from the latest attempt of each child; returns the containers
+    this call moved, with their new status.
 
     Each write expects the status it read, so a concurrent cancel or refresh is never overwritten.
     A container written, or whose write lost, is read again and recomputed: a concurrent refresh that
     found nothing to change may have read children this write did not see. A few rounds at most.
     """
     ids = sorted(b for b in batch_ids if b)
+    moved: dict[str, JobStatus] = {}
     for _ in range(_REFRESH_ROUNDS):
         if not ids:
-            return
-        ids = await _refresh_once(deps, ids)
-    if ids:
-        log.warning("batch status of %s kept changing under refresh; left for the next report", ids)
+            return moved
+        changes = await container_changes(deps, ids)
+        if not changes:
+            return moved
+        changed = await deps.store.transition(changes)
+        moved |= {t.job_id: t.new for t in changes if t.job_id in changed}
+        ids = sorted(t.job_id for t in changes)
+    log.warning("batch status of %s kept changing under refresh; left for the next report", ids)
+    return moved
 
 
-async def _refresh_once(deps: Deps, ids: list[str]) -> list[str]:
-    """One read-compute-write round; returns the containers to look at again (every one written)."""
+async def refresh_unfinished_containers(
+    deps: Deps, also: set[str | None] | None = None
+) -> dict[str, JobStatus]:
+    """Set every unfinished batch container (and those in `also`) from its children: a crash between
+    a child's last report and its container's refresh leaves the container behind, and no later
+    report of that child comes to refresh it. Start-up recovery and the reaper run this."""
+    ids: set[str | None] = set(await unfinished_containers(deps))
+    return await refresh_containers(deps, ids | (also or set()))
+
+
+async def unfinished_containers(deps: Deps) -> list[str]:
+    """The ids of the batch containers that are not terminal."""
+    active = await deps.store.find_jobs(JobQuery(statuses=sorted(ACTIVE_STATUSES)))
+    return [j.id for j in active if j.batch_job]
+
+
+async def container_changes(deps: Deps, ids: Sequence[str]) -> list[Transition]:
+    """The transitions that set these containers from their children (reads only, writes nothing)."""
     containers = await deps.store.get_jobs(ids)
     child_ids = sorted({c for b in containers.values() for c in b.child_jobs})
     children = await deps.store.get_jobs(child_ids)
@@ -96,10 +137,7 @@ async def _refresh_once(deps: Deps, ids: list[str]) -> list[str]:
         if status in TERMINAL_STATUSES:
             fields["finished"] = now
         changes.append(Transition(container.id, frozenset({container.status}), status, fields))
-    if not changes:
-        return []
-    await deps.store.transition(changes)
-    return sorted(t.job_id for t in changes)
+    return changes
 
 
 class StatusFeed:
@@ -145,10 +183,10 @@ async def _apply_in_order(deps: Deps, batch: Sequence[SchedulerProc]) -> None:
     rounds: list[list[SchedulerProc]] = []
     depth: dict[str, int] = {}
     for proc in batch:
-        d = depth.get(proc.job_id, 0)
-        depth[proc.job_id] = d + 1
-        if d == len(rounds):
+        round_index = depth.get(proc.job_id, 0)
+        depth[proc.job_id] = round_index + 1
+        if round_index == len(rounds):
             rounds.append([])
-        rounds[d].append(proc)
+        rounds[round_index].append(proc)
     for procs in rounds:
         await apply_procs(deps, procs)

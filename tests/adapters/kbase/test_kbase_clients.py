@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 import httpx2
 import pytest
@@ -11,6 +12,7 @@ from starlette.applications import Starlette
 
 from ee_retry import constants
 from ee_retry.adapters.kbase import KBaseAuth, KBaseCatalog, KBaseWorkspace
+from ee_retry.adapters.kbase.http import KBaseClient
 from ee_retry.domain.model import JobRequirements
 from ee_retry.domain.values import Permission, User
 from ee_retry.errors import AuthenticationError, DependencyUnavailable, EERetryError, UnknownModule
@@ -42,10 +44,25 @@ MODULES = {
         },
     }
 }
+Client = TypeVar("Client", bound=KBaseClient)
 ALICE = User(name="alice", token=SECRET)
 BOB = User(name="bob", token="bob-token")
 CAROL = User(name="carol", token="carol-token")
 WS_USERS = {SECRET: "alice", "bob-token": "bob", "carol-token": "carol"}  # the fake Workspace's logins
+
+
+@asynccontextmanager
+async def connected(
+    kind: type[Client], url: str, to: Starlette | httpx2.AsyncBaseTransport, clock: FakeClock | None = None
+) -> AsyncIterator[Client]:
+    """A client of `kind` whose requests go to a fake service's app (or through a transport); closed
+    when the block ends."""
+    transport = httpx2.ASGITransport(to) if isinstance(to, Starlette) else to
+    client = kind(url, transport=transport, clock=clock)
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 def refusing_transport() -> httpx2.MockTransport:
@@ -79,11 +96,8 @@ def auth_app() -> Starlette:
 
 @pytest.fixture
 async def auth(auth_app: Starlette, clock: FakeClock) -> AsyncIterator[KBaseAuth]:
-    client = KBaseAuth(
-        "http://auth.test/services/auth/", transport=httpx2.ASGITransport(auth_app), clock=clock
-    )
-    yield client
-    await client.close()
+    async with connected(KBaseAuth, "http://auth.test/services/auth/", auth_app, clock) as client:
+        yield client
 
 
 @pytest.fixture
@@ -93,9 +107,8 @@ def ws_app() -> Starlette:
 
 @pytest.fixture
 async def workspace(ws_app: Starlette, clock: FakeClock) -> AsyncIterator[KBaseWorkspace]:
-    client = KBaseWorkspace("http://ws.test/services/ws", transport=httpx2.ASGITransport(ws_app), clock=clock)
-    yield client
-    await client.close()
+    async with connected(KBaseWorkspace, "http://ws.test/services/ws", ws_app, clock) as client:
+        yield client
 
 
 @pytest.fixture
@@ -105,11 +118,8 @@ def catalog_app() -> Starlette:
 
 @pytest.fixture
 async def catalog(catalog_app: Starlette, clock: FakeClock) -> AsyncIterator[KBaseCatalog]:
-    client = KBaseCatalog(
-        "http://catalog.test/services/catalog", transport=httpx2.ASGITransport(catalog_app), clock=clock
-    )
-    yield client
-    await client.close()
+    async with connected(KBaseCatalog, "http://catalog.test/services/catalog", catalog_app, clock) as client:
+        yield client
 
 
 def calls(app: Starlette, method: str) -> int:
@@ -281,10 +291,9 @@ async def test_a_workspace_outage_is_a_dependency_error(workspace: KBaseWorkspac
 
 async def test_a_workspace_error_about_something_else_is_a_dependency_error(clock: FakeClock) -> None:
     wrong_service = fake_catalog_app(MODULES)
-    client = KBaseWorkspace("http://ws.test/", transport=httpx2.ASGITransport(wrong_service), clock=clock)
-    with pytest.raises(DependencyUnavailable) as caught:
-        await client.permissions(ALICE, [1])
-    await client.close()
+    async with connected(KBaseWorkspace, "http://ws.test/", wrong_service, clock) as client:
+        with pytest.raises(DependencyUnavailable) as caught:
+            await client.permissions(ALICE, [1])
     assert_token_hidden(caught.value)
 
 
@@ -337,10 +346,9 @@ async def test_an_unusable_workspace_list_is_a_dependency_error(result: list[Any
     def answer(request: httpx2.Request) -> httpx2.Response:
         return httpx2.Response(200, json={"version": "1.1", "id": "1", "result": result})
 
-    client = KBaseWorkspace("http://ws.test/", transport=httpx2.MockTransport(answer), clock=clock)
-    with pytest.raises(DependencyUnavailable):
-        await client.writable_workspaces(ALICE)
-    await client.close()
+    async with connected(KBaseWorkspace, "http://ws.test/", httpx2.MockTransport(answer), clock) as client:
+        with pytest.raises(DependencyUnavailable):
+            await client.writable_workspaces(ALICE)
 
 
 # ---------------------------------------------------------------- catalog
@@ -446,28 +454,19 @@ async def test_a_catalog_outage_is_a_dependency_error(catalog: KBaseCatalog, cat
 # ---------------------------------------------------------------- unreachable services, token hygiene
 
 
-async def _auth_call(transport: Any) -> None:
-    client = KBaseAuth("http://auth.test", transport=transport)
-    try:
+async def _auth_call(transport: httpx2.AsyncBaseTransport) -> None:
+    async with connected(KBaseAuth, "http://auth.test", transport) as client:
         await client.user_for_token(SECRET)
-    finally:
-        await client.close()
 
 
-async def _workspace_call(transport: Any) -> None:
-    client = KBaseWorkspace("http://ws.test", transport=transport)
-    try:
+async def _workspace_call(transport: httpx2.AsyncBaseTransport) -> None:
+    async with connected(KBaseWorkspace, "http://ws.test", transport) as client:
         await client.permissions(ALICE, [1])
-    finally:
-        await client.close()
 
 
-async def _catalog_call(transport: Any) -> None:
-    client = KBaseCatalog("http://catalog.test", transport=transport)
-    try:
+async def _catalog_call(transport: httpx2.AsyncBaseTransport) -> None:
+    async with connected(KBaseCatalog, "http://catalog.test", transport) as client:
         await client.resolve("Demo", None, function="assemble")
-    finally:
-        await client.close()
 
 
 @pytest.mark.parametrize("call", [_auth_call, _workspace_call, _catalog_call])

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,15 @@ def write(path: Path, data: Any) -> Path:
     later = max(before + 1_000_000_000, path.stat().st_mtime_ns)
     os.utime(path, ns=(later, later))
     return path
+
+
+def refused_at_startup(adapter: Callable[[Path], object], path: Path) -> str:
+    """The message with which `adapter` refuses the file at `path` when it is built; it names the file."""
+    with pytest.raises(ValueError) as caught:
+        adapter(path)
+    message = str(caught.value)
+    assert str(path) in message
+    return message
 
 
 def user(name: str) -> User:
@@ -166,12 +176,9 @@ async def test_a_file_deleted_while_running_keeps_the_last_good_tokens(tokens_fi
 def test_a_malformed_tokens_file_fails_at_startup_naming_file_and_problem(
     tmp_path: Path, content: Any, problem: str
 ) -> None:
-    path = write(tmp_path / "tokens.json", content)
-    with pytest.raises(ValueError) as caught:
-        FileAuth(path)
-    assert str(path) in str(caught.value)
-    assert problem in str(caught.value)
-    assert SECRET not in str(caught.value)
+    message = refused_at_startup(FileAuth, write(tmp_path / "tokens.json", content))
+    assert problem in message
+    assert SECRET not in message
 
 
 def test_a_missing_file_fails_at_startup_naming_it(tmp_path: Path) -> None:
@@ -260,11 +267,7 @@ async def test_writable_workspaces_follow_an_edited_file(ws_file: Path) -> None:
 def test_a_malformed_workspace_file_fails_at_startup_naming_file_and_problem(
     tmp_path: Path, content: Any, problem: str
 ) -> None:
-    path = write(tmp_path / "workspaces.json", content)
-    with pytest.raises(ValueError) as caught:
-        FileWorkspace(path)
-    assert str(path) in str(caught.value)
-    assert problem in str(caught.value)
+    assert problem in refused_at_startup(FileWorkspace, write(tmp_path / "workspaces.json", content))
 
 
 # ---------------------------------------------------------------- catalog
@@ -372,10 +375,7 @@ def test_a_malformed_catalog_fails_at_startup_naming_file_and_problem(
     tmp_path: Path, overrides: dict[str, Any], problem: str
 ) -> None:
     path = write(tmp_path / "catalog.json", catalog_data(**overrides))
-    with pytest.raises(ValueError) as caught:
-        FileCatalog(path)
-    assert str(path) in str(caught.value)
-    assert problem in str(caught.value)
+    assert problem in refused_at_startup(FileCatalog, path)
 
 
 @pytest.mark.parametrize(
@@ -396,11 +396,7 @@ def test_a_malformed_catalog_fails_at_startup_naming_file_and_problem(
     ],
 )
 def test_a_malformed_catalog_layout_fails_at_startup(tmp_path: Path, content: Any, problem: str) -> None:
-    path = write(tmp_path / "catalog.json", content)
-    with pytest.raises(ValueError) as caught:
-        FileCatalog(path)
-    assert str(path) in str(caught.value)
-    assert problem in str(caught.value)
+    assert problem in refused_at_startup(FileCatalog, write(tmp_path / "catalog.json", content))
 
 
 async def test_requirements_with_units_resolve_to_numbers(tmp_path: Path) -> None:

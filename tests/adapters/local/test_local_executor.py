@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from ee_retry.adapters.local import executor as executor_module
 from ee_retry.adapters.local.executor import LocalExecutor
 from ee_retry.constants import OUTPUT_TAIL_CHARS
 from ee_retry.domain.ids import new_id
 from ee_retry.domain.values import ProcState, SchedulerProc, SubmitSpec
-from ee_retry.errors import SchedulerUnavailable
+from ee_retry.errors import InvalidParams, SchedulerUnavailable
 from tests.builders import make_spec
 
 pytestmark = pytest.mark.slow
@@ -158,7 +159,7 @@ async def test_missing_executable_completes_with_127_and_the_reason(executor: Lo
 async def test_submit_refuses_the_whole_batch_when_one_spec_has_no_command(executor: LocalExecutor) -> None:
     good, bad = spec(py("pass")), spec(())
 
-    with pytest.raises(SchedulerUnavailable, match="no command"):
+    with pytest.raises(InvalidParams, match="no command"):
         await executor.submit("op1", [good, bad], hold=False)
 
     assert await executor.poll() == []
@@ -233,13 +234,20 @@ async def test_no_more_than_max_parallel_jobs_run_at_once_and_the_rest_wait_idle
     assert most_running == 2
 
 
+def started_with_child(job_dir: Path) -> bool:
+    """The executor has written the job's pid file in full (after it spawned the job), and the job
+    its child's."""
+    pid_file = job_dir / "pid"
+    return pid_file.exists() and pid_file.read_text().endswith("\n") and (job_dir / "child").exists()
+
+
 async def test_removing_a_running_job_kills_its_whole_process_group(
     executor: LocalExecutor, tmp_path: Path
 ) -> None:
     job = spec(py(SPAWN_CHILD_AND_SLEEP))
     ids = await executor.submit("op1", [job], hold=False)
     job_dir = tmp_path / "jobs" / job.job_id
-    await eventually(lambda: (job_dir / "child").exists(), "the job to start its child")
+    await eventually(lambda: started_with_child(job_dir), "the job to start its child")
     leader, child = read_pid(job_dir / "pid"), read_pid(job_dir / "child")
 
     await executor.remove([ids[job.job_id]], "cancelled by user")
@@ -388,6 +396,70 @@ async def test_listener_sees_every_transition_in_order(tmp_path: Path) -> None:
     assert [s for j, s in seen if j == cancelled.job_id] == [ProcState.REMOVED]
 
 
+async def test_a_job_removed_while_running_reports_its_removal_and_then_its_exit(tmp_path: Path) -> None:
+    seen: list[SchedulerProc] = []
+
+    async def listener(proc: SchedulerProc) -> None:
+        seen.append(proc)
+
+    ex = LocalExecutor(tmp_path, listener=listener, kill_grace_s=GRACE_S)
+    try:
+        job = spec(py(SLEEP_FOREVER))
+        ids = await ex.submit("op1", [job], hold=False)
+        await in_state(ex, job.job_id, ProcState.RUNNING)
+        await ex.remove([ids[job.job_id]], "cancelled by user")
+        await finished(ex, job.job_id)
+    finally:
+        await ex.close()
+
+    assert [(p.state, p.in_queue) for p in seen] == [
+        (ProcState.RUNNING, True),
+        (ProcState.REMOVED, True),
+        (ProcState.REMOVED, False),
+    ]
+    assert seen[-1].exit_signal == signal.SIGTERM
+
+
+async def test_a_finished_proc_is_forgotten_once_recorded_and_an_unfinished_one_is_kept(
+    executor: LocalExecutor, tmp_path: Path
+) -> None:
+    done = [spec(py("pass")) for _ in range(3)]
+    running, held = spec(py(WAIT_FOR_GO)), spec(py("pass"))
+    ids = await executor.submit("op1", [*done, running], hold=False)
+    ids |= await executor.submit("op2", [held], hold=True)
+    for job in done:
+        await finished(executor, job.job_id)
+    await in_state(executor, running.job_id, ProcState.RUNNING)
+
+    executor.forget_recorded([*ids.values(), "local.0"])
+
+    assert {p.job_id for p in await executor.poll()} == {running.job_id, held.job_id}
+    assert await executor.procs_for_jobs([j.job_id for j in done]) == []
+    assert [p.job_id for p in await executor.procs_for_operation("op1")] == [running.job_id]
+    (tmp_path / "jobs" / running.job_id / "go").touch()
+    proc = await finished(executor, running.job_id)
+    assert proc.state is ProcState.COMPLETED  # kept while it ran, so its end is still reported
+    executor.forget_recorded([ids[running.job_id]])
+    assert [p.job_id for p in await executor.poll()] == [held.job_id]
+
+
+async def test_finished_procs_not_recorded_are_kept_up_to_a_cap_oldest_dropped_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(executor_module, "HISTORY_MAX_PROCS", 3)
+    ex = LocalExecutor(tmp_path, max_parallel=1)
+    try:
+        jobs = [spec(py("pass")) for _ in range(5)]
+        for job in jobs:
+            await ex.submit("op1", [job], hold=False)
+            await finished(ex, job.job_id)
+        kept = await ex.poll()
+    finally:
+        await ex.close()
+
+    assert [p.job_id for p in kept] == [j.job_id for j in jobs[2:]]
+
+
 async def test_a_failing_listener_does_not_stop_the_executor(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -418,7 +490,7 @@ async def test_close_leaves_no_job_process_behind(tmp_path: Path) -> None:
     job = spec(py(SPAWN_CHILD_AND_SLEEP))
     await ex.submit("op1", [job], hold=False)
     job_dir = tmp_path / "jobs" / job.job_id
-    await eventually(lambda: (job_dir / "child").exists(), "the job to start its child")
+    await eventually(lambda: started_with_child(job_dir), "the job to start its child")
     leader, child = read_pid(job_dir / "pid"), read_pid(job_dir / "child")
 
     await ex.close()

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from ee_retry import constants
 from ee_retry.domain.ids import new_id
-from ee_retry.domain.model import OperationState
+from ee_retry.domain.model import OperationState, OperationUpdate
 from ee_retry.domain.values import OperationQuery
 from ee_retry.ports import JobStore
 from tests.builders import T0, make_op
@@ -50,7 +50,7 @@ async def test_a_finished_holder_older_than_the_ttl_frees_the_key(store: JobStor
 
 
 async def test_an_unfinished_holder_keeps_the_key_however_old(store: JobStore) -> None:
-    stuck = make_op(idempotency_key="k", state=OperationState.SUBMITTED)
+    stuck = make_op(idempotency_key="k", state=OperationState.RESERVED)
     await store.insert_operation(stuck)
     assert await store.insert_operation(make_op(idempotency_key="k", created=T0 + 10 * 86_400)) == stuck
 
@@ -59,7 +59,7 @@ async def test_setting_idem_to_none_frees_the_key(store: JobStore) -> None:
     """A rollback frees its key in the same write that marks it rolled back."""
     first = make_op(idempotency_key="k")
     await store.insert_operation(first)
-    assert await store.update_operation(first.id, frozenset(OperationState), {"idem": None})
+    assert await store.update_operation(OperationUpdate(first.id, frozenset(OperationState), {"idem": None}))
     second = make_op(idempotency_key="k")
     assert await store.insert_operation(second) is None
     assert await store.get_operation(first.id) == first
@@ -69,11 +69,13 @@ async def test_update_operation_applies_only_from_an_expected_state(store: JobSt
     op = make_op()
     await store.insert_operation(op)
     reserved = frozenset({OperationState.RESERVED})
-    assert not await store.update_operation(op.id, reserved, {"state": OperationState.DONE})
-    assert not await store.update_operation(new_id(), frozenset(OperationState), {"error": "x"})
+    assert not await store.update_operation(OperationUpdate(op.id, reserved, {"state": OperationState.DONE}))
+    assert not await store.update_operation(
+        OperationUpdate(new_id(), frozenset(OperationState), {"error": "x"})
+    )
     job_ids = [new_id(), new_id()]
     fields = {"state": OperationState.RESERVED, "job_ids": job_ids, "updated": T0 + 1, "result": {"n": 2}}
-    assert await store.update_operation(op.id, frozenset({OperationState.RESERVING}), fields)
+    assert await store.update_operation(OperationUpdate(op.id, frozenset({OperationState.RESERVING}), fields))
     got = await store.get_operation(op.id)
     assert got == replace(
         op, state=OperationState.RESERVED, job_ids=tuple(job_ids), updated=T0 + 1, result={"n": 2}
@@ -83,13 +85,13 @@ async def test_update_operation_applies_only_from_an_expected_state(store: JobSt
 
 async def test_find_operations_by_state_job_user_and_key_oldest_first(store: JobStore) -> None:
     job = new_id()
-    a = make_op(created=T0 + 2, job_ids=(job,), state=OperationState.SUBMITTED, idempotency_key="k")
+    a = make_op(created=T0 + 2, job_ids=(job,), state=OperationState.RESERVED, idempotency_key="k")
     b = make_op(created=T0 + 1, job_ids=(job, new_id()), user="bob")
     c = make_op(created=T0 + 3, state=OperationState.DONE)
     for op in (a, b, c):
         await store.insert_operation(op)
-    await store.update_operation(a.id, frozenset(OperationState), {"idem": None})
-    states = [OperationState.RESERVING, OperationState.SUBMITTED]
+    await store.update_operation(OperationUpdate(a.id, frozenset(OperationState), {"idem": None}))
+    states = [OperationState.RESERVING, OperationState.RESERVED]
     assert await store.find_operations(OperationQuery(states=states)) == [b, a]
     assert await store.find_operations(OperationQuery(job_id=job)) == [b, a]
     assert await store.find_operations(OperationQuery(user="alice")) == [a, c]
@@ -103,8 +105,12 @@ async def test_update_operation_with_updated_was_is_a_compare_and_set(store: Job
     op = make_op(state=OperationState.RESERVED)
     await store.insert_operation(op)
     reserved = frozenset({OperationState.RESERVED})
-    assert await store.update_operation(op.id, reserved, {"updated": T0 + 5}, updated_was=op.updated)
-    assert not await store.update_operation(op.id, reserved, {"updated": T0 + 6}, updated_was=op.updated)
+    assert await store.update_operation(
+        OperationUpdate(op.id, reserved, {"updated": T0 + 5}, updated_was=op.updated)
+    )
+    assert not await store.update_operation(
+        OperationUpdate(op.id, reserved, {"updated": T0 + 6}, updated_was=op.updated)
+    )
     stored = await store.get_operation(op.id)
     assert stored is not None
     assert stored.updated == T0 + 5

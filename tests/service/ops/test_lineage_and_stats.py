@@ -10,8 +10,8 @@ from ee_retry.errors import JobNotFound, PermissionDenied
 from ee_retry.service.ops.lineage import job_lineage
 from ee_retry.service.ops.stats import StatsRequest, job_stats
 from ee_retry.testing.instrument import Crash
+from tests.service.conftest import Env
 from tests.service.ops.test_retry_failed import fail_attempt, scripted
-from tests.service.support import Env
 
 # ---------------------------------------------------------------- lineage
 

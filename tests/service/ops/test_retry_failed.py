@@ -18,7 +18,7 @@ from ee_retry.service.jobs import cancel_job
 from ee_retry.service.ops import retry_failed
 from ee_retry.service.ops.retry_failed import FailedJobFilters, RetryFailedRequest
 from ee_retry.testing.instrument import Crash, Instrumented
-from tests.service.support import Env
+from tests.service.conftest import Env
 
 
 @dataclass

@@ -9,7 +9,7 @@ import ee_retry.demo
 from ee_retry.domain.policy.model import AutoRetry
 from ee_retry.service.policy.loop import AutoRetrier
 from ee_retry.service.policy.source import PolicySource
-from tests.service.support import Env
+from tests.service.conftest import Env
 
 EXAMPLE = Path(ee_retry.demo.__file__).with_name("policy.toml").read_text()
 

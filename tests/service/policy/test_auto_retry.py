@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ee_retry.service.jobs import cancel_job
+from tests.service.conftest import Env
 from tests.service.policy.auto_support import auto, latest, make_retrier
-from tests.service.support import Env
 
 
 async def test_a_flaky_job_is_retried_after_its_backoff_until_exhausted(env: Env, tmp_path: Path) -> None:

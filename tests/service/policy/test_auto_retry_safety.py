@@ -22,8 +22,8 @@ from ee_retry.testing import harness
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.instrument import Crash
 from ee_retry.testing.scheduler import FakeScheduler
+from tests.service.conftest import Env
 from tests.service.policy.auto_support import EXAMPLE, auto, latest, make_retrier, middle
-from tests.service.support import Env
 
 
 async def flaky_failures(env: Env, n: int) -> list[str]:

@@ -24,7 +24,7 @@ from ee_retry.service.repair.reaper_report import EXIT_ACTION_FAILED, EXIT_LEASE
 from ee_retry.service.submit.requests import RunRequest
 from ee_retry.service.submit.run import run_job_batch
 from ee_retry.testing.instrument import Crash
-from tests.service.support import Env
+from tests.service.conftest import Env
 
 DAY_S = 86_400
 HOUR_S = 3_600

@@ -32,7 +32,7 @@ from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.harness import service_deps
 from ee_retry.testing.instrument import Crash
 from ee_retry.testing.scheduler import FakeScheduler
-from tests.service.support import Env
+from tests.service.conftest import Env
 
 DEMO_COMMIT = "52ea58866b80a931944b028dd66b9b3a906be270"
 KILL_DEADLINE_S = 10.0  # a SIGKILLed process is gone long before this

@@ -23,8 +23,8 @@ from ee_retry.service.repair.reconcile import reconcile
 from ee_retry.service.submit.specs import specs_builder
 from ee_retry.service.submit.submission import roll_back
 from ee_retry.testing.instrument import Crash
+from tests.service.conftest import Env
 from tests.service.submit.test_retry_crash import ROLLED_BACK_STEPS, STEPS, assert_consistent, recover
-from tests.service.support import Env
 
 # Steps after which the scheduler holds nothing of the request yet.
 BEFORE_SUBMIT = ROLLED_BACK_STEPS | {"update_operation#1"}

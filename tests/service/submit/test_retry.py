@@ -14,7 +14,7 @@ from ee_retry.errors import InvalidParams, PermissionDenied, TooManyIds
 from ee_retry.service.jobs import cancel_job
 from ee_retry.service.submit.requests import RequirementsOverride
 from ee_retry.settings import demo_file
-from tests.service.support import Env
+from tests.service.conftest import Env
 
 RELEASE = "52ea58866b80a931944b028dd66b9b3a906be270"
 BETA = "b2051874499e4ce56f1ade1c35cdd488b35b21b5"

@@ -10,7 +10,7 @@ from ee_retry.domain.values import JobQuery
 from ee_retry.errors import IdempotencyConflict, InvalidParams
 from ee_retry.rpc.views import raise_item_error
 from ee_retry.service.submit.idempotency import check_key
-from tests.service.support import Env
+from tests.service.conftest import Env
 
 
 async def test_fifty_concurrent_retries_of_one_job_create_exactly_one_attempt(env: Env) -> None:

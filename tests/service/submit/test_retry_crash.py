@@ -15,7 +15,7 @@ from ee_retry.domain.values import JobQuery, OperationQuery, ProcState
 from ee_retry.errors import SchedulerUnavailable
 from ee_retry.service.repair.reconcile import reconcile
 from ee_retry.testing.instrument import Crash
-from tests.service.support import Env
+from tests.service.conftest import Env
 
 # (port, method, nth call of that method within the request): the retry lifecycle in order.
 STEPS = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.service.support import Env
+from tests.service.conftest import Env
 
 
 async def test_an_exit_code_is_recorded(env: Env) -> None:

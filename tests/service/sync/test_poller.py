@@ -12,7 +12,7 @@ from ee_retry.domain.model import Job, JobStatus, TerminatedCode
 from ee_retry.domain.values import ProcState, SchedulerProc, Transition
 from ee_retry.service.sync.callbacks import finish_job
 from ee_retry.service.sync.poller import Poller
-from tests.service.support import Env
+from tests.service.conftest import Env
 
 INTERVAL_S = 1.0
 

@@ -12,7 +12,7 @@ from ee_retry.service.submit.requests import RunRequest
 from ee_retry.service.submit.run import run_job_batch
 from ee_retry.service.sync.callbacks import finish_job, start_job
 from ee_retry.service.sync.status_sync import apply_procs, refresh_containers
-from tests.service.support import Env
+from tests.service.conftest import Env
 
 
 async def test_a_scheduler_hold_marks_an_active_job_error_and_removes_its_proc(env: Env) -> None:
