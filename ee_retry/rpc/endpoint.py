@@ -23,10 +23,20 @@ log = logging.getLogger(__name__)
 
 # msgspec writes what Starlette's JSONResponse writes (compact UTF-8 JSON; a lone surrogate fails),
 # about ten times faster: the same values, with floats of 1e16 and up or under 1e-4 spelt without the
-# exponent's "+" and leading zero. NaN and infinity, which the standard encoder refuses, would be
+# exponent's "+" and leading zero. Subclasses of int, float and str (PyMongo's Int64) go through
+# _as_json_scalar as json writes them. NaN and infinity, which the standard encoder refuses, would be
 # written as null; no answer holds them: the request parser (protocol.parse) and the reader of a
 # job's output (runner.job_output) refuse both, and the service's own floats are clock times.
-_ENCODER = msgspec.json.Encoder()
+
+
+def _as_json_scalar(value: Any) -> Any:
+    for kind in (int, float, str):
+        if isinstance(value, kind):
+            return kind(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_ENCODER = msgspec.json.Encoder(enc_hook=_as_json_scalar)
 
 
 def json_response(body: dict[str, Any], status: int) -> Response:

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from bson.int64 import Int64
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -50,6 +51,16 @@ def test_integers_past_64_bits_and_non_ascii_text_are_kept_exactly() -> None:
     answer = json.loads(body({"big": 2**64 + 1, "small": -(2**63) - 1, "name": "naïve ✓ 😀"}))
 
     assert answer["result"] == [{"big": 2**64 + 1, "small": -(2**63) - 1, "name": "naïve ✓ 😀"}]
+
+
+def test_a_store_s_integer_subclass_is_written_as_its_integer() -> None:
+    """PyMongo reads 64-bit integers as bson's Int64, an int subclass."""
+    assert json.loads(body({"n": Int64(2**40), "m": [Int64(-1)]}))["result"] == [{"n": 2**40, "m": [-1]}]
+
+
+def test_a_value_json_cannot_write_still_fails_the_encoding() -> None:
+    with pytest.raises(TypeError):
+        body(object())
 
 
 def test_a_lone_surrogate_still_fails_the_encoding() -> None:

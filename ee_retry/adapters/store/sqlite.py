@@ -382,9 +382,10 @@ class SqliteJobStore:
                 return [], total
             sql = "SELECT line FROM logs WHERE job_id = ? AND pos >= ? ORDER BY pos LIMIT ?"
             rows = conn.execute(sql, (job_id, max(skip, 0), limit)).fetchall()
-            return [dict(json.loads(r[0])) for r in rows], total
+            return [_DOC_DECODER.decode(r[0]) for r in rows], total
 
         # A page of up to INLINE_LOG_LINES is read like a job: on the caller's thread when it can be.
+        # Lines are decoded as get_job_docs decodes documents: a line no answer could carry fails.
         found = self._reader.read(run) if limit <= INLINE_LOG_LINES else None
         return found if found is not None else await self._run(run)
 
