@@ -16,7 +16,7 @@ from ee_retry.adapters.store.common import job_doc
 from ee_retry.domain.model import EE2_ONLY_FIELDS, Job, JobStatus
 from ee_retry.domain.policy.model import AutoRetry, AutoRetryState
 from ee_retry.rpc.views import doc_state, job_state
-from tests.adapters.store.store_helpers import full_job
+from tests.adapters.store.conftest import full_job
 
 ids = st.text("0123456789abcdef", min_size=24, max_size=24)
 texts = st.text(max_size=8)
