@@ -12,14 +12,15 @@ a compare-and-set of its state and `updated` time, so at most one writer moves i
     RESERVED    ROLLED_BACK  owner (roll_back)    no proc ever released, and the request failed for
                                                   good or the scheduler lacks jobs needing the token
 
-A request owns its operation until its fence (right after its one scheduler submit) fails; from then
-on reconcile finishes it or rolls it back (`OperationTakenOver`). When the store fails a request after
-its submit answered, nothing of the operation is under way any more: its instance finishes it as soon
-as the store answers again (`reconcile_abandoned`, every second) instead of after the grace period. `advance` is also what reconcile
-runs: it asks the scheduler what it already holds, submits only what is missing, and every later
-step is idempotent. A rollback removes held procs, deletes the `created` jobs (nothing else deletes
-jobs, so an operation with a job missing is an interrupted rollback, which reconcile completes), and
-frees the idempotency key in its final write.
+A request owns its operation until its fence (right after its one scheduler submit) fails; from then on
+reconcile finishes it or rolls it back (`OperationTakenOver`). Once the submit has answered, every later
+step is idempotent and nothing is under way after the request ends, so when the store fails the request
+(or its fence finds the operation moved, as a retried write whose first answer was lost does) its
+instance finishes the operation as soon as the store answers (`reconcile_abandoned`, every second)
+instead of after the grace period. `advance` is also what reconcile runs: it asks the scheduler what it
+already holds, submits only what is missing, and every later step is idempotent. A rollback removes held
+procs, deletes the `created` jobs (nothing else deletes jobs, so an operation with a job missing is an
+interrupted rollback, which reconcile completes), and frees the idempotency key in its final write.
 """
 
 from __future__ import annotations
@@ -157,7 +158,7 @@ async def advance(
         procs.update(await _submit(deps, op, missing, await specs_for(missing)))
     try:
         await _complete(deps, op, jobs, procs, by_request)
-    except StoreUnavailable:
+    except (StoreUnavailable, OperationTakenOver):
         if by_request:  # every proc is known: nothing is under way, so no grace period is needed
             deps.abandoned.add(op.id)
         raise

@@ -7,7 +7,7 @@ import pytest
 
 from ee_retry.domain.model import JobStatus, OperationState
 from ee_retry.domain.values import JobQuery, OperationQuery, ProcState
-from ee_retry.errors import SchedulerUnavailable, StoreUnavailable
+from ee_retry.errors import OperationTakenOver, SchedulerUnavailable, StoreUnavailable
 from ee_retry.service.repair.reconcile import Outcome, reconcile, reconcile_abandoned
 from tests.service.conftest import Env
 
@@ -76,3 +76,21 @@ async def test_a_submit_without_an_answer_waits_out_the_grace_period(env: Env) -
     assert await reconcile_abandoned(env.deps) == []
     [attempt] = await env.deps.store.find_jobs(JobQuery(retry_parent=original))
     assert attempt.status is JobStatus.CREATED
+
+
+async def test_a_fence_that_finds_the_operation_moved_is_finished_without_the_grace(env: Env) -> None:
+    """As when the fence's write took effect but its answer was lost and the retried write found the
+    operation already moved: the request says so, and its instance finishes the operation at once."""
+    original = await env.failed_job()
+    env.store.reset()
+    env.store.lose("update_operation", 2, answer=False)
+    with pytest.raises(OperationTakenOver):
+        await env.retry(original)
+    [attempt] = await env.deps.store.find_jobs(JobQuery(retry_parent=original))
+    assert attempt.status is JobStatus.CREATED
+
+    await reconcile_abandoned(env.deps)
+
+    assert (await env.job(attempt.id)).status is JobStatus.QUEUED
+    assert (await env.job(original)).retry_ids == (attempt.id,)
+    assert OperationState.RESERVED not in await operation_states(env)
