@@ -6,33 +6,33 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from ee_retry import errors as e
+from ee_retry import errors
 
 PROBLEM_TYPE = "application/problem+json"
 TYPE_BASE = "urn:ee-retry:error:"  # type URIs name the error class; they are not meant to be fetched
 
 # Most specific class first: a subclass may answer differently from its parent.
-_STATUS: tuple[tuple[type[e.EERetryError], int], ...] = (
-    (e.RequestTooLarge, 413),
-    (e.ParseError, 400),
-    (e.InvalidRequest, 400),
-    (e.InvalidParams, 400),
-    (e.MethodNotFound, 404),
-    (e.AuthenticationError, 401),
-    (e.PermissionDenied, 403),
-    (e.JobNotFound, 404),
-    (e.InvalidStatusTransition, 409),
-    (e.RetryNotAllowed, 409),
-    (e.UnknownModule, 409),
-    (e.IdempotencyConflict, 409),
-    (e.SchedulerUnavailable, 503),
-    (e.StoreUnavailable, 503),
-    (e.DependencyUnavailable, 503),
-    (e.OperationTakenOver, 409),
+_STATUS: tuple[tuple[type[errors.EERetryError], int], ...] = (
+    (errors.RequestTooLarge, 413),
+    (errors.ParseError, 400),
+    (errors.InvalidRequest, 400),
+    (errors.InvalidParams, 400),
+    (errors.MethodNotFound, 404),
+    (errors.AuthenticationError, 401),
+    (errors.PermissionDenied, 403),
+    (errors.JobNotFound, 404),
+    (errors.InvalidStatusTransition, 409),
+    (errors.RetryNotAllowed, 409),
+    (errors.UnknownModule, 409),
+    (errors.IdempotencyConflict, 409),
+    (errors.SchedulerUnavailable, 503),
+    (errors.StoreUnavailable, 503),
+    (errors.DependencyUnavailable, 503),
+    (errors.OperationTakenOver, 409),
 )
 
 
-def http_status(err: e.EERetryError) -> int:
+def http_status(err: errors.EERetryError) -> int:
     for cls, status in _STATUS:
         if isinstance(err, cls):
             return status
@@ -41,7 +41,7 @@ def http_status(err: e.EERetryError) -> int:
 
 def problem(exc: BaseException) -> dict[str, Any]:
     """The problem object of any exception; unknown ones say nothing about internals."""
-    err = exc if isinstance(exc, e.EERetryError) else e.InternalError()
+    err = exc if isinstance(exc, errors.EERetryError) else errors.InternalError()
     slug = type(err).__name__
     return {
         "type": f"{TYPE_BASE}{slug}",

@@ -277,11 +277,12 @@ class OperationKind(str, Enum):
 
 
 class OperationState(str, Enum):
-    """Where a submission operation is in its lifecycle; reconcile resumes from any of these."""
+    """Where a submission operation is in its lifecycle. Who moves it from which state to which, and
+    when, is the table in `service/submit/submission.py`; reconcile finishes or rolls back the two
+    incomplete ones."""
 
     RESERVING = "reserving"  # operation recorded; job documents may be partly inserted
     RESERVED = "reserved"  # every job document inserted; scheduler may or may not hold them
-    SUBMITTED = "submitted"  # scheduler accepted (held); scheduler ids known
     DONE = "done"  # released; the answer is stored for idempotent replay
     ROLLED_BACK = "rolled_back"  # abandoned before any job was visible; reserved documents removed
 

@@ -176,11 +176,7 @@ def in_flight_message(original_id: str, attempt_id: str | None) -> str:
 def same_original_message(named_id: str, original_id: str, attempt_id: str) -> str:
     """Two items of one request resolve to one original: the second names the first's attempt."""
     if named_id == original_id:
-        return (
-            f"Job {original_id} is already retried by this request as {attempt_id}; "
-            "one new attempt per original per request"
-        )
-    return (
-        f"Job {named_id} is an attempt of {original_id}, which this request already retries as {attempt_id}; "
-        "one new attempt per original per request"
-    )
+        which = f"Job {original_id} is already retried by this request"
+    else:
+        which = f"Job {named_id} is an attempt of {original_id}, which this request already retries"
+    return f"{which} as {attempt_id}; one new attempt per original per request"

@@ -69,16 +69,16 @@ def _encode_cursor(offset: int, bound: float) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple[int, float]:
+    foreign = InvalidParams("'cursor' is not one this service gave out; start again without it")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         doc = json.loads(raw)
         offset, bound = doc["o"], doc["b"]
     except (binascii.Error, ValueError, TypeError, KeyError) as exc:
-        raise InvalidParams("'cursor' is not one this service gave out; start again without it") from exc
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-        raise InvalidParams("'cursor' is not one this service gave out; start again without it")
-    if not isinstance(bound, int | float) or isinstance(bound, bool):
-        raise InvalidParams("'cursor' is not one this service gave out; start again without it")
+        raise foreign from exc
+    offset_ok = isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0
+    if not offset_ok or not isinstance(bound, int | float) or isinstance(bound, bool):
+        raise foreign
     return offset, float(bound)
 
 

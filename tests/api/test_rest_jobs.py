@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.harness import ADMIN_TOKEN, BOB_TOKEN, READONLY_ADMIN_TOKEN
 from ee_retry.testing.scheduler import FakeScheduler
@@ -86,6 +89,15 @@ def test_a_forged_cursor_and_bad_filters_are_problems(rest: Rest) -> None:
     for params in ({"cursor": "not-a-cursor"}, {"status": "exploded"}, {"limit": "0"}, {"wsid": "x"}):
         body = problem(rest.get("/jobs", **params), 400)
         assert body["code"] == -32602, params
+
+
+def test_a_cursor_that_decodes_but_holds_wrong_values_is_refused_like_a_forged_one(rest: Rest) -> None:
+    """Only a cursor this service gave out pages: a negative or boolean offset, or a bound that is not
+    a time, is answered as a forged cursor is."""
+    for doc in ({"o": -1, "b": 1.0}, {"o": True, "b": 1.0}, {"o": 2, "b": "soon"}, {"o": 2}):
+        cursor = base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
+        body = problem(rest.get("/jobs", cursor=cursor), 400)
+        assert body["detail"] == "'cursor' is not one this service gave out; start again without it", doc
 
 
 def test_no_token_or_a_bad_one_is_401_and_the_bare_token_form_works(api: Api, rest: Rest) -> None:

@@ -12,7 +12,7 @@ from dataclasses import replace as _replace
 
 from ee_retry.domain.model import TERMINAL_STATUSES, Job, JobStatus
 from ee_retry.domain.policy import breaker as breakers
-from ee_retry.domain.policy import decide as d
+from ee_retry.domain.policy import decide
 from ee_retry.domain.policy.model import AutoRetry, AutoRetryState, Policy
 from ee_retry.domain.policy.rules import Uniform, core_hours
 from ee_retry.domain.values import JobQuery
@@ -69,7 +69,7 @@ async def supersede_pass(deps: Deps, since: float) -> list[Write]:
             continue  # nothing pending, or this service's own start is under way
         latest = original.retry_ids[-1] if original.retry_ids else original.id
         if latest != entry.failed_id:
-            writes.append(Write(original, d.superseded(entry, latest, int(now * 1000))))
+            writes.append(Write(original, decide.superseded(entry, latest, int(now * 1000))))
     done = await store_writes(deps, writes)
     await announce(deps, done, now)
     return done
@@ -91,10 +91,10 @@ def _plan(
     if job.status is JobStatus.COMPLETED:
         if not ours or previous is None or previous.state is not AutoRetryState.SCHEDULED:
             return None
-        entry = d.succeeded(previous, now_ms)
+        entry = decide.succeeded(previous, now_ms)
         after.append(lambda: _probe(state, facts.app, original.id, True, now_ms))
         return Planned(Write(original, entry), after)
-    decided = d.decide(policy, facts, previous, now_ms, uniform)
+    decided = decide.decide(policy, facts, previous, now_ms, uniform)
     if decided is None or decided == previous:
         return None
     if ours:
@@ -113,7 +113,7 @@ def _shown(
     if not entry.due:
         return entry
     breaker = state.breaker(app) if policy.breaker is not None else None
-    held = d.gate(policy, entry, original_id, state.use_for(user, app), breaker, now_ms).entry
+    held = decide.gate(policy, entry, original_id, state.use_for(user, app), breaker, now_ms).entry
     return held if held.state is not AutoRetryState.SCHEDULED else _replace(held, reason=entry.reason)
 
 

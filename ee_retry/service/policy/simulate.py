@@ -16,7 +16,7 @@ from typing import Any
 
 from ee_retry.domain.model import Job, JobStatus
 from ee_retry.domain.policy import breaker as breakers
-from ee_retry.domain.policy import decide as d
+from ee_retry.domain.policy import decide
 from ee_retry.domain.policy.breaker import Breaker
 from ee_retry.domain.policy.model import AutoRetry, AutoRetryState, Policy
 from ee_retry.domain.policy.rules import core_hours, system_terminated
@@ -126,7 +126,7 @@ def _replay(
 ) -> None:
     now_ms = int((job.finished or job.updated) * 1000)
     facts = facts_of(job, original)
-    entry = d.decide(policy, facts, entries.get(original.id), now_ms, _no_jitter)
+    entry = decide.decide(policy, facts, entries.get(original.id), now_ms, _no_jitter)
     if entry is None:
         return
     result.failures += 1
@@ -154,7 +154,7 @@ def _gate(
 ) -> AutoRetry:
     at = entry.next_at or 0
     breaker = _observed(policy, state.breaker(app), app, history, at) if policy.breaker else None
-    gate = d.gate(policy, entry, original.id, state.use_for(original.user, app), breaker, at)
+    gate = decide.gate(policy, entry, original.id, state.use_for(original.user, app), breaker, at)
     if gate.entry.state is AutoRetryState.WAITING_BUDGET:
         tally.held_by_budget += 1
     elif gate.entry.state is AutoRetryState.PAUSED:
@@ -165,7 +165,7 @@ def _gate(
         return gate.entry
     tally.would_start += 1
     state.record_start(original.user, app, at)
-    return d.started(gate.entry, f"simulated-{tally.would_start}", at)
+    return decide.started(gate.entry, f"simulated-{tally.would_start}", at)
 
 
 def _observed(policy: Policy, breaker: Breaker, app: str, history: Outcomes, at_ms: int) -> Breaker:

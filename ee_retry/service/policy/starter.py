@@ -21,7 +21,7 @@ from ee_retry import constants
 from ee_retry.domain.ids import new_id
 from ee_retry.domain.model import Job, JobStatus
 from ee_retry.domain.policy import breaker as breakers
-from ee_retry.domain.policy import decide as d
+from ee_retry.domain.policy import decide
 from ee_retry.domain.policy.model import AutoRetry, AutoRetryState, Policy
 from ee_retry.domain.policy.rules import system_terminated
 from ee_retry.domain.values import JobQuery, User
@@ -79,7 +79,7 @@ def _plan(
 ) -> tuple[list[Write], list[Batch]]:
     """Held-back and superseded decisions to store, and the retry requests to send."""
     moves: list[Write] = []
-    fresh: dict[str, list[Write]] = defaultdict(list)
+    starting: dict[str, list[Write]] = defaultdict(list)  # by rule: retries the gates let start now
     recover: dict[tuple[str, str], Batch] = {}
     for original in due:
         entry = entry_of(original)
@@ -94,24 +94,24 @@ def _plan(
             continue
         latest = original.retry_ids[-1] if original.retry_ids else original.id
         if latest != entry.failed_id:
-            moves.append(Write(original, d.superseded(entry, latest, now_ms)))
+            moves.append(Write(original, decide.superseded(entry, latest, now_ms)))
             continue
         app = app_of(original)
         breaker = state.breaker(app) if policy.breaker is not None else None
-        gate = d.gate(policy, entry, original.id, state.use_for(original.user, app), breaker, now_ms)
+        gate = decide.gate(policy, entry, original.id, state.use_for(original.user, app), breaker, now_ms)
         if gate.start:
             state.record_start(original.user, app, now_ms)
             if gate.breaker is not None:
                 state.set_breaker(gate.breaker)
-            fresh[rule].append(Write(original, gate.entry))
+            starting[rule].append(Write(original, gate.entry))
         elif gate.entry != entry:
             moves.append(Write(original, gate.entry))
     batches = list(recover.values())
     pass_id = new_id()
-    for rule, writes in sorted(fresh.items()):
-        for n, i in enumerate(range(0, len(writes), constants.MAX_JOB_IDS_PER_CALL)):
-            key = f"auto:{pass_id}:{len(batches)}:{n}"
-            chunk = writes[i : i + constants.MAX_JOB_IDS_PER_CALL]
+    for rule, writes in sorted(starting.items()):
+        for part, first in enumerate(range(0, len(writes), constants.MAX_JOB_IDS_PER_CALL)):
+            key = f"auto:{pass_id}:{len(batches)}:{part}"
+            chunk = writes[first : first + constants.MAX_JOB_IDS_PER_CALL]
             batches.append(Batch(key, rule, [Write(w.original, w.entry, key) for w in chunk]))
     return moves, batches
 
@@ -148,12 +148,12 @@ async def _send(deps: Deps, batch: Batch, token: str | None, now_ms: int) -> lis
 
 def _after(entry: AutoRetry, item: dict[str, object], now_ms: int) -> AutoRetry:
     if "retry_id" in item:
-        return d.started(entry, str(item["retry_id"]), now_ms)
+        return decide.started(entry, str(item["retry_id"]), now_ms)
     if item.get("code") == RetryInFlight.code:
-        return d.ended(
+        return decide.ended(
             entry, AutoRetryState.SUPERSEDED, f"another attempt is in flight: {item.get('error')}", now_ms
         )
-    return d.ended(entry, AutoRetryState.STOPPED, f"the retry was refused: {item.get('error')}", now_ms)
+    return decide.ended(entry, AutoRetryState.STOPPED, f"the retry was refused: {item.get('error')}", now_ms)
 
 
 async def _observe_breakers(

@@ -24,6 +24,9 @@ from ee_retry.service.sync.status_sync import refresh_containers
 log = logging.getLogger(__name__)
 
 
+TAKEN = "another writer took this operation"  # the detail of an operation another pass claimed first
+
+
 class Outcome(str, Enum):
     """What reconcile did with one operation, or in a dry run would do."""
 
@@ -69,7 +72,7 @@ async def reconcile_one(deps: Deps, op: Operation, dry_run: bool = False) -> Rec
             return _action(op, Outcome.ROLLED_BACK, planned=True)
         owned_at = await claim(deps, op)
         if owned_at is None:
-            return _action(op, Outcome.SKIPPED, "another writer took this operation")
+            return _action(op, Outcome.SKIPPED, TAKEN)
         why = "the request stopped before its jobs were recorded"
         if await roll_back(deps, op, why, procs=(), owned_at=owned_at):
             return _action(op, Outcome.ROLLED_BACK, "never acknowledged; reserved jobs removed")
@@ -83,7 +86,7 @@ async def reconcile_one(deps: Deps, op: Operation, dry_run: bool = False) -> Rec
         return _action(op, would, why_not or f"{len(jobs)} jobs to submit, link and release", planned=True)
     owned_at = await claim(deps, op)
     if owned_at is None:
-        return _action(op, Outcome.SKIPPED, "another writer took this operation")
+        return _action(op, Outcome.SKIPPED, TAKEN)
     if why_not:
         return await _roll_back(deps, op, why_not, owned_at, procs)
     if gone:

@@ -50,7 +50,7 @@ async def test_a_finished_holder_older_than_the_ttl_frees_the_key(store: JobStor
 
 
 async def test_an_unfinished_holder_keeps_the_key_however_old(store: JobStore) -> None:
-    stuck = make_op(idempotency_key="k", state=OperationState.SUBMITTED)
+    stuck = make_op(idempotency_key="k", state=OperationState.RESERVED)
     await store.insert_operation(stuck)
     assert await store.insert_operation(make_op(idempotency_key="k", created=T0 + 10 * 86_400)) == stuck
 
@@ -85,13 +85,13 @@ async def test_update_operation_applies_only_from_an_expected_state(store: JobSt
 
 async def test_find_operations_by_state_job_user_and_key_oldest_first(store: JobStore) -> None:
     job = new_id()
-    a = make_op(created=T0 + 2, job_ids=(job,), state=OperationState.SUBMITTED, idempotency_key="k")
+    a = make_op(created=T0 + 2, job_ids=(job,), state=OperationState.RESERVED, idempotency_key="k")
     b = make_op(created=T0 + 1, job_ids=(job, new_id()), user="bob")
     c = make_op(created=T0 + 3, state=OperationState.DONE)
     for op in (a, b, c):
         await store.insert_operation(op)
     await store.update_operation(OperationUpdate(a.id, frozenset(OperationState), {"idem": None}))
-    states = [OperationState.RESERVING, OperationState.SUBMITTED]
+    states = [OperationState.RESERVING, OperationState.RESERVED]
     assert await store.find_operations(OperationQuery(states=states)) == [b, a]
     assert await store.find_operations(OperationQuery(job_id=job)) == [b, a]
     assert await store.find_operations(OperationQuery(user="alice")) == [a, c]
