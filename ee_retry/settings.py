@@ -102,10 +102,10 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        e = os.environ if env is None else env
+        environ = os.environ if env is None else env
 
         def opt(name: str) -> str | None:
-            value = e.get(name, "").strip()
+            value = environ.get(name, "").strip()
             return value or None
 
         def opt_path(name: str) -> Path | None:

@@ -25,34 +25,36 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ee_retry.bench", description="ee-retry benchmarks")
-    sub = p.add_subparsers(dest="bench", required=True)
-    r = sub.add_parser("retry", help="retry_jobs of N failed jobs: ours against ee2's serial loop")
-    r.add_argument(
+    parser = argparse.ArgumentParser(prog="python -m ee_retry.bench", description="ee-retry benchmarks")
+    sub = parser.add_subparsers(dest="bench", required=True)
+    retry = sub.add_parser("retry", help="retry_jobs of N failed jobs: ours against ee2's serial loop")
+    retry.add_argument(
         "--sizes", type=_sizes, default=DEFAULT_SIZES, help="comma separated N (default 1,10,100,1000)"
     )
-    r.add_argument(
+    retry.add_argument(
         "--store",
         choices=("mongomock", "sqlite"),
         default="sqlite",
         help="sqlite: the embedded store (default); mongomock: MongoJobStore over mongomock-ng, whose "
         "unindexed scans grow as N squared (see BENCHMARKS.md)",
     )
-    r.add_argument("--store-latency-ms", type=float, default=DEFAULT_STORE_LATENCY_MS)
-    r.add_argument("--submit-latency-ms", type=float, default=DEFAULT_SUBMIT_LATENCY_MS)
-    r.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    r.add_argument(
+    retry.add_argument("--store-latency-ms", type=float, default=DEFAULT_STORE_LATENCY_MS)
+    retry.add_argument("--submit-latency-ms", type=float, default=DEFAULT_SUBMIT_LATENCY_MS)
+    retry.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    retry.add_argument(
         "--profile",
         action="store_true",
         help="after the table, run our path once more at the largest N under cProfile and print it",
     )
-    pol = sub.add_parser("policy", help="automatic retries: N failures decided, then their retries started")
-    pol.add_argument("--sizes", type=_sizes, default=(100, 1_000, 10_000), help="comma separated N")
-    pol.add_argument("--store-latency-ms", type=float, default=DEFAULT_STORE_LATENCY_MS)
-    pol.add_argument("--submit-latency-ms", type=float, default=DEFAULT_SUBMIT_LATENCY_MS)
-    pol.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    policy = sub.add_parser(
+        "policy", help="automatic retries: N failures decided, then their retries started"
+    )
+    policy.add_argument("--sizes", type=_sizes, default=(100, 1_000, 10_000), help="comma separated N")
+    policy.add_argument("--store-latency-ms", type=float, default=DEFAULT_STORE_LATENCY_MS)
+    policy.add_argument("--submit-latency-ms", type=float, default=DEFAULT_SUBMIT_LATENCY_MS)
+    policy.add_argument("--markdown", action="store_true", help="print a Markdown table")
     add_http_parser(sub)
-    return p
+    return parser
 
 
 def main_policy(args: argparse.Namespace, latency: Latency) -> int:

@@ -31,18 +31,18 @@ UNITS_S = {"s": 1, "m": 60, "h": 3_600, "d": 86_400}
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="ee-retry-policy", description=DESCRIPTION)
-    sub = ap.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="ee-retry-policy", description=DESCRIPTION)
+    sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="validate a policy file and print its rules")
     check.add_argument("file", type=Path)
     check.add_argument("--json", action="store_true", help="print the policy as one JSON object")
-    sim = sub.add_parser("simulate", help="replay recorded failures through a policy, writing nothing")
-    sim.add_argument("file", type=Path)
-    sim.add_argument(
+    simulate = sub.add_parser("simulate", help="replay recorded failures through a policy, writing nothing")
+    simulate.add_argument("file", type=Path)
+    simulate.add_argument(
         "--since", type=duration_s, default=duration_s("7d"), help="how far back: 90m, 12h, 7d (default 7d)"
     )
-    sim.add_argument("--json", action="store_true", help="print one JSON object")
-    return ap
+    simulate.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
 
 
 def duration_s(text: str) -> float:

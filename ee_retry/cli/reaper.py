@@ -43,16 +43,16 @@ cron, every 10 minutes:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(
         prog="ee-retry-reaper",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ap.add_argument(
+    parser.add_argument(
         "--dry-run", action="store_true", help="plan only: print what would be done, change nothing"
     )
-    ap.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     ages = (
         (
             "--created-max-age",
@@ -72,8 +72,8 @@ def parser() -> argparse.ArgumentParser:
         ),
     )
     for flag, default, text in ages:
-        ap.add_argument(flag, type=_seconds, default=default, metavar="SECONDS", help=text)
-    return ap
+        parser.add_argument(flag, type=_seconds, default=default, metavar="SECONDS", help=text)
+    return parser
 
 
 def _seconds(text: str) -> float:

@@ -32,22 +32,22 @@ SERVICE_ENV = {
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(
         prog="scripts/soak",
         description="Run the real service under concurrent clients on loopback, SIGKILL and restart it at "
         "random, then drain and check the retry invariants. Exit 1 on any violation.",
     )
-    p.add_argument("--seconds", type=float, default=60.0, help="traffic duration (default 60)")
-    p.add_argument("--clients", type=int, default=4, help="concurrent clients (default 4)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: from the clock)")
-    p.add_argument("--drain-seconds", type=float, default=60.0, help="longest wait for jobs to end")
-    p.add_argument(
+    parser.add_argument("--seconds", type=float, default=60.0, help="traffic duration (default 60)")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent clients (default 4)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: from the clock)")
+    parser.add_argument("--drain-seconds", type=float, default=60.0, help="longest wait for jobs to end")
+    parser.add_argument(
         "--mongo",
         action="store_true",
         help="keep the jobs in MongoDB: a SecantusDB server the soak starts (and kills at random too)",
     )
-    p.add_argument("--keep", action="store_true", help="keep the work folder (data, service log)")
-    return p
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (data, service log)")
+    return parser
 
 
 async def _soak(config: SoakConfig, mongo: bool) -> int:

@@ -22,7 +22,7 @@ from ee_retry.domain.ids import new_id
 from ee_retry.domain.values import ProcState, SchedulerProc, SubmitSpec
 from ee_retry.ports import Scheduler
 from ee_retry.testing.scheduler import FakeScheduler
-from tests.adapters.htcondor.condor_helpers import FAKE_FACTORY, RUNNER, SERVICE_URL
+from tests.adapters.htcondor.conftest import FAKE_FACTORY, RUNNER, SERVICE_URL
 from tests.builders import make_spec
 
 pytestmark = pytest.mark.slow  # the local executor runs processes, HTCondor's workers are processes

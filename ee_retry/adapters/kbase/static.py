@@ -91,10 +91,10 @@ class WatchedJsonFile(Generic[T]):
 
     def _signature(self) -> _Signature | None:
         try:
-            st = os.stat(self.path)
+            found = os.stat(self.path)
         except OSError:
             return None
-        return (st.st_mtime_ns, st.st_size, st.st_ino)
+        return (found.st_mtime_ns, found.st_size, found.st_ino)
 
     def _load(self) -> T:
         try:

@@ -185,61 +185,62 @@ class Term:
     alt: Term | None = None
 
 
-def operation_terms(q: OperationQuery) -> list[Term]:
+def operation_terms(query: OperationQuery) -> list[Term]:
     """An OperationQuery as AND-ed terms, rendered by each store as its job queries are."""
     terms: list[Term] = []
-    if q.states is not None:
-        terms.append(Term("state", "in", [OperationState(s).value for s in q.states]))
-    if q.job_id is not None:
-        terms.append(Term("job_ids", "has", q.job_id))
-    equal = {"user": q.user, "idempotency_key": q.idempotency_key}
+    if query.states is not None:
+        terms.append(Term("state", "in", [OperationState(s).value for s in query.states]))
+    if query.job_id is not None:
+        terms.append(Term("job_ids", "has", query.job_id))
+    equal = {"user": query.user, "idempotency_key": query.idempotency_key}
     terms.extend(Term(name, "eq", value) for name, value in equal.items() if value is not None)
     return terms
 
 
-def query_terms(q: JobQuery) -> list[Term]:
+def query_terms(query: JobQuery) -> list[Term]:
     """A JobQuery as AND-ed terms: owners OR workspaces when both are given, everything else AND-ed."""
     terms: list[Term] = []
-    if q.ids is not None:
-        terms.append(Term("_id", "in", valid_ids(q.ids)))
-    owners = Term("user", "in", list(q.users)) if q.users is not None else None
-    spaces = Term("wsid", "in", list(q.wsids)) if q.wsids is not None else None
+    if query.ids is not None:
+        terms.append(Term("_id", "in", valid_ids(query.ids)))
+    owners = Term("user", "in", list(query.users)) if query.users is not None else None
+    spaces = Term("wsid", "in", list(query.wsids)) if query.wsids is not None else None
     if owners is not None and spaces is not None:
         terms.append(Term(owners.field, owners.op, owners.value, alt=spaces))
     elif (either := owners or spaces) is not None:
         terms.append(either)
-    if q.statuses is not None:
-        terms.append(Term("status", "in", [JobStatus(s).value for s in q.statuses]))
+    if query.statuses is not None:
+        terms.append(Term("status", "in", [JobStatus(s).value for s in query.statuses]))
     equal = {
-        "job_input.method": q.method,
-        "job_input.app_id": q.app_id,
-        "wsid": q.wsid,
-        "batch_id": q.batch_id,
-        "error_code": q.error_code,
-        "retry_parent": q.retry_parent,
+        "job_input.method": query.method,
+        "job_input.app_id": query.app_id,
+        "wsid": query.wsid,
+        "batch_id": query.batch_id,
+        "error_code": query.error_code,
+        "retry_parent": query.retry_parent,
     }
     terms.extend(Term(name, "eq", value) for name, value in equal.items() if value is not None)
-    if q.module is not None:
-        terms.append(Term("job_input.method", "prefix", f"{q.module}."))
-    if q.originals_only:
+    if query.module is not None:
+        terms.append(Term("job_input.method", "prefix", f"{query.module}."))
+    if query.originals_only:
         terms.append(Term("retry_parent", "is_null"))
-    if q.exclude_batch_containers:
+    if query.exclude_batch_containers:
         terms.append(Term("batch_job", "not_true"))
     bounds = (
-        ("created", "gte", q.created_from),
-        ("created", "lt", q.created_to),
-        ("updated", "lt", q.updated_before),
-        ("updated", "gte", q.updated_from),
-        ("auto_next_at", "lt", q.auto_due_before),
+        ("created", "gte", query.created_from),
+        ("created", "lt", query.created_to),
+        ("updated", "lt", query.updated_before),
+        ("updated", "gte", query.updated_from),
+        ("auto_next_at", "lt", query.auto_due_before),
     )
     terms.extend(Term(name, op, value) for name, op, value in bounds if value is not None)
-    if q.operation_ids is not None:
-        terms.append(Term("operation_id", "in", list(q.operation_ids)))
-    if q.scheduler_cluster is not None:
-        if not q.scheduler_cluster.isdigit():
+    if query.operation_ids is not None:
+        terms.append(Term("operation_id", "in", list(query.operation_ids)))
+    if query.scheduler_cluster is not None:
+        if not query.scheduler_cluster.isdigit():
             raise ValueError("a scheduler cluster id is digits only")
-        terms.append(Term("scheduler_id", "cluster", q.scheduler_cluster))
+        terms.append(Term("scheduler_id", "cluster", query.scheduler_cluster))
     terms.extend(
-        Term(c.field, c.op.value, list(c.value) if c.op is Comparison.IN else c.value) for c in q.conditions
+        Term(c.field, c.op.value, list(c.value) if c.op is Comparison.IN else c.value)
+        for c in query.conditions
     )
     return terms

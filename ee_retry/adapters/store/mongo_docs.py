@@ -146,9 +146,9 @@ def _legacy_created(op: str, when: float) -> dict[str, Any]:
     return {**legacy, "_id": {"$lt" if op == "lt" else "$gte": bound}}
 
 
-def job_filter(q: JobQuery) -> dict[str, Any]:
+def job_filter(query: JobQuery) -> dict[str, Any]:
     """The MongoDB filter for a JobQuery."""
-    return _filter(common.query_terms(q))
+    return _filter(common.query_terms(query))
 
 
 def operation_filter(terms: Sequence[common.Term]) -> dict[str, Any]:

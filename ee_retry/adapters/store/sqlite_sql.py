@@ -95,9 +95,9 @@ def _render(term: common.Term, params: list[Any], value_of: Callable[[str], str]
     return clause if term.alt is None else f"({clause} OR {_render(term.alt, params, value_of)})"
 
 
-def job_where(q: JobQuery) -> tuple[str, list[Any]]:
+def job_where(query: JobQuery) -> tuple[str, list[Any]]:
     """The SQL condition and its parameters for a JobQuery (column names come from a fixed map)."""
-    return _where(common.query_terms(q), _job_value)
+    return _where(common.query_terms(query), _job_value)
 
 
 def operation_where(terms: Sequence[common.Term]) -> tuple[str, list[Any]]:

@@ -99,14 +99,14 @@ async def run_load(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ee_retry.bench.http.load")
-    p.add_argument("url")
-    p.add_argument("body_file", type=Path)
-    p.add_argument("--header", action="append", default=[], help="'Name: value', repeatable")
-    p.add_argument("--connections", type=int, default=16)
-    p.add_argument("--seconds", type=float, default=MAX_SECONDS)
-    p.add_argument("--requests", type=int, default=None, help="stop after this many answers")
-    args = p.parse_args(argv)
+    parser = argparse.ArgumentParser(prog="python -m ee_retry.bench.http.load")
+    parser.add_argument("url")
+    parser.add_argument("body_file", type=Path)
+    parser.add_argument("--header", action="append", default=[], help="'Name: value', repeatable")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=MAX_SECONDS)
+    parser.add_argument("--requests", type=int, default=None, help="stop after this many answers")
+    args = parser.parse_args(argv)
     body = args.body_file.read_bytes()
     result = asyncio.run(run_load(args.url, body, args.header, args.connections, args.seconds, args.requests))
     print(json.dumps(result), flush=True)

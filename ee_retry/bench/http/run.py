@@ -55,8 +55,10 @@ def bodies(seeded: Seeded) -> dict[str, bytes]:
         "get_job_logs": [{"job_id": seeded.job_id, "skip_lines": 0, "limit": 100}],
     }
     return {
-        m: json.dumps({"version": "1.1", "method": f"execution_engine2.{m}", "params": p, "id": "1"}).encode()
-        for m, p in params.items()
+        method: json.dumps(
+            {"version": "1.1", "method": f"execution_engine2.{method}", "params": call_params, "id": "1"}
+        ).encode()
+        for method, call_params in params.items()
     }
 
 

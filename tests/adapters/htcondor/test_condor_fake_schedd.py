@@ -12,7 +12,7 @@ import pytest
 
 from ee_retry.adapters.htcondor.submit import build_submit
 from ee_retry.testing.schedd import FakeSchedd
-from tests.adapters.htcondor.condor_helpers import params
+from tests.adapters.htcondor.conftest import params
 from tests.builders import TOKEN, make_spec
 
 OP_ID = "66aa000000000000000000aa"

@@ -18,7 +18,7 @@ from ee_retry.domain.values import ProcState, SchedulerKind
 from ee_retry.errors import InvalidParams, SchedulerUnavailable
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.schedd import FakeSchedd
-from tests.adapters.htcondor.condor_helpers import FAKE_FACTORY, RUNNER, SERVICE_URL
+from tests.adapters.htcondor.conftest import FAKE_FACTORY, RUNNER, SERVICE_URL
 from tests.builders import make_spec
 
 pytestmark = pytest.mark.slow  # spawns worker processes

@@ -14,7 +14,7 @@ from ee_retry.adapters.htcondor.submit import ROW_KEYS, SubmitParams, build_subm
 from ee_retry.domain.ids import new_id
 from ee_retry.domain.model import JobRequirements
 from ee_retry.errors import InvalidParams
-from tests.adapters.htcondor.condor_helpers import RUNNER, SERVICE_URL, params, schedd_view
+from tests.adapters.htcondor.conftest import RUNNER, SERVICE_URL, params, schedd_view
 from tests.builders import TOKEN, make_spec
 
 OP_ID = "66aa00000000000000000001"

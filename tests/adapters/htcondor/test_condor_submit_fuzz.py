@@ -19,7 +19,7 @@ from ee_retry.adapters.htcondor.submit import build_submit
 from ee_retry.domain.model import JobRequirements
 from ee_retry.domain.values import SubmitSpec
 from ee_retry.errors import InvalidParams
-from tests.adapters.htcondor.condor_helpers import params, schedd_view
+from tests.adapters.htcondor.conftest import params, schedd_view
 from tests.builders import TOKEN, make_spec
 
 OP_ID = "66aa00000000000000000001"

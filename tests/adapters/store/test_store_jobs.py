@@ -12,7 +12,7 @@ from ee_retry.domain.model import Job, JobInput, JobStatus
 from ee_retry.domain.values import JobQuery
 from ee_retry.errors import InvalidJobId
 from ee_retry.ports import JobStore
-from tests.adapters.store.store_helpers import attempt_of, full_job
+from tests.adapters.store.conftest import attempt_of, full_job
 from tests.builders import COMMIT, T0, make_job
 
 # ------------------------------------------------------------------ jobs: insert and read

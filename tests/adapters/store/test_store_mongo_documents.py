@@ -13,7 +13,7 @@ from ee_retry.domain.model import JobStatus
 from ee_retry.domain.values import JobQuery, Transition
 from ee_retry.rpc.views import job_state
 from ee_retry.testing.mongo import AsyncMongomockClient
-from tests.adapters.store.store_helpers import full_job
+from tests.adapters.store.conftest import full_job
 from tests.builders import T0, make_job, make_op
 
 

@@ -8,7 +8,7 @@ from ee_retry.domain.ids import new_id
 from ee_retry.domain.model import JobInput, JobRequirements, JobStatus
 from ee_retry.domain.values import Transition
 from ee_retry.ports import JobStore
-from tests.adapters.store.store_helpers import ACTIVE, attempt_of
+from tests.adapters.store.conftest import ACTIVE, attempt_of
 from tests.builders import COMMIT, T0, make_job
 
 # ------------------------------------------------------------------ the in-flight guard
