@@ -43,6 +43,11 @@ class JobStore(Protocol):
     async def get_jobs(self, ids: Sequence[str]) -> dict[str, Job]:
         """The jobs that exist among `ids`, by id."""
 
+    async def get_job_docs(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The documents of the jobs that exist among `ids`, by id, each one that `Job.from_doc` reads
+        as the job `get_jobs` answers (`_id` a string); fresh dicts the caller may change. For reads
+        that only show jobs: the embedded store hands over its stored documents without building jobs."""
+
     async def find_jobs(self, query: JobQuery) -> list[Job]: ...
 
     async def count_jobs(self, query: JobQuery) -> dict[JobStatus, int]:

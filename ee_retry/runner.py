@@ -226,12 +226,24 @@ def job_env(env: Mapping[str, str], job_id: str, job_params: Mapping[str, Any]) 
     return out
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("not a finite number")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError("NaN and Infinity are not JSON")
+
+
 def job_output(stdout_tail: str) -> Any:
-    """The last stdout line if it is a JSON object, else the stdout tail."""
+    """The last stdout line if it is a JSON object, else the stdout tail. A line holding NaN, Infinity
+    or a number too large for a float is not JSON, as for the service's request parser."""
     lines = [ln for ln in stdout_tail.splitlines() if ln.strip()]
     if lines:
         try:
-            last = json.loads(lines[-1])
+            last = json.loads(lines[-1], parse_constant=_no_constant, parse_float=_finite)
         except ValueError:
             last = None
         if isinstance(last, dict):

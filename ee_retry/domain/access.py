@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import Enum
+from typing import NamedTuple
 
 from ee_retry.domain.model import Job
 from ee_retry.domain.values import Permission, User
@@ -31,7 +32,16 @@ def check_admin_flag(user: User, as_admin: bool, access: Access, action: str = "
         raise PermissionDenied("as_admin needs the EE2_ADMIN or EE2_ADMIN_RO role, which you do not have")
 
 
-def may_access(user: User, job: Job, perms: Mapping[int, Permission], access: Access, as_admin: bool) -> bool:
+class JobOwner(NamedTuple):
+    """What access to a job depends on, read from its stored document without building the job."""
+
+    user: str
+    wsid: int | None
+
+
+def may_access(
+    user: User, job: Job | JobOwner, perms: Mapping[int, Permission], access: Access, as_admin: bool
+) -> bool:
     """True if `user` may read or write `job` (perms: the user's permission on workspaces)."""
     if as_admin and (user.is_admin if access is Access.WRITE else user.is_read_admin):
         return True

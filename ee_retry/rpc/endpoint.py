@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
 
+import msgspec
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
@@ -21,12 +21,26 @@ from ee_retry.service.deps import Deps
 log = logging.getLogger(__name__)
 
 
-# Starlette's JSONResponse encoding (compact, UTF-8, NaN refused), with the encoder built once.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+# msgspec writes what Starlette's JSONResponse writes (compact UTF-8 JSON; a lone surrogate fails),
+# about ten times faster: the same values, with floats of 1e16 and up or under 1e-4 spelt without the
+# exponent's "+" and leading zero. Subclasses of int, float and str (PyMongo's Int64) go through
+# _as_json_scalar as json writes them. NaN and infinity, which the standard encoder refuses, would be
+# written as null; no answer holds them: the request parser (protocol.parse) and the reader of a
+# job's output (runner.job_output) refuse both, and the service's own floats are clock times.
+
+
+def _as_json_scalar(value: Any) -> Any:
+    for kind in (int, float, str):
+        if isinstance(value, kind):
+            return kind(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_ENCODER = msgspec.json.Encoder(enc_hook=_as_json_scalar)
 
 
 def json_response(body: dict[str, Any], status: int) -> Response:
-    return Response(_ENCODER.encode(body).encode("utf-8"), status_code=status, media_type="application/json")
+    return Response(_ENCODER.encode(body), status_code=status, media_type="application/json")
 
 
 class RpcEndpoint:

@@ -16,8 +16,9 @@ from ee_retry.rpc.methods_ops import OPS_METHODS
 from ee_retry.rpc.methods_policy import POLICY_METHODS
 from ee_retry.rpc.views import (
     date_range_stats,
+    doc_state,
+    doc_states,
     job_state,
-    job_states,
     log_page,
     ms,
     raise_item_error,
@@ -73,10 +74,11 @@ async def run_job_batch(call: Call, params: list[Any]) -> dict[str, Any]:
 
 async def check_job(call: Call, params: list[Any]) -> dict[str, Any]:
     args = rpc_params.first_dict(params, "check_job")
-    [job] = await jobs.check_jobs(
-        call.deps, await call.user(), [args.get("job_id")], rpc_params.flag(args, "as_admin")
+    user = await call.user()
+    [doc] = await jobs.check_job_docs(
+        call.deps, user, [args.get("job_id")], rpc_params.flag(args, "as_admin")
     )
-    return job_state(job, rpc_params.str_list(args, "exclude_fields"))
+    return doc_state(doc, rpc_params.str_list(args, "exclude_fields"))
 
 
 async def check_jobs(call: Call, params: list[Any]) -> dict[str, Any]:
@@ -84,8 +86,8 @@ async def check_jobs(call: Call, params: list[Any]) -> dict[str, Any]:
     ids = rpc_params.opt_list(args, "job_ids")
     if ids is None:
         raise InvalidParams("'job_ids' is required: a list of job ids")
-    found = await jobs.check_jobs(call.deps, await call.user(), ids, rpc_params.flag(args, "as_admin"))
-    return job_states(found, rpc_params.str_list(args, "exclude_fields"), rpc_params.return_list(args))
+    found = await jobs.check_job_docs(call.deps, await call.user(), ids, rpc_params.flag(args, "as_admin"))
+    return doc_states(found, rpc_params.str_list(args, "exclude_fields"), rpc_params.return_list(args))
 
 
 async def check_job_batch(call: Call, params: list[Any]) -> dict[str, Any]:

@@ -7,13 +7,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ee_retry.domain.model import Job
+from ee_retry.domain.model import EE2_ONLY_FIELDS, Job, JobRequirements, JobStatus
 from ee_retry.domain.policy.model import AutoRetry
 from ee_retry.errors import error_of_item
 from ee_retry.service.ops.retry_failed import Candidate
-
-_TIME_FIELDS = ("created", "updated", "queued", "estimating", "running", "finished")
-_PRIVATE_FIELDS = ("_id", "retry_active", "operation_id")
 
 
 def ms(value: float | None) -> int | None:
@@ -21,36 +18,95 @@ def ms(value: float | None) -> int | None:
 
 
 def job_state(job: Job, exclude: Iterable[str] = ()) -> dict[str, Any]:
-    """ee2's JobState for one job: every stored field (times in epoch ms), job_id and retry_count;
-    `exclude` drops top-level fields (job_id stays), as ee2's exclude_fields does."""
-    doc = job.to_doc()
-    state: dict[str, Any] = {"job_id": job.id}
-    for key, value in doc.items():
-        if key in _PRIVATE_FIELDS:
-            continue
-        state[key] = ms(value) if key in _TIME_FIELDS else value
-    state["retry_count"] = job.retry_count
-    for key in ("failure", "auto_retry"):  # only on jobs that have them
-        if state.get(key) is None:
-            state.pop(key, None)
-    if job.auto_retry is not None:
-        state["auto_retry"] = AutoRetry.from_doc(job.auto_retry).to_wire()
-    if job.job_input is None:
-        state.pop("job_input")
-    else:
-        state["job_input"].pop("meta", None)  # ee2 keeps run_job's meta as narrative_cell_info
+    """ee2's JobState for one job: `doc_state` of its document, so both paths answer alike."""
+    return doc_state(job.to_doc(), exclude)
+
+
+def doc_state(doc: Mapping[str, Any], exclude: Iterable[str] = ()) -> dict[str, Any]:
+    """ee2's JobState straight from a stored job document, read as `Job.from_doc` reads it (so it
+    equals `job_state(Job.from_doc(doc))`) without building the job: every stored field (times in
+    epoch ms), job_id and retry_count; `exclude` drops top-level fields (job_id stays), as ee2's
+    exclude_fields does."""
+    get = doc.get
+    error, retry_ids, job_input = get("error"), [str(r) for r in get("retry_ids") or ()], get("job_input")
+    state: dict[str, Any] = {
+        "job_id": str(doc["_id"]),
+        "user": doc["user"],
+        "authstrat": get("authstrat") or "kbaseworkspace",
+        "wsid": get("wsid"),
+        "status": JobStatus(doc["status"]).value,
+        "job_input": _input_state(job_input) if job_input else None,
+        "created": ms(float(get("created") or 0.0)),
+        "updated": ms(float(get("updated") or 0.0)),
+        "queued": ms(get("queued")),
+        "estimating": ms(get("estimating")),
+        "running": ms(get("running")),
+        "finished": ms(get("finished")),
+        "errormsg": get("errormsg"),
+        "error": dict(error) if error else None,
+        "error_code": get("error_code"),
+        "terminated_code": get("terminated_code"),
+        "scheduler_type": get("scheduler_type"),
+        "scheduler_id": get("scheduler_id"),
+        "job_output": get("job_output"),
+        "batch_job": bool(get("batch_job", False)),
+        "batch_id": _opt_str(get("batch_id")),
+        "child_jobs": [str(c) for c in get("child_jobs") or ()],
+        "retry_ids": retry_ids,
+        "retry_parent": _opt_str(get("retry_parent")),
+        "retry_saved_toggle": bool(get("retry_saved_toggle", False)),
+    }
+    if not job_input:
+        del state["job_input"]
+    if (failure := get("failure")) is not None:  # only on jobs that have them
+        state["failure"] = dict(failure)
+    if (auto := get("auto_retry")) is not None:
+        state["auto_retry"] = AutoRetry.from_doc(auto).to_wire()
+    state.update((key, doc[key]) for key in EE2_ONLY_FIELDS if get(key) is not None)
+    state["retry_count"] = len(retry_ids)
     for key in exclude:
         if key != "job_id":
             state.pop(key, None)
     return state
 
 
+def _input_state(job_input: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored job_input as `JobInput.from_doc` reads it and the wire shows it, without meta (ee2
+    keeps run_job's meta as narrative_cell_info)."""
+    get = job_input.get
+    return {
+        "method": job_input["method"],
+        "service_ver": get("service_ver") or "",
+        "params": get("params", []),
+        "app_id": get("app_id"),
+        "source_ws_objects": list(get("source_ws_objects") or ()),
+        "wsid": get("wsid"),
+        "parent_job_id": get("parent_job_id"),
+        "requirements": JobRequirements.from_doc(get("requirements") or {}).to_doc(),
+        "narrative_cell_info": dict(get("narrative_cell_info") or {}),
+    }
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
 def job_states(jobs: Sequence[Job], exclude: Iterable[str], as_list: bool) -> dict[str, Any]:
     """ee2's CheckJobsResults: {"job_states": [...]} in the order given, or {job_id: state}."""
     dropped = list(exclude)
+    return states_answer([job_state(j, dropped) for j in jobs], as_list)
+
+
+def doc_states(docs: Sequence[Mapping[str, Any]], exclude: Iterable[str], as_list: bool) -> dict[str, Any]:
+    """job_states of stored documents (see doc_state)."""
+    dropped = list(exclude)
+    return states_answer([doc_state(d, dropped) for d in docs], as_list)
+
+
+def states_answer(states: list[dict[str, Any]], as_list: bool) -> dict[str, Any]:
     if as_list:
-        return {"job_states": [job_state(j, dropped) for j in jobs]}
-    return {j.id: job_state(j, dropped) for j in jobs}
+        return {"job_states": states}
+    return {s["job_id"]: s for s in states}
 
 
 def log_page(lines: Sequence[Mapping[str, Any]], first: int, total: int) -> dict[str, Any]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from ee_retry.constants import MAX_JOB_IDS_PER_CALL
-from ee_retry.domain.access import Access, check_admin_flag, denial, may_access
+from ee_retry.domain.access import Access, JobOwner, check_admin_flag, denial, may_access
 from ee_retry.domain.ids import is_job_id
 from ee_retry.domain.model import Job
 from ee_retry.domain.values import Permission, User
@@ -24,7 +25,7 @@ def check_ids(ids: Sequence[object], what: str = "job_ids") -> list[str]:
 
 
 async def permissions_for(
-    deps: Deps, user: User, jobs: Iterable[Job], as_admin: bool
+    deps: Deps, user: User, jobs: Iterable[Job | JobOwner], as_admin: bool
 ) -> dict[int, Permission]:
     """The caller's permission on the workspaces of jobs they do not own (one workspace call)."""
     if as_admin:
@@ -43,6 +44,23 @@ async def load_accessible(
     jobs = await deps.store.get_jobs(ids)
     perms = await permissions_for(deps, user, jobs.values(), as_admin)
     return {job_id: _decide(user, jobs.get(job_id), job_id, perms, access, as_admin) for job_id in ids}
+
+
+async def load_readable_docs(
+    deps: Deps, user: User, ids: Sequence[str], as_admin: bool
+) -> dict[str, dict[str, Any] | EERetryError]:
+    """load_accessible for reading, on stored documents (no job built): each id mapped to its
+    document, or to the error the caller gets for it."""
+    check_admin_flag(user, as_admin, Access.READ)
+    docs = await deps.store.get_job_docs(ids)
+    owners = {job_id: JobOwner(doc["user"], doc.get("wsid")) for job_id, doc in docs.items()}
+    perms = await permissions_for(deps, user, owners.values(), as_admin)
+    return {
+        job_id: docs[job_id]
+        if job_id in owners and may_access(user, owners[job_id], perms, Access.READ, as_admin)
+        else denial(job_id, Access.READ)
+        for job_id in ids
+    }
 
 
 async def load_one(deps: Deps, user: User, job_id: object, access: Access, as_admin: bool) -> Job:

@@ -3,8 +3,9 @@ abandon_children and date-range listings."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any, TypeVar
 
 from ee_retry.constants import MAX_WORKSPACE_JOBS
 from ee_retry.domain.access import Access, check_admin_flag
@@ -12,23 +13,37 @@ from ee_retry.domain.model import ACTIVE_STATUSES, Job, TerminatedCode
 from ee_retry.domain.status import cancelled
 from ee_retry.domain.values import JobQuery, User
 from ee_retry.errors import EERetryError, InvalidParams, PermissionDenied
-from ee_retry.service.access import check_ids, load_accessible, load_one
+from ee_retry.service.access import check_ids, load_accessible, load_one, load_readable_docs
 from ee_retry.service.deps import Deps
 from ee_retry.service.submit.requests import DateRangeRequest
 from ee_retry.service.sync.status_sync import refresh_containers
+
+T = TypeVar("T")
 
 
 async def check_jobs(deps: Deps, user: User, ids: Sequence[object], as_admin: bool) -> list[Job]:
     """Jobs in the order asked; the first one the caller may not read fails the call."""
     checked = check_ids(ids)
-    found = await load_accessible(deps, user, checked, Access.READ, as_admin)
-    jobs: list[Job] = []
-    for job_id in checked:
+    return _in_order(checked, await load_accessible(deps, user, checked, Access.READ, as_admin))
+
+
+async def check_job_docs(
+    deps: Deps, user: User, ids: Sequence[object], as_admin: bool
+) -> list[dict[str, Any]]:
+    """check_jobs as stored documents (rpc.views.doc_state shows them): no job is built."""
+    checked = check_ids(ids)
+    return _in_order(checked, await load_readable_docs(deps, user, checked, as_admin))
+
+
+def _in_order(ids: Sequence[str], found: Mapping[str, T | EERetryError]) -> list[T]:
+    """The items of `ids` in order; the first error among them is raised."""
+    items: list[T] = []
+    for job_id in ids:
         item = found[job_id]
         if isinstance(item, EERetryError):
             raise item
-        jobs.append(item)
-    return jobs
+        items.append(item)
+    return items
 
 
 async def check_job_batch(deps: Deps, user: User, batch_id: object, as_admin: bool) -> tuple[Job, list[Job]]:

@@ -51,6 +51,11 @@ def test_output_that_is_not_a_json_object_is_kept_as_the_stdout_tail() -> None:
     assert rules.job_output("plain text\n") == {"stdout_tail": "plain text"}
 
 
+@pytest.mark.parametrize("line", ['{"x": NaN}', '{"x": -Infinity}', '{"x": 1e400}'])
+def test_a_last_line_holding_a_number_json_cannot_carry_is_kept_as_the_stdout_tail(line: str) -> None:
+    assert rules.job_output(f"log\n{line}\n") == {"stdout_tail": f"log\n{line}"}
+
+
 @pytest.mark.parametrize(
     ("exit_code", "signal", "message", "facts"),
     [

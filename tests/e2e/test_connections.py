@@ -134,23 +134,32 @@ def test_a_body_that_stops_arriving_gets_408_and_the_connection_is_closed(server
 
 
 def test_a_body_sent_in_parts_within_the_body_timeout_is_answered_and_the_connection_kept(
-    server: Server,
+    tmp_path: Path,
 ) -> None:
+    """Timeouts of a few seconds here, so that a loaded machine cannot push a pause past a limit."""
     body = b'{"version": "1.1", "method": "execution_engine2.ver", "params": [], "id": "1"}'
-    sock = send_part_of_a_request(server, body[:10], declared=len(body))
-    time.sleep(0.5)
-    sock.sendall(body[10:])
-    first = read_answer(sock)
-    time.sleep(0.7)  # past the body timeout counted from the first part, within the keep-alive
-    sock.sendall(
-        b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: "
-        + str(len(body)).encode()
-        + b"\r\n\r\n"
-        + body
+    srv = Server(
+        tmp_path / "data", env=LIMITS | {"EE_RETRY_BODY_TIMEOUT_S": "3", "EE_RETRY_KEEP_ALIVE_S": "6"}
     )
+    srv.data_dir.mkdir()
+    srv.start()
+    try:
+        sock = send_part_of_a_request(srv, body[:10], declared=len(body))
+        time.sleep(1.0)  # well within the body timeout
+        sock.sendall(body[10:])
+        first = read_answer(sock)
+        time.sleep(2.5)  # past the body timeout counted from the first part, well within the keep-alive
+        sock.sendall(
+            b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body
+        )
 
-    assert first.startswith(b"HTTP/1.1 200 ")
-    assert read_until_closed(sock).startswith(b"HTTP/1.1 200 ")
+        assert first.startswith(b"HTTP/1.1 200 ")
+        assert read_until_closed(sock).startswith(b"HTTP/1.1 200 ")
+    finally:
+        srv.stop()
 
 
 def test_an_idle_keep_alive_connection_is_closed_after_the_keep_alive_timeout(server: Server) -> None:

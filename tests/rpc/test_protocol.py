@@ -157,6 +157,9 @@ class LeakyStore:
     async def get_jobs(self, ids: Sequence[str]) -> dict[str, Job]:
         raise RuntimeError(f"{SECRET_PATH} token={ALICE_TOKEN}")
 
+    async def get_job_docs(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        raise RuntimeError(f"{SECRET_PATH} token={ALICE_TOKEN}")
+
 
 @pytest.fixture
 def leaky_client(store: JobStore, sched: FakeScheduler, clock: FakeClock) -> Iterator[TestClient]:

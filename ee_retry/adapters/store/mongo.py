@@ -120,6 +120,10 @@ class MongoJobStore:
             docs = await self._jobs.find({"_id": {"$in": oids}}).to_list(None)
         return {str(d["_id"]): mongo_docs.job(d) for d in docs}
 
+    async def get_job_docs(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        # Through the job: a document ee2 wrote is read (ObjectIds, a missing `created`) as get_jobs reads it.
+        return {job_id: job.to_doc() for job_id, job in (await self.get_jobs(ids)).items()}
+
     async def find_jobs(self, query: JobQuery) -> list[Job]:
         direction = 1 if query.ascending else -1
         with mongo_docs.store_errors():

@@ -22,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
+import msgspec
+
 from ee_retry.adapters.local.private_files import touch_private
 from ee_retry.adapters.store import common, sqlite_sql
 from ee_retry.adapters.store.sqlite_reader import InlineReader
@@ -32,6 +34,8 @@ from ee_retry.errors import RetryInFlight, StoreUnavailable
 T = TypeVar("T")
 
 BUSY_TIMEOUT_S = 30.0  # how long a write waits for another process's write before giving up
+_DOC_DECODER = msgspec.json.Decoder()
+INLINE_LOG_LINES = 1_000  # a log page up to this long is read on the caller's thread (about a millisecond)
 
 
 class _Change(NamedTuple):
@@ -125,12 +129,14 @@ class SqliteJobStore:
     # ------------------------------------------------------------ jobs
 
     @staticmethod
-    def _load_jobs(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def _load_jobs(
+        conn: sqlite3.Connection, ids: Sequence[str], loads: Callable[[str], Any] = json.loads
+    ) -> dict[str, dict[str, Any]]:
         if len(ids) == 1:  # the common read (check_job, every callback): a plain key lookup
             rows = conn.execute(sqlite_sql.JOB_BY_ID, (ids[0],)).fetchall()
         else:
             rows = conn.execute(sqlite_sql.JOBS_BY_ID, (common.dumps(list(ids)),)).fetchall()
-        docs = [json.loads(r[0]) for r in rows]
+        docs = [loads(r[0]) for r in rows]
         return {d["_id"]: d for d in docs}
 
     @staticmethod
@@ -159,11 +165,21 @@ class SqliteJobStore:
         return await self._run(run, write=True) if jobs else common.insert_outcome(jobs, [], {})
 
     async def get_jobs(self, ids: Sequence[str]) -> dict[str, Job]:
-        valid = common.valid_ids(ids)
-        docs = self._reader.read(lambda conn: self._load_jobs(conn, valid))
-        if docs is None:
-            docs = await self._run(lambda conn: self._load_jobs(conn, valid))
+        docs = await self._read_jobs(ids, json.loads)
         return {job_id: Job.from_doc(doc) for job_id, doc in docs.items()}
+
+    async def get_job_docs(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Decoded by msgspec, about three times faster than json: the same values, except that a
+        document holding NaN, Infinity or a lone surrogate fails to decode; those are values no
+        answer can carry (encoding them fails), so the read that shows them fails as it did."""
+        return await self._read_jobs(ids, _DOC_DECODER.decode)
+
+    async def _read_jobs(self, ids: Sequence[str], loads: Callable[[str], Any]) -> dict[str, dict[str, Any]]:
+        valid = common.valid_ids(ids)
+        docs = self._reader.read(lambda conn: self._load_jobs(conn, valid, loads))
+        if docs is None:
+            docs = await self._run(lambda conn: self._load_jobs(conn, valid, loads))
+        return docs
 
     async def find_jobs(self, query: JobQuery) -> list[Job]:
         where, params = sqlite_sql.job_where(query)
@@ -366,9 +382,12 @@ class SqliteJobStore:
                 return [], total
             sql = "SELECT line FROM logs WHERE job_id = ? AND pos >= ? ORDER BY pos LIMIT ?"
             rows = conn.execute(sql, (job_id, max(skip, 0), limit)).fetchall()
-            return [dict(json.loads(r[0])) for r in rows], total
+            return [_DOC_DECODER.decode(r[0]) for r in rows], total
 
-        return await self._run(run)
+        # A page of up to INLINE_LOG_LINES is read like a job: on the caller's thread when it can be.
+        # Lines are decoded as get_job_docs decodes documents: a line no answer could carry fails.
+        found = self._reader.read(run) if limit <= INLINE_LOG_LINES else None
+        return found if found is not None else await self._run(run)
 
     # ------------------------------------------------------------ leases
 

@@ -40,6 +40,22 @@ async def test_get_jobs_returns_only_the_jobs_that_exist(store: JobStore) -> Non
     assert set(await store.get_jobs([job.id, new_id(), "not-an-id"])) == {job.id}
 
 
+async def test_job_documents_read_as_the_jobs_get_jobs_answers(store: JobStore) -> None:
+    """get_job_docs: the documents of the jobs that exist, each read by Job.from_doc as get_jobs reads it."""
+    jobs = [
+        full_job(),
+        make_job(),
+        Job(id=new_id(), user="bob", status=JobStatus.CREATED, job_input=None, created=T0, updated=T0),
+    ]
+    await store.insert_jobs(jobs)
+    ids = [j.id for j in jobs]
+
+    docs = await store.get_job_docs([*ids, new_id(), "not-an-id"])
+
+    assert set(docs) == set(ids)
+    assert {job_id: Job.from_doc(doc) for job_id, doc in docs.items()} == await store.get_jobs(ids)
+
+
 async def test_a_job_id_that_is_not_24_hex_characters_is_refused(store: JobStore) -> None:
     with pytest.raises(InvalidJobId):
         await store.insert_jobs([make_job(id="job-1")])
