@@ -377,15 +377,9 @@ class SqliteJobStore:
 
     async def get_logs(self, job_id: str, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         def run(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], int]:
-            total = int(conn.execute("SELECT COUNT(*) FROM logs WHERE job_id = ?", (job_id,)).fetchone()[0])
-            if limit <= 0:
-                return [], total
-            sql = "SELECT line FROM logs WHERE job_id = ? AND pos >= ? ORDER BY pos LIMIT ?"
-            rows = conn.execute(sql, (job_id, max(skip, 0), limit)).fetchall()
-            return [_DOC_DECODER.decode(r[0]) for r in rows], total
+            return sqlite_sql.log_page(conn, job_id, skip, limit, _DOC_DECODER.decode)
 
-        # A page of up to INLINE_LOG_LINES is read like a job: on the caller's thread when it can be.
-        # Lines are decoded as get_job_docs decodes documents: a line no answer could carry fails.
+        # Read and decoded like a job (a line no answer could carry fails), inline for a short page.
         found = self._reader.read(run) if limit <= INLINE_LOG_LINES else None
         return found if found is not None else await self._run(run)
 

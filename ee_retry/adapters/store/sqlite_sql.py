@@ -4,6 +4,7 @@ operation queries."""
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -164,3 +165,15 @@ DELETE_CREATED = (
 )
 OP_BY_ID = "SELECT doc FROM operations WHERE id = ?"
 OP_BY_SLOT = "SELECT doc FROM operations WHERE idem = ?"
+
+
+def log_page(
+    conn: sqlite3.Connection, job_id: str, skip: int, limit: int, decode: Callable[[str], Any]
+) -> tuple[list[dict[str, Any]], int]:
+    """Up to `limit` log lines of a job from position `skip`, decoded, and the job's line count."""
+    total = int(conn.execute("SELECT COUNT(*) FROM logs WHERE job_id = ?", (job_id,)).fetchone()[0])
+    if limit <= 0:
+        return [], total
+    sql = "SELECT line FROM logs WHERE job_id = ? AND pos >= ? ORDER BY pos LIMIT ?"
+    rows = conn.execute(sql, (job_id, max(skip, 0), limit)).fetchall()
+    return [decode(r[0]) for r in rows], total
