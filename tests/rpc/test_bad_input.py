@@ -109,40 +109,36 @@ async def test_json_that_could_not_be_stored_or_parsed_is_a_parse_error(
     assert await snapshot(deps, sched, job_id) == before
 
 
+RUN = call_body("run_job", [{"method": "Demo.succeed", "wsid": 1}])
+
+
 @pytest.mark.parametrize(
-    "raw", [b'"run_job"', b"42", b"null", b"true"], ids=["string", "number", "null", "bool"]
+    ("raw", "phrase"),
+    [
+        pytest.param(b'"run_job"', "must be a JSON object", id="string-body"),
+        pytest.param(b"42", "must be a JSON object", id="number-body"),
+        pytest.param(b"null", "must be a JSON object", id="null-body"),
+        pytest.param(b"true", "must be a JSON object", id="bool-body"),
+        pytest.param(
+            json.dumps([RUN, RUN]).encode(),
+            "one JSON-RPC request object per call",
+            id="batch-array-runs-none-of-its-calls",
+        ),
+        pytest.param(
+            json.dumps(call_body("run_job", 5)).encode(),
+            "'params' must be a list",
+            id="params-neither-a-list-nor-an-object",
+        ),
+    ],
 )
-async def test_a_body_that_is_not_an_object_is_an_invalid_request(
-    client: TestClient, deps: Deps, sched: FakeScheduler, job_id: str, raw: bytes
+async def test_a_body_that_is_not_one_request_object_is_an_invalid_request(
+    client: TestClient, deps: Deps, sched: FakeScheduler, job_id: str, raw: bytes, phrase: str
 ) -> None:
     before = await snapshot(deps, sched, job_id)
 
     status, body = post_raw(client, raw)
 
-    assert_error(status, body, -32600, "must be a JSON object")
-    assert await snapshot(deps, sched, job_id) == before
-
-
-async def test_a_batch_array_is_an_invalid_request_and_runs_none_of_its_calls(
-    client: TestClient, deps: Deps, sched: FakeScheduler, job_id: str
-) -> None:
-    before = await snapshot(deps, sched, job_id)
-    run = call_body("run_job", [{"method": "Demo.succeed", "wsid": 1}])
-
-    status, body = post_raw(client, _json([run, run]))
-
-    assert_error(status, body, -32600, "one JSON-RPC request object per call")
-    assert await snapshot(deps, sched, job_id) == before
-
-
-async def test_params_that_are_neither_a_list_nor_an_object_are_an_invalid_request(
-    client: TestClient, deps: Deps, sched: FakeScheduler, job_id: str
-) -> None:
-    before = await snapshot(deps, sched, job_id)
-
-    status, body = post_raw(client, _json(call_body("run_job", 5)))
-
-    assert_error(status, body, -32600, "'params' must be a list")
+    assert_error(status, body, -32600, phrase)
     assert await snapshot(deps, sched, job_id) == before
 
 
@@ -338,39 +334,32 @@ def _run_job_over_limit() -> bytes:
     return _json(call_body("run_job", [{"method": "Demo.succeed", "wsid": 1, "params": [{"pad": padding}]}]))
 
 
+def _chunks(raw: bytes) -> Iterator[bytes]:
+    """The body in 64 KiB chunks: sent chunked, with no Content-Length."""
+    for start in range(0, len(raw), 64 * 1024):
+        yield raw[start : start + 64 * 1024]
+
+
+@pytest.mark.parametrize(
+    ("chunked", "headers"),
+    [
+        pytest.param(False, {}, id="with-its-content-length"),
+        pytest.param(True, {}, id="chunked-without-content-length"),
+        pytest.param(False, {"Content-Length": "100"}, id="with-a-lying-content-length"),
+    ],
+)
 async def test_a_body_over_1_mib_is_refused(
-    client: TestClient, deps: Deps, sched: FakeScheduler, job_id: str
-) -> None:
-    before = await snapshot(deps, sched, job_id)
-
-    status, body = post_raw(client, _run_job_over_limit())
-
-    assert_error(status, body, -32600, "1 MiB")
-    assert await snapshot(deps, sched, job_id) == before
-
-
-async def test_a_chunked_body_over_1_mib_without_content_length_is_refused(
-    client: TestClient, deps: Deps, sched: FakeScheduler, job_id: str
+    client: TestClient,
+    deps: Deps,
+    sched: FakeScheduler,
+    job_id: str,
+    chunked: bool,
+    headers: dict[str, str],
 ) -> None:
     before = await snapshot(deps, sched, job_id)
     raw = _run_job_over_limit()
 
-    def chunks() -> Iterator[bytes]:
-        for start in range(0, len(raw), 64 * 1024):
-            yield raw[start : start + 64 * 1024]
-
-    status, body = post_raw(client, chunks())
-
-    assert_error(status, body, -32600, "1 MiB")
-    assert await snapshot(deps, sched, job_id) == before
-
-
-async def test_a_body_over_1_mib_with_a_lying_content_length_is_refused(
-    client: TestClient, deps: Deps, sched: FakeScheduler, job_id: str
-) -> None:
-    before = await snapshot(deps, sched, job_id)
-
-    status, body = post_raw(client, _run_job_over_limit(), headers={"Content-Length": "100"})
+    status, body = post_raw(client, _chunks(raw) if chunked else raw, headers=headers)
 
     assert_error(status, body, -32600, "1 MiB")
     assert await snapshot(deps, sched, job_id) == before
