@@ -39,3 +39,14 @@ async def latest(env: Env, job_id: str) -> str:
     """The id of the original's latest attempt."""
     job = await env.job(job_id)
     return job.retry_ids[-1] if job.retry_ids else job.id
+
+
+async def flaky_job_with_a_started_attempt(env: Env, retrier: AutoRetrier) -> str:
+    """A job that failed with exit 3 (the example's "flaky downloads" rule), whose first automatic
+    attempt `retrier` has scheduled and, once its 1-second backoff passed, started; its id."""
+    job = await env.run(method="Demo.fail")
+    await env.sched.complete(job, exit_code=3)
+    await retrier.run_once()
+    env.clock.advance(1.0)
+    await retrier.run_once()
+    return job

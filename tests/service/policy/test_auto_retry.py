@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ee_retry.service.jobs import cancel_job
 from tests.service.conftest import Env
-from tests.service.policy.auto_support import auto, latest, make_retrier
+from tests.service.policy.auto_support import auto, flaky_job_with_a_started_attempt, latest, make_retrier
 
 
 async def test_a_flaky_job_is_retried_after_its_backoff_until_exhausted(env: Env, tmp_path: Path) -> None:
@@ -64,11 +64,7 @@ async def test_a_failure_no_rule_matches_is_stopped_without_a_rule(env: Env, tmp
 
 async def test_an_automatic_attempt_that_completes_ends_succeeded(env: Env, tmp_path: Path) -> None:
     retrier = make_retrier(env, tmp_path)
-    job = await env.run(method="Demo.fail")
-    await env.sched.complete(job, exit_code=3)
-    await retrier.run_once()
-    env.clock.advance(1.0)
-    await retrier.run_once()
+    job = await flaky_job_with_a_started_attempt(env, retrier)
     await env.sched.complete(await latest(env, job), exit_code=0, output='{"result": [1]}')
     await retrier.run_once()
 
@@ -150,11 +146,7 @@ async def test_a_person_retry_supersedes_a_pending_automatic_one_at_once(env: En
 
 async def test_every_decision_leaves_a_log_line_on_the_original(env: Env, tmp_path: Path) -> None:
     retrier = make_retrier(env, tmp_path)
-    job = await env.run(method="Demo.fail")
-    await env.sched.complete(job, exit_code=3)
-    await retrier.run_once()
-    env.clock.advance(1.0)
-    await retrier.run_once()
+    job = await flaky_job_with_a_started_attempt(env, retrier)
     lines, total = await env.deps.store.get_logs(job, 0, 100)
     text = [line["line"] for line in lines]
     assert total == 2
