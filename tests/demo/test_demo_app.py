@@ -116,13 +116,6 @@ def test_succeed_prints_a_result_line_echoing_the_params(tmp_path: Path) -> None
 
 
 @pytest.mark.slow
-def test_fail_exits_1_with_an_error_on_stderr(tmp_path: Path) -> None:
-    done = run_demo("Demo.fail", [{}], tmp_path)
-    assert done.returncode == 1
-    assert "failing on purpose" in done.stderr
-
-
-@pytest.mark.slow
 def test_fail_exits_with_the_exit_code_asked_for(tmp_path: Path) -> None:
     assert run_demo("Demo.fail", [{"exit_code": 7}], tmp_path).returncode == 7
 
@@ -136,13 +129,6 @@ def test_sleep_waits_then_succeeds(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_fail_unless_file_fails_naming_the_missing_input(tmp_path: Path) -> None:
-    done = run_demo("Demo.fail_unless_file", [{"path": "input.txt"}], tmp_path)
-    assert done.returncode == 1
-    assert "missing input: input.txt" in done.stderr
-
-
-@pytest.mark.slow
 def test_fail_unless_file_succeeds_once_the_file_exists(tmp_path: Path) -> None:
     (tmp_path / "input.txt").write_text("data")
     done = run_demo("Demo.fail_unless_file", [{"path": "input.txt"}], tmp_path)
@@ -151,10 +137,26 @@ def test_fail_unless_file_succeeds_once_the_file_exists(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_an_unknown_method_exits_2_naming_it(tmp_path: Path) -> None:
-    done = run_demo("Demo.explode", [{}], tmp_path)
-    assert done.returncode == 2
-    assert "Demo.explode" in done.stderr
+@pytest.mark.parametrize(
+    ("method", "params", "code", "says"),
+    [
+        pytest.param("Demo.fail", [{}], 1, "failing on purpose", id="fail-exits-1-failing-on-purpose"),
+        pytest.param(
+            "Demo.fail_unless_file",
+            [{"path": "input.txt"}],
+            1,
+            "missing input: input.txt",
+            id="fail-unless-file-exits-1-naming-the-missing-input",
+        ),
+        pytest.param("Demo.explode", [{}], 2, "Demo.explode", id="an-unknown-method-exits-2-naming-it"),
+    ],
+)
+def test_a_method_that_does_not_succeed_exits_with_its_code_saying_why_on_stderr(
+    tmp_path: Path, method: str, params: Any, code: int, says: str
+) -> None:
+    done = run_demo(method, params, tmp_path)
+    assert done.returncode == code
+    assert says in done.stderr
 
 
 @pytest.mark.slow
