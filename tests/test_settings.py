@@ -137,29 +137,32 @@ def test_the_settings_defaults_match_an_empty_environment() -> None:
 # ---------------------------------------------------------------- listen address and callback URL
 
 
-def test_by_default_the_service_listens_on_127_0_0_1_port_5000() -> None:
-    settings = Settings.from_env()
-    assert (settings.host, settings.port) == ("127.0.0.1", 5000)
-    assert settings.url == "http://127.0.0.1:5000/"
-
-
-def test_host_and_port_variables_change_the_listen_address_and_the_callback_url(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("variables", "listen", "url"),
+    [
+        pytest.param({}, ("127.0.0.1", 5000), "http://127.0.0.1:5000/", id="by-default-127.0.0.1-port-5000"),
+        pytest.param(
+            {"EE_RETRY_HOST": "10.1.2.3", "EE_RETRY_PORT": "8080"},
+            ("10.1.2.3", 8080),
+            "http://10.1.2.3:8080/",
+            id="host-and-port-change-the-listen-address-and-the-callback-url",
+        ),
+        pytest.param(
+            {"EE_RETRY_SERVICE_URL": "https://ee.example.org/"},
+            ("127.0.0.1", 5000),
+            "https://ee.example.org/",
+            id="the-service-url-replaces-the-callback-url-but-not-the-listen-address",
+        ),
+    ],
+)
+def test_the_service_listens_and_is_called_back_where_the_variables_say(
+    variables: dict[str, str], listen: tuple[str, int], url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("EE_RETRY_HOST", "10.1.2.3")
-    monkeypatch.setenv("EE_RETRY_PORT", "8080")
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
     settings = Settings.from_env()
-    assert (settings.host, settings.port) == ("10.1.2.3", 8080)
-    assert settings.url == "http://10.1.2.3:8080/"
-
-
-def test_the_service_url_variable_replaces_the_callback_url_but_not_the_listen_address(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("EE_RETRY_SERVICE_URL", "https://ee.example.org/")
-    settings = Settings.from_env()
-    assert settings.url == "https://ee.example.org/"
-    assert (settings.host, settings.port) == ("127.0.0.1", 5000)
+    assert (settings.host, settings.port) == listen
+    assert settings.url == url
 
 
 def test_the_access_log_is_off_unless_switched_on(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -531,41 +534,13 @@ async def test_build_deps_wires_every_port_from_the_same_settings(
 
 BAD_VALUES = [
     pytest.param("EE_RETRY_SCHEDULER", "slurm", id="unknown-scheduler"),
-    pytest.param(
-        "EE_RETRY_PORT",
-        "http",
-        id="non-numeric-port",
-    ),
-    pytest.param(
-        "EE_RETRY_PORT",
-        "70000",
-        id="port-out-of-range",
-    ),
-    pytest.param(
-        "EE_RETRY_POLL_INTERVAL_S",
-        "soon",
-        id="non-numeric-poll-interval",
-    ),
-    pytest.param(
-        "EE_RETRY_POLL_INTERVAL_S",
-        "-1",
-        id="negative-poll-interval",
-    ),
-    pytest.param(
-        "EE_RETRY_REAPER_INTERVAL_S",
-        "daily",
-        id="non-numeric-reaper-interval",
-    ),
-    pytest.param(
-        "EE_RETRY_LOCAL_MAX_PARALLEL",
-        "many",
-        id="non-numeric-max-parallel",
-    ),
-    pytest.param(
-        "EE_RETRY_LOCAL_MAX_PARALLEL",
-        "-2",
-        id="negative-max-parallel",
-    ),
+    pytest.param("EE_RETRY_PORT", "http", id="non-numeric-port"),
+    pytest.param("EE_RETRY_PORT", "70000", id="port-out-of-range"),
+    pytest.param("EE_RETRY_POLL_INTERVAL_S", "soon", id="non-numeric-poll-interval"),
+    pytest.param("EE_RETRY_POLL_INTERVAL_S", "-1", id="negative-poll-interval"),
+    pytest.param("EE_RETRY_REAPER_INTERVAL_S", "daily", id="non-numeric-reaper-interval"),
+    pytest.param("EE_RETRY_LOCAL_MAX_PARALLEL", "many", id="non-numeric-max-parallel"),
+    pytest.param("EE_RETRY_LOCAL_MAX_PARALLEL", "-2", id="negative-max-parallel"),
     pytest.param("EE_RETRY_DOCKER_TIMEOUT_S", "a week", id="non-numeric-docker-timeout"),
     pytest.param("EE_RETRY_CLIENT_GROUPS", "njs,big mem", id="client-group-with-a-space"),
     pytest.param("EE_RETRY_CLIENT_GROUPS", ",", id="no-client-group"),
