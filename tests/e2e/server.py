@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +153,17 @@ class Server:
                 return state
             time.sleep(0.1)
         raise AssertionError(f"job {job_id} stayed {state.get('status')}, wanted {wanted}")
+
+
+@contextlib.contextmanager
+def running(data_dir: Path, mongo_uri: str | None = None) -> Iterator[Server]:
+    """A service started on the new folder `data_dir` (its job records in a database of its own at
+    `mongo_uri` when one is given); stopped, and that database dropped, when the block ends."""
+    server = Server(data_dir, mongo_uri)
+    server.data_dir.mkdir()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        server.drop_database()

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.server import Server
+from tests.conftest import store_mongo_uri
+from tests.e2e.server import Server, running
 
 pytestmark = pytest.mark.slow
 
@@ -17,13 +18,8 @@ pytestmark = pytest.mark.slow
 def first(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     """The live instance, on the store the test's `store` parameter names."""
     kind = request.node.callspec.params["store"]
-    mongo_uri = str(request.getfixturevalue("mongo_uri")) if kind == "mongo" else None
-    srv = Server(tmp_path / "first", mongo_uri)
-    srv.data_dir.mkdir()
-    srv.start()
-    yield srv
-    srv.stop()
-    srv.drop_database()
+    with running(tmp_path / "first", store_mongo_uri(request, kind)) as srv:
+        yield srv
 
 
 def job_pid(server: Server, job_id: str) -> int:

@@ -10,20 +10,16 @@ from pathlib import Path
 import pytest
 from bson import ObjectId
 
-from tests.e2e.server import Server
+from tests.conftest import store_mongo_uri
+from tests.e2e.server import Server, running
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(params=["sqlite", "mongo"])
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
-    mongo_uri = str(request.getfixturevalue("mongo_uri")) if request.param == "mongo" else None
-    srv = Server(tmp_path / "data", mongo_uri)
-    srv.data_dir.mkdir()
-    srv.start()
-    yield srv
-    srv.stop()
-    srv.drop_database()
+    with running(tmp_path / "data", store_mongo_uri(request, request.param)) as srv:
+        yield srv
 
 
 def test_a_failing_and_a_succeeding_demo_job_end_error_and_completed(server: Server) -> None:
