@@ -11,6 +11,8 @@
 - `client`: a starlette TestClient of `create_app(deps, recover=False, poll=False)`, entered as a
   context manager so the lifespan runs.
 - `rpc`: the helper `rpc(client, method, params, token) -> (http_status, body)`.
+- `clean_env`: no EE_RETRY_* variable set; `data_dir`: EE_RETRY_DATA_DIR at a fresh folder. With
+  `SAMPLES` (a valid value for each variable of the README's table), for the configuration tests.
 
 Scheduler reports are applied synchronously: the scheduler's listener is `apply_procs(deps, [proc])`,
 so when a driver such as `await sched.complete(job_id)` returns, the job record already shows it.
@@ -27,6 +29,7 @@ closes the store when the client exits, so count stored records while the client
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -58,6 +61,46 @@ settings.load_profile("fast")
 
 RpcAnswer = tuple[int, Any]
 CLOCK_START_S = 1_700_000_000.0  # the FakeClock's first reading, epoch seconds
+
+# Configuration (tests/test_settings.py, tests/test_wiring.py). The URI is never contacted: the
+# AsyncMongoClient connects lazily.
+EXAMPLE_MONGO_URI = "mongodb://db.example.invalid:27017"
+# A valid value for every variable of the README's table, different from its default.
+SAMPLES = {
+    "EE_RETRY_POLICY_FILE": "/srv/ee-retry/policy.toml",
+    "EE_RETRY_POLICY_TOKEN": "policy-service-token",
+    "EE_RETRY_HOST": "10.1.2.3",
+    "EE_RETRY_PORT": "8080",
+    "EE_RETRY_DATA_DIR": "/srv/ee-retry",
+    "EE_RETRY_MONGO_URI": EXAMPLE_MONGO_URI,
+    "EE_RETRY_MONGO_DB": "kbase_jobs",
+    "EE_RETRY_SCHEDULER": "condor",
+    "EE_RETRY_AUTH_URL": "https://kbase.example/services/auth",
+    "EE_RETRY_TOKENS_FILE": "/etc/ee-retry/tokens.json",
+    "EE_RETRY_WORKSPACE_URL": "https://kbase.example/services/ws",
+    "EE_RETRY_WORKSPACE_FILE": "/etc/ee-retry/workspaces.json",
+    "EE_RETRY_CATALOG_URL": "https://kbase.example/services/catalog",
+    "EE_RETRY_CATALOG_FILE": "/etc/ee-retry/catalog.json",
+    "EE_RETRY_POLL_INTERVAL_S": "2.5",
+    "EE_RETRY_REAPER_INTERVAL_S": "0",
+    "EE_RETRY_LOCAL_MAX_PARALLEL": "3",
+    "EE_RETRY_HEADER_TIMEOUT_S": "4.5",
+    "EE_RETRY_BODY_TIMEOUT_S": "60",
+    "EE_RETRY_KEEP_ALIVE_S": "2",
+    "EE_RETRY_MAX_CONNECTIONS": "200",
+    "EE_RETRY_MAX_IN_FLIGHT": "16",
+    "EE_RETRY_SERVICE_URL": "https://ee.example.org/",
+    "EE_RETRY_SCHEDD": "schedd.example.org",
+    "EE_RETRY_CONDOR_RUNNER": "/opt/ee/runner",
+    "EE_RETRY_CONDOR_ACCOUNTING_PREFIX": "kb",
+    "EE_RETRY_ACCESS_LOG": "1",
+    "EE_RETRY_CLIENT_GROUPS": "njs,bigmem",
+    "EE_RETRY_KBASE_ENDPOINT": "https://kbase.example/services",
+    "EE_RETRY_SCRATCH": "/kb/module/work",
+    "EE_RETRY_REF_DATA_BASE": "/kb/data",
+    "EE_RETRY_DOCKER_TIMEOUT_S": "604800",
+    "EE_RETRY_CONDOR_INITIALDIR": "/condor_shared",
+}
 
 
 @pytest.fixture(scope="session")
@@ -148,3 +191,19 @@ def post_rpc(
 def rpc() -> Callable[..., RpcAnswer]:
     """The `post_rpc` helper, as a fixture so test modules need not import conftest."""
     return post_rpc
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No EE_RETRY_* variable set for this test (the settings and wiring tests use it)."""
+    for name in list(os.environ):
+        if name.startswith("EE_RETRY_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def data_dir(clean_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """EE_RETRY_DATA_DIR pointing at a fresh folder, so nothing is written to the working directory."""
+    folder = tmp_path / "data"
+    monkeypatch.setenv("EE_RETRY_DATA_DIR", str(folder))
+    return folder
