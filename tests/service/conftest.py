@@ -70,6 +70,13 @@ class Env:
         await self.sched.complete(job_id, exit_code=1, error="missing input")
         return job_id
 
+    async def failed_attempt(self) -> tuple[str, str]:
+        """A failed job whose first retry failed too (exit 1): the original's id and the attempt's."""
+        job_id = await self.failed_job()
+        [first] = await self.retry(job_id)
+        await self.sched.complete(first["retry_id"], exit_code=1)
+        return job_id, first["retry_id"]
+
     async def failed_batch(self, n: int = 2, user: User | None = None) -> tuple[str, list[str]]:
         answer = await run_job_batch(
             self.deps,

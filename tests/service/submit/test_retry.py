@@ -86,15 +86,13 @@ async def test_retry_after_terminate_works(env: Env) -> None:
 
 
 async def test_retry_of_a_retry_attaches_to_the_original(env: Env) -> None:
-    job_id = await env.failed_job()
-    [first] = await env.retry(job_id)
-    await env.sched.complete(first["retry_id"], exit_code=1)
-    [second] = await env.retry(first["retry_id"])
+    job_id, first = await env.failed_attempt()
+    [second] = await env.retry(first)
     assert second["job_id"] == job_id
     attempt = await env.job(second["retry_id"])
     assert attempt.retry_parent == job_id
-    assert (await env.job(first["retry_id"])).retry_ids == ()
-    assert (await env.job(job_id)).retry_ids == (first["retry_id"], second["retry_id"])
+    assert (await env.job(first)).retry_ids == ()
+    assert (await env.job(job_id)).retry_ids == (first, second["retry_id"])
 
 
 async def test_three_retries_give_retry_ids_in_order_and_count_three(env: Env) -> None:
@@ -163,18 +161,14 @@ async def test_an_attempt_in_flight_blocks_another_and_is_named(env: Env) -> Non
 
 
 async def test_a_finished_attempt_frees_the_original_for_another_retry(env: Env) -> None:
-    job_id = await env.failed_job()
-    [first] = await env.retry(job_id)
-    await env.sched.complete(first["retry_id"], exit_code=1)
+    job_id, _ = await env.failed_attempt()
     [second] = await env.retry(job_id)
     assert "retry_id" in second
 
 
 async def test_a_job_and_its_retry_in_one_request_yield_one_attempt(env: Env) -> None:
-    job_id = await env.failed_job()
-    [first] = await env.retry(job_id)
-    await env.sched.complete(first["retry_id"], exit_code=1)
-    items = await env.retry(job_id, first["retry_id"])
+    job_id, first = await env.failed_attempt()
+    items = await env.retry(job_id, first)
     assert "retry_id" in items[0]
     assert items[1]["job_id"] == job_id and items[0]["retry_id"] in items[1]["error"]
     assert len((await env.job(job_id)).retry_ids) == 2
@@ -299,10 +293,8 @@ async def test_naming_an_own_attempt_does_not_retry_an_original_the_caller_may_n
 
 
 async def test_naming_a_job_after_its_own_attempt_says_the_job_is_already_retried(env: Env) -> None:
-    job_id = await env.failed_job()
-    [first] = await env.retry(job_id)
-    await env.sched.complete(first["retry_id"], exit_code=1)
-    attempt_item, original_item = await env.retry(first["retry_id"], job_id)
+    job_id, first = await env.failed_attempt()
+    attempt_item, original_item = await env.retry(first, job_id)
     assert original_item["error"].startswith(f"Job {job_id} is already retried by this request as ")
     assert attempt_item["retry_id"] in original_item["error"]
 
