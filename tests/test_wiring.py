@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partialmethod
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import httpx2
 import pytest
@@ -34,6 +36,25 @@ from ee_retry.wiring import (
 )
 from tests.conftest import EXAMPLE_MONGO_URI, SAMPLES
 
+
+class Closable(Protocol):
+    """What every port the wiring builds has: an async close()."""
+
+    async def close(self) -> None: ...
+
+
+Port = TypeVar("Port", bound=Closable)
+
+
+@asynccontextmanager
+async def closing(port: Port) -> AsyncIterator[Port]:
+    """The port a test built, closed when the block ends."""
+    try:
+        yield port
+    finally:
+        await port.close()
+
+
 COMMIT = "52ea58866b80a931944b028dd66b9b3a906be270"  # a commit the fake catalog and the catalog file know
 CAROL = User(name="carol", token="carol-token")
 
@@ -44,40 +65,31 @@ pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 async def test_without_a_mongo_uri_the_wiring_opens_the_sqlite_file_in_the_data_dir(data_dir: Path) -> None:
-    store = build_store(Settings.from_env())
-    try:
+    async with closing(build_store(Settings.from_env())) as store:
         assert isinstance(store, SqliteJobStore)
         await store.setup()
         assert (data_dir / "ee_retry.sqlite3").is_file()
-    finally:
-        await store.close()
 
 
 async def test_a_mongo_db_name_alone_does_not_switch_to_mongodb(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("EE_RETRY_MONGO_DB", "kbase_jobs")
-    store = build_store(Settings.from_env())
-    try:
+    async with closing(build_store(Settings.from_env())) as store:
         assert isinstance(store, SqliteJobStore)
-    finally:
-        await store.close()
 
 
 async def test_a_mongo_uri_puts_records_in_mongodb_database_ee2_on_that_server(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("EE_RETRY_MONGO_URI", EXAMPLE_MONGO_URI)
-    store = build_store(Settings.from_env())
-    try:
+    async with closing(build_store(Settings.from_env())) as store:
         assert isinstance(store, MongoJobStore)
         assert store.database.name == "ee2"
         assert list(store.database.client.topology_description.server_descriptions()) == [
             ("db.example.invalid", 27017)
         ]
         assert not data_dir.exists()
-    finally:
-        await store.close()
 
 
 async def test_the_mongo_db_variable_names_the_database(
@@ -86,12 +98,9 @@ async def test_the_mongo_db_variable_names_the_database(
     monkeypatch.setenv("EE_RETRY_MONGO_URI", EXAMPLE_MONGO_URI)
     monkeypatch.setenv("EE_RETRY_MONGO_DB", "kbase_jobs")
     assert Settings.from_env().mongo_db == "kbase_jobs"
-    store = build_store(Settings.from_env())
-    try:
+    async with closing(build_store(Settings.from_env())) as store:
         assert isinstance(store, MongoJobStore)
         assert store.database.name == "kbase_jobs"
-    finally:
-        await store.close()
 
 
 # ---------------------------------------------------------------- scheduler
@@ -100,13 +109,10 @@ async def test_the_mongo_db_variable_names_the_database(
 async def test_by_default_the_wiring_runs_jobs_locally_with_their_folders_in_the_data_dir(
     data_dir: Path,
 ) -> None:
-    scheduler = build_scheduler(Settings.from_env())
-    assert isinstance(scheduler, LocalExecutor)
-    try:
+    async with closing(build_scheduler(Settings.from_env())) as scheduler:
+        assert isinstance(scheduler, LocalExecutor)
         await scheduler.start()
         assert (data_dir / "jobs").is_dir()
-    finally:
-        await scheduler.close()
 
 
 def test_by_default_the_local_executor_runs_one_job_per_cpu_at_once(data_dir: Path) -> None:
@@ -148,8 +154,7 @@ async def test_the_htcondor_scheduler_defaults_to_the_local_schedd_the_installed
         "/usr/local/bin/ee-retry-runner",
         "ee2",
     )
-    scheduler = build_scheduler(settings)
-    try:
+    async with closing(build_scheduler(settings)) as scheduler:
         assert isinstance(scheduler, HTCondorScheduler)
         params = scheduler.submit_params
         assert params.runner == "/usr/local/bin/ee-retry-runner"
@@ -157,8 +162,6 @@ async def test_the_htcondor_scheduler_defaults_to_the_local_schedd_the_installed
         assert params.accounting_prefix == "ee2"
         assert Path(params.log_dir).resolve() == (data_dir / "condor_logs").resolve()
         assert schedd_names == [None]
-    finally:
-        await scheduler.close()
 
 
 async def test_the_htcondor_variables_reach_the_scheduler(
@@ -172,8 +175,7 @@ async def test_the_htcondor_variables_reach_the_scheduler(
         "EE_RETRY_SERVICE_URL",
     ):
         monkeypatch.setenv(name, SAMPLES[name])
-    scheduler = build_scheduler(Settings.from_env())
-    try:
+    async with closing(build_scheduler(Settings.from_env())) as scheduler:
         assert isinstance(scheduler, HTCondorScheduler)
         params = scheduler.submit_params
         assert (params.runner, params.service_url, params.accounting_prefix) == (
@@ -182,8 +184,6 @@ async def test_the_htcondor_variables_reach_the_scheduler(
             "kb",
         )
         assert schedd_names == ["schedd.example.org"]
-    finally:
-        await scheduler.close()
 
 
 # ---------------------------------------------------------------- auth, workspace and catalog
@@ -249,14 +249,11 @@ async def test_an_auth_url_makes_the_service_ask_kbase_auth2_there(
 ) -> None:
     monkeypatch.setenv("EE_RETRY_AUTH_URL", "https://kbase.example/services/auth")
     monkeypatch.setenv("EE_RETRY_TOKENS_FILE", str(tmp_path / "ignored.json"))
-    auth = build_auth(Settings.from_env())
-    try:
+    async with closing(build_auth(Settings.from_env())) as auth:
         assert isinstance(auth, KBaseAuth)
         user = await auth.user_for_token("carol-token")
         assert (user.name, user.roles) == ("carol", frozenset({"EE2_ADMIN"}))
         assert kbase["auth"].urls == ["https://kbase.example/services/auth/api/V2/me"]
-    finally:
-        await auth.close()
 
 
 async def test_without_a_workspace_url_permissions_come_from_the_demo_workspaces_file() -> None:
@@ -281,13 +278,10 @@ async def test_a_workspace_url_makes_the_service_ask_that_kbase_workspace(
 ) -> None:
     monkeypatch.setenv("EE_RETRY_WORKSPACE_URL", "https://kbase.example/services/ws")
     monkeypatch.setenv("EE_RETRY_WORKSPACE_FILE", str(tmp_path / "ignored.json"))
-    workspace = build_workspace(Settings.from_env())
-    try:
+    async with closing(build_workspace(Settings.from_env())) as workspace:
         assert isinstance(workspace, KBaseWorkspace)
         assert await workspace.permissions(CAROL, [9]) == {9: Permission.WRITE}
         assert kbase["workspace"].urls == ["https://kbase.example/services/ws"]
-    finally:
-        await workspace.close()
 
 
 async def test_without_a_catalog_url_modules_come_from_the_demo_catalog_file() -> None:
@@ -314,13 +308,10 @@ async def test_a_catalog_url_makes_the_service_ask_that_kbase_catalog(
 ) -> None:
     monkeypatch.setenv("EE_RETRY_CATALOG_URL", "https://kbase.example/services/catalog")
     monkeypatch.setenv("EE_RETRY_CATALOG_FILE", str(tmp_path / "ignored.json"))
-    catalog = build_catalog(Settings.from_env())
-    try:
+    async with closing(build_catalog(Settings.from_env())) as catalog:
         assert isinstance(catalog, KBaseCatalog)
         assert (await catalog.resolve("Other", None)).git_commit_hash == COMMIT
         assert set(kbase["catalog"].urls) == {"https://kbase.example/services/catalog"}
-    finally:
-        await catalog.close()
 
 
 # ---------------------------------------------------------------- every port
