@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from starlette.testclient import TestClient
 
-from tests.e2e.server import Server
+from tests.e2e.server import Server, running
 from tests.rpc.conftest import Api, Rpc
 
 CHROMIUM = shutil.which("chromium")
@@ -46,12 +46,9 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    made = Server(tmp_path)
-    made.start()
-    try:
+    """The real service on the embedded defaults, stopped when the test ends."""
+    with running(tmp_path / "data") as made:
         yield made
-    finally:
-        made.stop()
 
 
 @pytest.fixture
