@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ee_retry.domain.model import EE2_ONLY_FIELDS, Job, JobRequirements, JobStatus
+from ee_retry.domain.model import EE2_ONLY_FIELDS, Job, JobStatus, requirements_doc
 from ee_retry.domain.policy.model import AutoRetry
 from ee_retry.errors import error_of_item
 from ee_retry.service.ops.retry_failed import Candidate
@@ -82,7 +82,7 @@ def _input_state(job_input: Mapping[str, Any]) -> dict[str, Any]:
         "source_ws_objects": list(get("source_ws_objects") or ()),
         "wsid": get("wsid"),
         "parent_job_id": get("parent_job_id"),
-        "requirements": JobRequirements.from_doc(get("requirements") or {}).to_doc(),
+        "requirements": requirements_doc(get("requirements") or {}),
         "narrative_cell_info": dict(get("narrative_cell_info") or {}),
     }
 
