@@ -93,7 +93,11 @@ class RequestStats:
         row[3 + bisect.bisect_left(self._BOUNDS, seconds)] += 1
 
     def describe(self) -> list[Metric]:
-        return [
+        return list(self._families())
+
+    @staticmethod
+    def _families() -> tuple[CounterMetricFamily, HistogramMetricFamily, GaugeMetricFamily]:
+        return (
             CounterMetricFamily("ee_retry_rpc_requests", HELP["ee_retry_rpc_requests"], labels=["method"]),
             HistogramMetricFamily(
                 "ee_retry_rpc_latency_seconds", HELP["ee_retry_rpc_latency_seconds"], labels=["method"]
@@ -103,10 +107,10 @@ class RequestStats:
                 HELP["ee_retry_rpc_latency_seconds"],
                 labels=["method"],
             ),
-        ]
+        )
 
     def collect(self) -> Iterator[Metric]:
-        requests, latency, latency_created = self.describe()
+        requests, latency, latency_created = self._families()
         for method, row in self._by_method.items():
             requests.add_metric([method], row[0], created=row[2])
             latency_created.add_metric([method], row[2])
