@@ -110,7 +110,7 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
         return json_response({"service": "ee-retry", "rpc": "POST JSON-RPC 1.1 to this URL"}, 200)
 
     routes = [
-        Route("/", RpcEndpoint(deps).handle, methods=["POST"]),
+        Route("/", RpcEndpoint(deps), methods=["POST"]),
         Route("/", index, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *api_routes(deps),

@@ -57,7 +57,13 @@ settings.register_profile(
 settings.register_profile(
     "long", max_examples=3_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-settings.load_profile("fast")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The `--hypothesis-profile` given, else "fast" (loaded here, after the option is read, so that
+    the option is not overridden)."""
+    settings.load_profile(config.getoption("hypothesis_profile", default=None) or "fast")
+
 
 RpcAnswer = tuple[int, Any]
 CLOCK_START_S = 1_700_000_000.0  # the FakeClock's first reading, epoch seconds

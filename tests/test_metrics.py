@@ -7,11 +7,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from ee_retry.app import create_app
 from ee_retry.errors import AuthenticationError, InvalidJobId, SchedulerUnavailable, StoreUnavailable
+from ee_retry.metrics import HELP, Metrics
 from ee_retry.ports import JobStore
 from ee_retry.service.deps import Deps
 from ee_retry.service.sync.poller import Poller
@@ -183,3 +187,40 @@ async def test_only_the_instance_holding_the_poller_lease_reports_lag(
     clock.advance(3)
     b.export_metrics()
     assert poller_gauges(deps_b) == (3, 1)
+
+
+latencies = st.lists(
+    st.one_of(st.sampled_from(Histogram.DEFAULT_BUCKETS[:-1]), st.floats(min_value=0.0, max_value=60.0)),
+    max_size=30,
+)
+
+
+@given(st.dictionaries(st.sampled_from(["check_job", "status", "invalid"]), latencies, max_size=3))
+def test_request_stats_export_what_prometheus_clients_counter_and_histogram_would(
+    observed: dict[str, list[float]],
+) -> None:
+    """Dashboards and alerts keep reading the same series: every count, bucket (a latency on a
+    bucket's bound falls in that bucket) and sum as the client's own Counter and Histogram write
+    them; only the created times differ, as two objects created apart do."""
+    ours = Metrics()
+    registry = CollectorRegistry()
+    counter = Counter("ee_retry_rpc_requests", HELP["ee_retry_rpc_requests"], ["method"], registry=registry)
+    latency = HELP["ee_retry_rpc_latency_seconds"]
+    histogram = Histogram("ee_retry_rpc_latency_seconds", latency, ["method"], registry=registry)
+    for method, seconds in observed.items():
+        for value_s in seconds:
+            ours.rpc.record(method, value_s)
+            counter.labels(method).inc()
+            histogram.labels(method).observe(value_s)
+
+    def series(text: str) -> Samples:
+        return {
+            key: v for key, v in parse(text).items() if "_rpc_" in key[0] and not key[0].endswith("_created")
+        }
+
+    def created(text: str) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+        return {key for key in parse(text) if "_rpc_" in key[0] and key[0].endswith("_created")}
+
+    theirs_text, ours_text = generate_latest(registry).decode(), ours.render().decode()
+    assert series(ours_text) == pytest.approx(series(theirs_text))
+    assert created(ours_text) == created(theirs_text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive
 
 from ee_retry.constants import MAX_BODY_BYTES
 from ee_retry.domain.storable import unstorable
@@ -14,14 +15,18 @@ from ee_retry.rpc.protocol import parse
 
 async def read_body(request: Request) -> bytes:
     """The body, refused as soon as it passes the size limit (never buffered past it)."""
-    declared = request.headers.get("content-length")
+    return await receive_body(request.receive, request.headers.get("content-length"))
+
+
+async def receive_body(receive: Receive, declared: str | None) -> bytes:
+    """read_body on the ASGI receive channel, given the Content-Length header (None when absent)."""
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise RequestTooLarge(f"The request body is {declared} bytes; the limit is {MAX_BODY_BYTES} (1 MiB)")
     chunks: list[bytes] = []
     size = 0
     more = True
     while more:  # the ASGI messages themselves: Request.stream's generator costs more than a body read
-        message = await request.receive()
+        message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnect()
         chunk = message.get("body", b"")

@@ -82,14 +82,23 @@ class JobRequirements:
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> JobRequirements:
-        account = doc.get("account_group")
-        return cls(
-            cpus=int(doc.get("cpu", 1)),
-            memory_mb=int(doc.get("memory", 512)),
-            disk_gb=int(doc.get("disk", 1)),
-            client_group=str(doc.get("clientgroup", "njs")),
-            account_group=None if account is None else str(account),
-        )
+        read = requirements_doc(doc)
+        return cls(read["cpu"], read["memory"], read["disk"], read["clientgroup"], read.get("account_group"))
+
+
+def requirements_doc(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored requirements subdocument as `JobRequirements.from_doc(doc).to_doc()` gives it back,
+    without building the value: defaults filled in, numbers as int, names as str."""
+    get = doc.get
+    read: dict[str, Any] = {
+        "cpu": int(get("cpu", 1)),
+        "memory": int(get("memory", 512)),
+        "disk": int(get("disk", 1)),
+        "clientgroup": str(get("clientgroup", "njs")),
+    }
+    if (account := get("account_group")) is not None:
+        read["account_group"] = str(account)
+    return read
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ee_retry.domain.model import EE2_ONLY_FIELDS, Job, JobRequirements, JobStatus
+from ee_retry.domain.model import EE2_ONLY_FIELDS, Job, JobStatus, requirements_doc
 from ee_retry.domain.policy.model import AutoRetry
 from ee_retry.errors import error_of_item
 from ee_retry.service.ops.retry_failed import Candidate
@@ -26,22 +26,29 @@ def doc_state(doc: Mapping[str, Any], exclude: Iterable[str] = ()) -> dict[str, 
     """ee2's JobState straight from a stored job document, read as `Job.from_doc` reads it (so it
     equals `job_state(Job.from_doc(doc))`) without building the job: every stored field (times in
     epoch ms), job_id and retry_count; `exclude` drops top-level fields (job_id stays), as ee2's
-    exclude_fields does."""
+    exclude_fields does. Every check_job and check_jobs answer goes through here, so it reads each
+    field once and calls nothing it need not."""
     get = doc.get
-    error, retry_ids, job_input = get("error"), [str(r) for r in get("retry_ids") or ()], get("job_input")
+    status = doc["status"]
+    if status not in _STATUSES:
+        JobStatus(status)  # raises, as Job.from_doc does
+    error, job_input, retry_ids = get("error"), get("job_input"), get("retry_ids")
+    queued, estimating, running, finished = get("queued"), get("estimating"), get("running"), get("finished")
+    batch_id, retry_parent = get("batch_id"), get("retry_parent")
+    retry_ids = [str(r) for r in retry_ids] if retry_ids else []
     state: dict[str, Any] = {
         "job_id": str(doc["_id"]),
         "user": doc["user"],
         "authstrat": get("authstrat") or "kbaseworkspace",
         "wsid": get("wsid"),
-        "status": JobStatus(doc["status"]).value,
+        "status": status,
         "job_input": _input_state(job_input) if job_input else None,
-        "created": ms(float(get("created") or 0.0)),
-        "updated": ms(float(get("updated") or 0.0)),
-        "queued": ms(get("queued")),
-        "estimating": ms(get("estimating")),
-        "running": ms(get("running")),
-        "finished": ms(get("finished")),
+        "created": round(float(get("created") or 0.0) * 1000),
+        "updated": round(float(get("updated") or 0.0) * 1000),
+        "queued": None if queued is None else round(queued * 1000),
+        "estimating": None if estimating is None else round(estimating * 1000),
+        "running": None if running is None else round(running * 1000),
+        "finished": None if finished is None else round(finished * 1000),
         "errormsg": get("errormsg"),
         "error": dict(error) if error else None,
         "error_code": get("error_code"),
@@ -50,10 +57,10 @@ def doc_state(doc: Mapping[str, Any], exclude: Iterable[str] = ()) -> dict[str, 
         "scheduler_id": get("scheduler_id"),
         "job_output": get("job_output"),
         "batch_job": bool(get("batch_job", False)),
-        "batch_id": _opt_str(get("batch_id")),
+        "batch_id": None if batch_id is None else str(batch_id),
         "child_jobs": [str(c) for c in get("child_jobs") or ()],
         "retry_ids": retry_ids,
-        "retry_parent": _opt_str(get("retry_parent")),
+        "retry_parent": None if retry_parent is None else str(retry_parent),
         "retry_saved_toggle": bool(get("retry_saved_toggle", False)),
     }
     if not job_input:
@@ -62,12 +69,17 @@ def doc_state(doc: Mapping[str, Any], exclude: Iterable[str] = ()) -> dict[str, 
         state["failure"] = dict(failure)
     if (auto := get("auto_retry")) is not None:
         state["auto_retry"] = AutoRetry.from_doc(auto).to_wire()
-    state.update((key, doc[key]) for key in EE2_ONLY_FIELDS if get(key) is not None)
+    for key in EE2_ONLY_FIELDS:
+        if (value := get(key)) is not None:
+            state[key] = value
     state["retry_count"] = len(retry_ids)
     for key in exclude:
         if key != "job_id":
             state.pop(key, None)
     return state
+
+
+_STATUSES = frozenset(s.value for s in JobStatus)
 
 
 def _input_state(job_input: Mapping[str, Any]) -> dict[str, Any]:
@@ -82,7 +94,7 @@ def _input_state(job_input: Mapping[str, Any]) -> dict[str, Any]:
         "source_ws_objects": list(get("source_ws_objects") or ()),
         "wsid": get("wsid"),
         "parent_job_id": get("parent_job_id"),
-        "requirements": JobRequirements.from_doc(get("requirements") or {}).to_doc(),
+        "requirements": requirements_doc(get("requirements") or {}),
         "narrative_cell_info": dict(get("narrative_cell_info") or {}),
     }
 

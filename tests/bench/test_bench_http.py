@@ -4,7 +4,12 @@ counts, statuses and stop conditions (against a tiny server on loopback). No spe
 from __future__ import annotations
 
 import asyncio
+import json
 
+import pytest
+from starlette.testclient import TestClient
+
+from ee_retry.bench.http.baseline import KINDS, create_baseline
 from ee_retry.bench.http.load import run_load
 from ee_retry.bench.http.wrk import parse_report
 
@@ -64,3 +69,19 @@ async def test_the_load_generator_sends_exactly_the_requests_asked_for_and_reads
     assert out["statuses"] == {"200": 250}
     assert seen == [b'{"a": 1}'] * 250
     assert 0 < float(str(out["p50_ms"])) <= float(str(out["p99_ms"]))
+
+
+@pytest.mark.parametrize("request_id", ["1", 7, None])
+def test_both_baselines_answer_a_json_rpc_call_with_the_same_status_headers_and_bytes(
+    request_id: object,
+) -> None:
+    """The plain ASGI baseline does the Starlette baseline's work without its Request and Response
+    objects, no more and no less: the same answer, byte for byte."""
+    body = {"version": "1.1", "method": "execution_engine2.status", "params": [], "id": request_id}
+    answers = []
+    for kind in KINDS:
+        with TestClient(create_baseline(kind)) as client:
+            response = client.post("/", json=body)
+        answers.append((response.status_code, response.headers["content-type"], response.content))
+    assert answers[0] == answers[1]
+    assert json.loads(answers[0][2])["id"] == request_id

@@ -133,9 +133,9 @@ class SqliteJobStore:
         conn: sqlite3.Connection, ids: Sequence[str], loads: Callable[[str], Any] = json.loads
     ) -> dict[str, dict[str, Any]]:
         if len(ids) == 1:  # the common read (check_job, every callback): a plain key lookup
-            rows = conn.execute(sqlite_sql.JOB_BY_ID, (ids[0],)).fetchall()
-        else:
-            rows = conn.execute(sqlite_sql.JOBS_BY_ID, (common.dumps(list(ids)),)).fetchall()
+            rows = conn.execute(sqlite_sql.JOB_BY_ID, ids).fetchall()
+            return {ids[0]: loads(rows[0][0])} if rows else {}
+        rows = conn.execute(sqlite_sql.JOBS_BY_ID, (common.dumps(list(ids)),)).fetchall()
         docs = [loads(r[0]) for r in rows]
         return {d["_id"]: d for d in docs}
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ee_retry.bench.http import wrk
+from ee_retry.bench.http.baseline import KINDS
 from ee_retry.bench.http.run import bench_http, render, verdicts
 
 
@@ -26,6 +27,13 @@ def add_http_parser(sub: Any) -> None:
     h.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
     h.add_argument("--memory-requests", type=int, default=100_000, help="requests of the memory phase")
     h.add_argument("--load", choices=("auto", "wrk", "python"), default="auto", help="load generator")
+    h.add_argument(
+        "--baseline",
+        choices=KINDS,
+        default="starlette",
+        help="the baseline app: a bare Starlette route with Request and JSONResponse (the targets' "
+        "reference, default), or the same as a plain ASGI app, as the service's JSON-RPC route is written",
+    )
 
 
 def run_http(args: argparse.Namespace) -> int:
@@ -36,13 +44,20 @@ def run_http(args: argparse.Namespace) -> int:
     tool = "wrk" if use_wrk else "the package's load generator (python -m ee_retry.bench.http.load)"
     print(
         f"http benchmark: {args.connections} connections, {args.rounds} rounds of {args.seconds:g} s per "
-        f"server and call (best round shown), load from {tool}; memory over {args.memory_requests} requests",
+        f"server and call (best round shown), load from {tool}; memory over {args.memory_requests} requests; "
+        f"baseline: {args.baseline}",
         flush=True,
     )
     work_dir = Path(tempfile.mkdtemp(prefix="ee-retry-bench-"))
     try:
         rows, memory = bench_http(
-            work_dir, args.seconds, args.rounds, args.connections, args.memory_requests, use_wrk
+            work_dir,
+            args.seconds,
+            args.rounds,
+            args.connections,
+            args.memory_requests,
+            use_wrk,
+            args.baseline,
         )
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)

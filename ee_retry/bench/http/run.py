@@ -105,10 +105,17 @@ def memory_phase(
 
 
 def bench_http(
-    work_dir: Path, seconds: float, rounds: int, connections: int, memory_requests: int, use_wrk: bool
+    work_dir: Path,
+    seconds: float,
+    rounds: int,
+    connections: int,
+    memory_requests: int,
+    use_wrk: bool,
+    baseline_kind: str = "starlette",
 ) -> tuple[list[Row], tuple[int, int]]:
     service = ServiceProcess(work_dir / "data", SERVICE_ENV)
-    baseline = ServiceProcess(work_dir / "baseline", {}, module="ee_retry.bench.http.baseline")
+    baseline_env = {"EE_RETRY_BENCH_BASELINE": baseline_kind}
+    baseline = ServiceProcess(work_dir / "baseline", baseline_env, module="ee_retry.bench.http.baseline")
     try:
         service.start()
         baseline.start()
