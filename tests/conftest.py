@@ -59,10 +59,17 @@ settings.register_profile(
 )
 
 
+LONG_PROFILE_TIMEOUT_S = 1_800  # per test under --hypothesis-profile=long: 3,000 examples over a store
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-timeout reads its option
 def pytest_configure(config: pytest.Config) -> None:
     """The `--hypothesis-profile` given, else "fast" (loaded here, after the option is read, so that
-    the option is not overridden)."""
-    settings.load_profile(config.getoption("hypothesis_profile", default=None) or "fast")
+    the option is not overridden). The long profile's tests may run past the suite's 120 s per test."""
+    profile = config.getoption("hypothesis_profile", default=None) or "fast"
+    settings.load_profile(profile)
+    if profile == "long" and config.getoption("timeout", default=None) is None:
+        config.option.timeout = LONG_PROFILE_TIMEOUT_S
 
 
 RpcAnswer = tuple[int, Any]
