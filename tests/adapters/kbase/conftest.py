@@ -1,12 +1,16 @@
-"""Shared by the KBase client tests: the demo token, user and catalog modules; a client connected to a
-fake service's app (`connected`, or the `connect` fixture on the fake clock); the fake Auth service and
-its client (`auth_app`, `auth`); and the fake services' call counts."""
+"""Shared by the KBase adapter tests. For the clients: the demo token, user and catalog modules; a
+client connected to a fake service's app (`connected`, or the `connect` fixture on the fake clock); the
+fake Auth service and its client (`auth_app`, `auth`); and the fake services' call counts. For their
+file-backed twins: `write` (an edit they are sure to see) and `refused_at_startup`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+import os
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Protocol, TypeVar
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import httpx2
 import pytest
@@ -41,6 +45,7 @@ MODULES = {
 }
 Client = TypeVar("Client", bound=KBaseClient)
 ALICE = User(name="alice", token=SECRET)
+RECHECK_S = 1.0  # FILE_RECHECK_S: how long an edit may go unseen
 
 
 @asynccontextmanager
@@ -101,3 +106,21 @@ async def auth(auth_app: Starlette, connect: Connect) -> KBaseAuth:
 
 def calls(app: Starlette, method: str) -> int:
     return fake_state(app).calls[method]
+
+
+def write(path: Path, data: Any) -> Path:
+    """Write JSON (or raw text) to `path`, moving its mtime forward so a change is always visible."""
+    before = path.stat().st_mtime_ns if path.exists() else 0
+    path.write_text(data if isinstance(data, str) else json.dumps(data), encoding="utf-8")
+    later = max(before + 1_000_000_000, path.stat().st_mtime_ns)
+    os.utime(path, ns=(later, later))
+    return path
+
+
+def refused_at_startup(adapter: Callable[[Path], object], path: Path) -> str:
+    """The message with which `adapter` refuses the file at `path` when it is built; it names the file."""
+    with pytest.raises(ValueError) as caught:
+        adapter(path)
+    message = str(caught.value)
+    assert str(path) in message
+    return message
