@@ -1,5 +1,6 @@
 """Short wire calls for the ee2 method tests: the `Api` wrapper (the `api` fixture, over the `client`
-and `rpc` fixtures), result and error readers, and demo values."""
+and `rpc` fixtures), result and error readers, and demo values; and for the conformance tests, KBase's
+generated-style client (the `ee2` fixture for any token, `alice` and `admin`), `raises` and a demo job."""
 
 from __future__ import annotations
 
@@ -9,14 +10,17 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from ee_retry.testing.harness import ALICE_TOKEN
+from ee_retry.testing.harness import ADMIN_TOKEN, ALICE_TOKEN
+from tests.kbase_client import EE2Client, ServerError
 
 Rpc = Callable[..., tuple[int, Any]]
+Clients = Callable[[str | None], EE2Client]
 
 RELEASE_COMMIT = "52ea58866b80a931944b028dd66b9b3a906be270"  # Demo's "release" in the demo catalog
 BETA_COMMIT = "b2051874499e4ce56f1ade1c35cdd488b35b21b5"  # Demo's "beta" and "dev"
 T0_S = 1_700_000_000.0  # the clock fixture's start
 T0_MS = 1_700_000_000_000
+JOB = {"method": "Demo.succeed", "params": [{"x": 1}], "wsid": 1}
 
 
 def ok(answer: tuple[int, Any]) -> Any:
@@ -64,3 +68,30 @@ class Api:
 @pytest.fixture
 def api(client: TestClient, rpc: Rpc) -> Api:
     return Api(client, rpc)
+
+
+@pytest.fixture
+def ee2(client: TestClient) -> Clients:
+    """A generated-style client for a token (None: no token)."""
+
+    def make(token: str | None = ALICE_TOKEN) -> EE2Client:
+        return EE2Client(client, token)
+
+    return make
+
+
+@pytest.fixture
+def alice(ee2: Clients) -> EE2Client:
+    return ee2(ALICE_TOKEN)
+
+
+@pytest.fixture
+def admin(ee2: Clients) -> EE2Client:
+    return ee2(ADMIN_TOKEN)
+
+
+def raises(code: int, call: Callable[[], object]) -> ServerError:
+    with pytest.raises(ServerError) as caught:
+        call()
+    assert caught.value.code == code, caught.value.message
+    return caught.value
