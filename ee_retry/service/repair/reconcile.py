@@ -116,8 +116,8 @@ def _abandoned_failed(deps: Deps, op_id: str, now: float, failure: Exception | s
         deps.abandoned_tries.pop(op_id, None)
         log.warning(
             "operation %s, abandoned by its request, is still not finished after %d tries in %.0f s "
-            "(last error: %s); no longer tried every few seconds: the regular reconcile pass (the "
-            "reaper) finishes or rolls it back once the job store answers",
+            "(last error: %s); this instance stops trying: the regular reconcile pass (the reaper) "
+            "finishes or rolls it back once that error is fixed",
             op_id,
             after.failures,
             now - after.first_failed_at,
