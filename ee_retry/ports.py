@@ -20,6 +20,7 @@ from ee_retry.domain.values import (
     Permission,
     ResolvedVersion,
     SchedulerProc,
+    StateWrite,
     SubmitSpec,
     Transition,
     User,
@@ -108,10 +109,15 @@ class JobStore(Protocol):
     # -- small service state documents by key (collection ee_retry_states), e.g. circuit breakers
 
     async def get_states(self, prefix: str) -> dict[str, dict[str, Any]]:
-        """Every state document whose key starts with `prefix`, by key."""
+        """Every state document whose key starts with `prefix`, by key, each with its revision
+        (STATE_REV)."""
 
     async def put_states(self, docs: Mapping[str, Mapping[str, Any]]) -> None:
-        """Write (insert or replace) state documents by key, in one write."""
+        """Write (insert or replace) state documents by key, in one write; each gets a new revision."""
+
+    async def put_states_if(self, writes: Sequence[StateWrite]) -> dict[str, str]:
+        """Apply compare-and-set writes of state documents (distinct keys) in one write; each written
+        document gets a new revision. Returns the keys written, each with its new revision."""
 
     # -- leases (collection ee_retry_leases)
 

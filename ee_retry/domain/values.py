@@ -204,6 +204,19 @@ class GuardedUpdate:
     fields: Mapping[str, Any]
 
 
+STATE_REV = "rev"  # the revision a store gives a state document on each write, as get_states answers it
+
+
+@dataclass(frozen=True)
+class StateWrite:
+    """Replace the state document under `key` with `doc` if, and only if, the stored one's revision
+    (STATE_REV) is still `expected` (None: no document under `key`): a compare-and-set."""
+
+    key: str
+    doc: Mapping[str, Any]
+    expected: str | None
+
+
 class Comparison(str, Enum):
     """How a FieldCondition compares a stored field with its value (ee2's filter operators)."""
 

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from ee_retry.domain.backoff import Tries
 from ee_retry.metrics import Metrics
 from ee_retry.ports import Auth, Catalog, Clock, JobStore, Scheduler, Workspace
 from ee_retry.settings import Settings
@@ -25,6 +26,7 @@ class Deps:
     # Operations a request of this instance left incomplete when the store failed after its submit:
     # nothing of theirs is still under way, so reconcile_abandoned finishes them without a grace period.
     abandoned: set[str] = field(default_factory=set)
+    abandoned_tries: dict[str, Tries] = field(default_factory=dict)  # of those whose finishing failed
 
 
 async def close_clients(deps: Deps) -> None:

@@ -33,7 +33,7 @@ class Instrumented:
         self._counted = counted or (lambda name: True)
         self._crash: tuple[str, int] | None = None
         self._lose: tuple[str, int, Any] | None = None
-        self._fail: tuple[str, int, Exception] | None = None
+        self._fail: tuple[str, int, Exception, int | None] | None = None
 
     @property
     def total(self) -> int:
@@ -50,9 +50,14 @@ class Instrumented:
         """Answer the nth call of `method` with `answer` without passing it on: a lost write."""
         self._lose = (method, nth, answer)
 
-    def fail(self, method: str, error: Exception, nth: int = 1) -> None:
-        """Raise `error` instead of passing on the nth call of `method`: a port that is away."""
-        self._fail = (method, nth, error)
+    def fail(self, method: str, error: Exception, nth: int = 1, times: int | None = 1) -> None:
+        """Raise `error` instead of passing on `times` calls of `method` from its nth on (None: every
+        call until `heal`): a port that is away."""
+        self._fail = (method, nth, error, times)
+
+    def heal(self) -> None:
+        """Pass every call on again: the port is back."""
+        self._fail = None
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._target, name)
@@ -67,7 +72,9 @@ class Instrumented:
                 if self.latency_s:
                     await asyncio.sleep(self.latency_s)
             if self._fail is not None and self._fail[0] == name and self.calls[name] >= self._fail[1]:
-                error, self._fail = self._fail[2], None
+                method, nth, error, times = self._fail
+                left = None if times is None else times - 1
+                self._fail = None if left == 0 else (method, nth, error, left)
                 raise error
             if self._lose is not None and self._lose[0] == name and self.calls[name] >= self._lose[1]:
                 answer, self._lose = self._lose[2], None

@@ -8,6 +8,7 @@ null (their unique indexes must not see a null), and when an idempotency slot ha
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -16,7 +17,7 @@ from typing import Any
 from ee_retry import constants
 from ee_retry.domain.ids import is_job_id
 from ee_retry.domain.model import SLOT_FIELD, Job, JobStatus, Operation, OperationState
-from ee_retry.domain.values import Comparison, InsertOutcome, JobQuery, OperationQuery
+from ee_retry.domain.values import STATE_REV, Comparison, InsertOutcome, JobQuery, OperationQuery
 from ee_retry.errors import InvalidJobId
 
 # Fields under a unique index: absent when unset, never null, so a null can never collide.
@@ -38,6 +39,12 @@ def clean(value: Any) -> Any:
     if callable(to_doc):
         return clean(to_doc())
     return value
+
+
+def state_doc(doc: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """A state document as stored (with a new revision), and that revision."""
+    rev = os.urandom(8).hex()
+    return {**clean(doc), STATE_REV: rev}, rev
 
 
 def require_job_ids(ids: Iterable[str]) -> None:

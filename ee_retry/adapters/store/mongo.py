@@ -17,17 +17,24 @@ than `TX_MARKS_KEPT` further transitions of the same job land between our write 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pymongo import AsyncMongoClient, ReplaceOne, ReturnDocument, UpdateMany, UpdateOne
+from pymongo import AsyncMongoClient, ReturnDocument, UpdateMany, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from ee_retry import constants
-from ee_retry.adapters.store import common, mongo_docs
+from ee_retry.adapters.store import common, mongo_docs, mongo_states
 from ee_retry.domain.model import SLOT_FIELD, Job, JobStatus, Operation, OperationState, OperationUpdate
-from ee_retry.domain.values import GuardedUpdate, IdsById, InsertOutcome, JobQuery, OperationQuery, Transition
+from ee_retry.domain.values import (
+    GuardedUpdate,
+    IdsById,
+    InsertOutcome,
+    JobQuery,
+    OperationQuery,
+    StateWrite,
+    Transition,
+)
 from ee_retry.errors import IdempotencyConflict, RetryInFlight
 
 JOBS = "ee2_jobs"  # ee2's collection
@@ -354,15 +361,13 @@ class MongoJobStore:
                 await self._logs.bulk_write(ops, ordered=False)
 
     async def get_states(self, prefix: str) -> dict[str, dict[str, Any]]:
-        with mongo_docs.store_errors():
-            docs = await self._states.find({"_id": {"$regex": "^" + re.escape(prefix)}}).to_list(None)
-        return {str(d.pop("_id")): d for d in docs}
+        return await mongo_states.get_states(self._states, prefix)
 
     async def put_states(self, docs: Mapping[str, Mapping[str, Any]]) -> None:
-        ops = [ReplaceOne({"_id": key}, dict(common.clean(doc)), upsert=True) for key, doc in docs.items()]
-        if ops:
-            with mongo_docs.store_errors():
-                await self._states.bulk_write(ops, ordered=False)
+        await mongo_states.put_states(self._states, docs)
+
+    async def put_states_if(self, writes: Sequence[StateWrite]) -> dict[str, str]:
+        return await mongo_states.put_states_if(self._states, writes)
 
     async def get_logs(self, job_id: str, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         skip = max(skip, 0)

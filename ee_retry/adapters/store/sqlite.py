@@ -28,7 +28,15 @@ from ee_retry.adapters.local.private_files import touch_private
 from ee_retry.adapters.store import common, sqlite_sql
 from ee_retry.adapters.store.sqlite_reader import InlineReader
 from ee_retry.domain.model import SLOT_FIELD, Job, JobStatus, Operation, OperationUpdate
-from ee_retry.domain.values import GuardedUpdate, IdsById, InsertOutcome, JobQuery, OperationQuery, Transition
+from ee_retry.domain.values import (
+    GuardedUpdate,
+    IdsById,
+    InsertOutcome,
+    JobQuery,
+    OperationQuery,
+    StateWrite,
+    Transition,
+)
 from ee_retry.errors import RetryInFlight, StoreUnavailable
 
 T = TypeVar("T")
@@ -285,11 +293,6 @@ class SqliteJobStore:
     # ------------------------------------------------------------ operations
 
     @staticmethod
-    def _load_op(conn: sqlite3.Connection, sql: str, value: str) -> dict[str, Any] | None:
-        row = conn.execute(sql, (value,)).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
-
-    @staticmethod
     def _save_op(conn: sqlite3.Connection, doc: Mapping[str, Any], insert: bool = False) -> None:
         """Write an operation row and its job index (the jobs it created)."""
         row = sqlite_sql.row(doc, sqlite_sql.OP_FIELDS)
@@ -308,9 +311,9 @@ class SqliteJobStore:
         slot = doc.get(SLOT_FIELD)
 
         def run(conn: sqlite3.Connection) -> Operation | None:
-            if self._load_op(conn, sqlite_sql.OP_BY_ID, op.id) is not None:
+            if sqlite_sql.load_doc(conn, sqlite_sql.OP_BY_ID, op.id) is not None:
                 return None  # this very operation is already stored
-            held = self._load_op(conn, sqlite_sql.OP_BY_SLOT, slot) if slot is not None else None
+            held = sqlite_sql.load_doc(conn, sqlite_sql.OP_BY_SLOT, slot) if slot is not None else None
             if held is not None:
                 holder = Operation.from_doc(held)
                 if not common.idempotency_expired(holder, op):
@@ -323,12 +326,12 @@ class SqliteJobStore:
         return await self._run(run, write=True)
 
     async def get_operation(self, op_id: str) -> Operation | None:
-        doc = await self._run(lambda conn: self._load_op(conn, sqlite_sql.OP_BY_ID, op_id))
+        doc = await self._run(lambda conn: sqlite_sql.load_doc(conn, sqlite_sql.OP_BY_ID, op_id))
         return None if doc is None else Operation.from_doc(doc)
 
     async def update_operation(self, update: OperationUpdate) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
-            doc = self._load_op(conn, sqlite_sql.OP_BY_ID, update.op_id)
+            doc = sqlite_sql.load_doc(conn, sqlite_sql.OP_BY_ID, update.op_id)
             if doc is None or not update.accepts(doc["state"], doc.get("updated")):
                 return False
             common.apply_fields(doc, update.fields, common.NEVER_NULL_OPERATION_FIELDS)
@@ -346,34 +349,25 @@ class SqliteJobStore:
 
     # ------------------------------------------------------------ logs
 
-    @staticmethod
-    def _append_logs(conn: sqlite3.Connection, job_id: str, lines: Sequence[Mapping[str, Any]]) -> int:
-        start = int(conn.execute("SELECT COUNT(*) FROM logs WHERE job_id = ?", (job_id,)).fetchone()[0])
-        rows = [(job_id, start + i, common.dumps(common.clean(line))) for i, line in enumerate(lines)]
-        conn.executemany("INSERT INTO logs (job_id, pos, line) VALUES (?, ?, ?)", rows)
-        return start + len(rows)
-
     async def add_logs(self, job_id: str, lines: Sequence[Mapping[str, Any]]) -> int:
-        return await self._run(lambda conn: self._append_logs(conn, job_id, lines), write=bool(lines))
+        return await self._run(lambda conn: sqlite_sql.append_logs(conn, job_id, lines), write=bool(lines))
 
     async def add_logs_many(self, lines: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
         def run(conn: sqlite3.Connection) -> None:
             for job_id, job_lines in lines.items():
-                self._append_logs(conn, job_id, job_lines)
+                sqlite_sql.append_logs(conn, job_id, job_lines)
 
         if lines:
             await self._run(run, write=True)
 
     async def get_states(self, prefix: str) -> dict[str, dict[str, Any]]:
-        sql = "SELECT key, doc FROM states WHERE substr(key, 1, ?) = ?"
-        rows = await self._run(lambda conn: conn.execute(sql, (len(prefix), prefix)).fetchall())
-        return {r[0]: dict(json.loads(r[1])) for r in rows}
+        return await self._run(lambda conn: sqlite_sql.read_states(conn, prefix))
 
     async def put_states(self, docs: Mapping[str, Mapping[str, Any]]) -> None:
-        rows = [(key, common.dumps(common.clean(doc))) for key, doc in docs.items()]
-        sql = "INSERT INTO states (key, doc) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET doc = excluded.doc"
-        if rows:
-            await self._run(lambda conn: conn.executemany(sql, rows), write=True)
+        await self._run(lambda conn: sqlite_sql.write_states(conn, docs), write=bool(docs))
+
+    async def put_states_if(self, writes: Sequence[StateWrite]) -> dict[str, str]:
+        return await self._run(lambda conn: sqlite_sql.write_states_if(conn, writes), write=bool(writes))
 
     async def get_logs(self, job_id: str, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         def run(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], int]:

@@ -1,15 +1,16 @@
-"""The SQL of the embedded job store: its columns, row values, and the conditions of job and
-operation queries."""
+"""The SQL of the embedded job store: its columns, row values, the conditions of job and operation
+queries, and the reads and writes of operations, log lines and state documents."""
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ee_retry.adapters.store import common
-from ee_retry.domain.values import JobQuery
+from ee_retry.domain.values import STATE_REV, JobQuery, StateWrite
 
 # Stored fields with a column of their own (besides id and doc); dotted ones are named by their leaf.
 # fmt: off
@@ -167,6 +168,20 @@ OP_BY_ID = "SELECT doc FROM operations WHERE id = ?"
 OP_BY_SLOT = "SELECT doc FROM operations WHERE idem = ?"
 
 
+def load_doc(conn: sqlite3.Connection, sql: str, value: str) -> dict[str, Any] | None:
+    """The document the one-row query `sql` finds for `value`, or None."""
+    row = conn.execute(sql, (value,)).fetchone()
+    return None if row is None else dict(json.loads(row[0]))
+
+
+def append_logs(conn: sqlite3.Connection, job_id: str, lines: Sequence[Mapping[str, Any]]) -> int:
+    """Append a job's log lines; its line count after."""
+    start = int(conn.execute("SELECT COUNT(*) FROM logs WHERE job_id = ?", (job_id,)).fetchone()[0])
+    rows = [(job_id, start + i, common.dumps(common.clean(line))) for i, line in enumerate(lines)]
+    conn.executemany("INSERT INTO logs (job_id, pos, line) VALUES (?, ?, ?)", rows)
+    return start + len(rows)
+
+
 def log_page(
     conn: sqlite3.Connection, job_id: str, skip: int, limit: int, decode: Callable[[str], Any]
 ) -> tuple[list[dict[str, Any]], int]:
@@ -177,3 +192,24 @@ def log_page(
     sql = "SELECT line FROM logs WHERE job_id = ? AND pos >= ? ORDER BY pos LIMIT ?"
     rows = conn.execute(sql, (job_id, max(skip, 0), limit)).fetchall()
     return [decode(r[0]) for r in rows], total
+
+
+def read_states(conn: sqlite3.Connection, prefix: str) -> dict[str, dict[str, Any]]:
+    rows = conn.execute("SELECT key, doc FROM states WHERE substr(key, 1, ?) = ?", (len(prefix), prefix))
+    return {r[0]: dict(json.loads(r[1])) for r in rows.fetchall()}
+
+
+def write_states(conn: sqlite3.Connection, docs: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Insert or replace state documents, each with a new revision; the keys with their revisions."""
+    stored = {key: common.state_doc(doc) for key, doc in docs.items()}
+    sql = "INSERT INTO states (key, doc) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET doc = excluded.doc"
+    conn.executemany(sql, [(key, common.dumps(doc)) for key, (doc, _) in stored.items()])
+    return {key: rev for key, (_, rev) in stored.items()}
+
+
+def write_states_if(conn: sqlite3.Connection, writes: Sequence[StateWrite]) -> dict[str, str]:
+    """In the caller's transaction, the writes whose stored revision is still the expected one."""
+    sql = "SELECT json_extract(doc, ?) FROM states WHERE key = ?"
+    path = f"$.{STATE_REV}"
+    rows = {w.key: conn.execute(sql, (path, w.key)).fetchone() for w in writes}
+    return write_states(conn, {w.key: w.doc for w in writes if (rows[w.key] or (None,))[0] == w.expected})

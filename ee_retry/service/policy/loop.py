@@ -82,7 +82,12 @@ class AutoRetrier:
         decided = await decide_pass(deps, policy, state, since, self._uniform)
         decided += await supersede_pass(deps, since)
         started = await start_pass(deps, policy, state, self._token)
-        await state.save(deps.store, int(deps.clock.now() * 1000))
+        for app in await state.save(deps.store, int(deps.clock.now() * 1000)):
+            log.info(
+                "the circuit breaker of %s was written during this pass (an admin's reset): that "
+                "state stands, and the next pass judges the app from it",
+                app,
+            )
         self._since = now - constants.AUTO_RETRY_RESCAN_S
         self._export(policy, state)
         return (len(decided), len(started))

@@ -2,7 +2,9 @@
 instance (and the one holding the automatic-retry lease after another) sees the same ones.
 
 Only the lease holder writes budget use and breaker moves; an admin's breaker reset writes from any
-instance, and the holder reads the states again at the start of each pass.
+instance, and the holder reads the states again at the start of each pass. The pass writes a breaker
+back only if it is still as the pass read it (a compare-and-set on the document's revision): a reset
+that lands during the pass stands, and the next pass starts from it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from ee_retry.domain.policy.breaker import Breaker, BreakerState
 from ee_retry.domain.policy.budgets import DAY_MS, HOUR_MS, BudgetUse
+from ee_retry.domain.values import STATE_REV, StateWrite
 from ee_retry.ports import JobStore
 
 BREAKER = "breaker:"
@@ -43,6 +46,7 @@ class PolicyState:
     user_use: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     app_use: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)
+    revs: dict[str, str | None] = field(default_factory=dict)  # each breaker's revision as read
 
     @classmethod
     async def load(cls, store: JobStore) -> PolicyState:
@@ -54,6 +58,7 @@ class PolicyState:
                 key[len(BREAKER) :]: breaker_from_doc(key[len(BREAKER) :], doc)
                 for key, doc in breakers.items()
             },
+            revs={key: doc.get(STATE_REV) for key, doc in breakers.items()},
             user_use={
                 key[len(USER_USE) :]: _lists(doc) for key, doc in uses.items() if key.startswith(USER_USE)
             },
@@ -89,18 +94,34 @@ class PolicyState:
         self.user_use.setdefault(user, {}).setdefault("failed_core_hours", []).append([now_ms, core_hours])
         self.dirty.add(USER_USE + user)
 
-    async def save(self, store: JobStore, now_ms: int) -> None:
-        """One write of every changed document, with entries older than their window dropped."""
-        docs: dict[str, dict[str, Any]] = {}
+    async def save(self, store: JobStore, now_ms: int) -> list[str]:
+        """Write every changed document, with entries older than their window dropped: budget use in
+        one write, and breakers in one compare-and-set write that skips a breaker written by someone
+        else since it was read (an admin's reset). Such a breaker is read back as stored; returns
+        their apps."""
+        uses: dict[str, dict[str, Any]] = {}
+        writes: list[StateWrite] = []
         for key in sorted(self.dirty):
             if key.startswith(BREAKER):
-                docs[key] = breaker_doc(self.breakers[key[len(BREAKER) :]])
+                doc = breaker_doc(self.breakers[key[len(BREAKER) :]])
+                writes.append(StateWrite(key, doc, self.revs.get(key)))
             elif key.startswith(USER_USE):
-                docs[key] = _pruned(self.user_use[key[len(USER_USE) :]], now_ms)
+                uses[key] = _pruned(self.user_use[key[len(USER_USE) :]], now_ms)
             elif key.startswith(APP_USE):
-                docs[key] = _pruned(self.app_use[key[len(APP_USE) :]], now_ms)
-        await store.put_states(docs)
+                uses[key] = _pruned(self.app_use[key[len(APP_USE) :]], now_ms)
+        if uses:
+            await store.put_states(uses)
+        written = await store.put_states_if(writes) if writes else {}
+        self.revs.update(written)
         self.dirty.clear()
+        kept = [w.key for w in writes if w.key not in written]
+        if kept:
+            stored = await store.get_states(BREAKER)
+            for key in kept:
+                app = key[len(BREAKER) :]
+                self.breakers[app] = breaker_from_doc(app, stored.get(key, {}))
+                self.revs[key] = stored.get(key, {}).get(STATE_REV)
+        return [key[len(BREAKER) :] for key in kept]
 
 
 def _lists(doc: Mapping[str, Any]) -> dict[str, list[Any]]:

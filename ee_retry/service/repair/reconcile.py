@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ee_retry import constants
+from ee_retry.domain import backoff
 from ee_retry.domain.model import Job, JobStatus, Operation, OperationKind, OperationState
 from ee_retry.domain.reaper_rules import cancel_by_reaper
 from ee_retry.domain.values import OperationQuery, ProcState, SchedulerProc
@@ -60,15 +61,85 @@ async def reconcile(
 
 async def reconcile_abandoned(deps: Deps) -> list[ReconcileAction]:
     """Finish (or roll back) the operations this instance's requests left when the store failed after
-    their submit, at once rather than after the grace period. One whose reconcile fails again (the
-    store is still away) is kept for the next call. No store call when there are none."""
-    if not deps.abandoned:
+    their submit, at once rather than after the grace period. One whose finishing fails (the store is
+    still away) is tried again after 1, 2, 4, ... s (at most ABANDONED_RETRY_MAX_S apart); failing for
+    ABANDONED_GIVE_UP_S, it is left to the regular reconcile pass, which owns it by then. No store
+    call when none is due."""
+    now = deps.clock.now()
+    tries = deps.abandoned_tries
+    for op_id in set(tries) - deps.abandoned:
+        del tries[op_id]
+    due = {op_id for op_id in deps.abandoned if op_id not in tries or tries[op_id].next_at <= now}
+    if not due:
         return []
-    wanted = set(deps.abandoned)
-    ops = await deps.store.find_operations(OperationQuery(states=list(INCOMPLETE)))
-    actions = [await _reconcile_logged(deps, op) for op in ops if op.id in wanted]
-    deps.abandoned -= wanted - {a.op_id for a in actions if a.action is Outcome.FAILED}
+    try:
+        ops = await deps.store.find_operations(OperationQuery(states=list(INCOMPLETE)))
+    except Exception as exc:
+        for op_id in sorted(due):
+            _abandoned_failed(deps, op_id, now, exc)
+        return []
+    actions = [await _finish_abandoned(deps, op, now) for op in ops if op.id in due]
+    deps.abandoned -= due - {op.id for op in ops}  # finished or rolled back by another writer
     return actions
+
+
+async def _finish_abandoned(deps: Deps, op: Operation, now: float) -> ReconcileAction:
+    try:
+        action = await reconcile_one(deps, op)
+    except Exception as exc:
+        _abandoned_failed(deps, op.id, now, exc)
+        return _action(op, Outcome.FAILED, _message(exc))
+    if action.action is Outcome.FAILED:
+        _abandoned_failed(deps, op.id, now, action.detail)
+        return action
+    deps.abandoned.discard(op.id)
+    before = deps.abandoned_tries.pop(op.id, None)
+    if before is not None:
+        log.info(
+            "operation %s, abandoned by its request, %s after %d failed tries: %s",
+            op.id,
+            action.action.value.replace("_", " "),
+            before.failures,
+            action.detail,
+        )
+    return action
+
+
+def _abandoned_failed(deps: Deps, op_id: str, now: float, failure: Exception | str) -> None:
+    """Back off, logging a failure at WARNING only when it is new (an unexpected error with its
+    traceback), else at DEBUG; or give up once it has failed for ABANDONED_GIVE_UP_S."""
+    error = failure if isinstance(failure, str) else _message(failure)
+    before = deps.abandoned_tries.get(op_id)
+    after = backoff.failed(before, now, error, constants.ABANDONED_RETRY_S, constants.ABANDONED_RETRY_MAX_S)
+    if now - after.first_failed_at >= constants.ABANDONED_GIVE_UP_S:
+        deps.abandoned.discard(op_id)
+        deps.abandoned_tries.pop(op_id, None)
+        log.warning(
+            "operation %s, abandoned by its request, is still not finished after %d tries in %.0f s "
+            "(last error: %s); this instance stops trying: the regular reconcile pass (the reaper) "
+            "finishes or rolls it back once that error is fixed",
+            op_id,
+            after.failures,
+            now - after.first_failed_at,
+            error,
+        )
+        return
+    deps.abandoned_tries[op_id] = after
+    new = before is None or before.error != error
+    unexpected = failure if new and not isinstance(failure, str | EERetryError) else None
+    log.log(
+        logging.WARNING if new else logging.DEBUG,
+        "finishing operation %s, abandoned by its request, failed (try %d): %s; trying again in %.0f s",
+        op_id,
+        after.failures,
+        error,
+        after.next_at - now,
+        exc_info=unexpected,
+    )
+
+
+def _message(exc: Exception) -> str:
+    return exc.message if isinstance(exc, EERetryError) else f"{type(exc).__name__}: {exc}"
 
 
 async def _reconcile_logged(deps: Deps, op: Operation, dry_run: bool = False) -> ReconcileAction:

@@ -16,11 +16,12 @@ A request owns its operation until its fence (right after its one scheduler subm
 reconcile finishes it or rolls it back (`OperationTakenOver`). Once the submit has answered, every later
 step is idempotent and nothing is under way after the request ends, so when the store fails the request
 (or its fence finds the operation moved, as a retried write whose first answer was lost does) its
-instance finishes the operation as soon as the store answers (`reconcile_abandoned`, every second)
-instead of after the grace period. `advance` is also what reconcile runs: it asks the scheduler what it
-already holds, submits only what is missing, and every later step is idempotent. A rollback removes held
-procs, deletes the `created` jobs (nothing else deletes jobs, so an operation with a job missing is an
-interrupted rollback, which reconcile completes), and frees the idempotency key in its final write.
+instance finishes the operation as soon as the store answers (`reconcile_abandoned`: at once, then
+backing off while it fails, leaving it to reconcile after the grace) instead of after the grace period.
+`advance` is also what reconcile runs: it asks the scheduler what it already holds, submits only what
+is missing, and every later step is idempotent. A rollback removes held procs, deletes the `created`
+jobs (nothing else deletes jobs, so an operation with a job missing is an interrupted rollback, which
+reconcile completes), and frees the idempotency key in its final write.
 """
 
 from __future__ import annotations

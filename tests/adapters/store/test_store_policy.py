@@ -3,8 +3,10 @@ update time and by due automatic retry, logs for many jobs in one write, and sma
 
 from __future__ import annotations
 
+from typing import Any
+
 from ee_retry.domain.model import JobStatus
-from ee_retry.domain.values import GuardedUpdate, JobQuery
+from ee_retry.domain.values import STATE_REV, GuardedUpdate, JobQuery, StateWrite
 from ee_retry.ports import JobStore
 from tests.builders import T0, make_job
 
@@ -51,11 +53,42 @@ async def test_logs_of_many_jobs_are_appended_in_one_call(store: JobStore) -> No
     assert await store.get_logs(b.id, 0, 10) == ([line, line], 2)
 
 
+def without_revs(docs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {key: {k: v for k, v in doc.items() if k != STATE_REV} for key, doc in docs.items()}
+
+
 async def test_state_documents_are_written_and_read_by_key_prefix(store: JobStore) -> None:
     await store.put_states({"breaker:Mod.run": {"state": "open"}, "breaker:Other.x": {"state": "closed"}})
+    first = (await store.get_states("breaker:Mod.run"))["breaker:Mod.run"][STATE_REV]
     await store.put_states({"breaker:Mod.run": {"state": "half_open"}, "other:thing": {"n": 1}})
-    assert await store.get_states("breaker:") == {
+    stored = await store.get_states("breaker:")
+    assert without_revs(stored) == {
         "breaker:Mod.run": {"state": "half_open"},
         "breaker:Other.x": {"state": "closed"},
     }
+    assert stored["breaker:Mod.run"][STATE_REV] != first  # every write gives a new revision
     assert await store.get_states("nothing:") == {}
+
+
+async def test_a_conditional_state_write_applies_only_while_the_revision_holds(store: JobStore) -> None:
+    """As an automatic-retry pass saves a breaker it read: a write in between (an admin's reset) wins."""
+    written = await store.put_states_if([StateWrite("breaker:A", {"state": "open"}, None)])
+    loaded = await store.get_states("breaker:")
+    assert written == {"breaker:A": loaded["breaker:A"][STATE_REV]}
+    again = StateWrite("breaker:A", {"state": "half_open"}, None)  # expects no document: there is one
+    assert await store.put_states_if([again]) == {}
+
+    await store.put_states({"breaker:A": {"state": "closed"}})  # the admin's reset
+    stale = StateWrite("breaker:A", {"state": "half_open"}, written["breaker:A"])
+    new = StateWrite("breaker:B", {"state": "open"}, None)
+    missing = StateWrite("breaker:C", {"state": "open"}, written["breaker:A"])  # expects one: there is none
+    assert set(await store.put_states_if([stale, new, missing])) == {"breaker:B"}
+    stored = await store.get_states("breaker:")
+    assert without_revs(stored) == {"breaker:A": {"state": "closed"}, "breaker:B": {"state": "open"}}
+
+    fresh = StateWrite("breaker:A", {"state": "open", "opened_at_ms": 5}, stored["breaker:A"][STATE_REV])
+    assert set(await store.put_states_if([fresh])) == {"breaker:A"}
+    assert without_revs(await store.get_states("breaker:A")) == {
+        "breaker:A": {"state": "open", "opened_at_ms": 5}
+    }
+    assert await store.put_states_if([]) == {}
