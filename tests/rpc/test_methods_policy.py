@@ -76,7 +76,7 @@ async def test_an_admin_resets_an_open_breaker(policy_api: Api, deps: Deps, cloc
     failed(policy_api.call("reset_retry_breaker", [{"app": "Demo.fail"}], READONLY_ADMIN_TOKEN), -32002)
     failed(policy_api.call("reset_retry_breaker", [{"app": 3}], ADMIN_TOKEN), -32602)
     reset = ok(policy_api.call("reset_retry_breaker", [{"app": "Demo.fail"}], ADMIN_TOKEN))
-    assert reset["state"] == "closed"
+    assert reset["state"] == "closed" and reset["released"] == 0
     assert ok(policy_api.call("get_retry_policy", [{}]))["breakers"] == []
 
 

@@ -3,18 +3,21 @@ way to close a breaker."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from typing import Any
 
+from ee_retry import constants
 from ee_retry.domain.access import Access, check_admin_flag
 from ee_retry.domain.policy import breaker as breakers
 from ee_retry.domain.policy.breaker import BreakerState
 from ee_retry.domain.policy.budgets import BudgetUse, near_exhausted, usage
 from ee_retry.domain.policy.describe import policy_dict
-from ee_retry.domain.policy.model import Budgets, Policy
-from ee_retry.domain.values import User
+from ee_retry.domain.policy.model import AutoRetryState, Budgets, Policy
+from ee_retry.domain.values import JobQuery, User
 from ee_retry.errors import InvalidParams
 from ee_retry.service.deps import Deps
+from ee_retry.service.policy.records import Write, entry_of, store_writes
 from ee_retry.service.policy.source import PolicySource
 from ee_retry.service.policy.state import BREAKER, PolicyState, breaker_doc
 
@@ -77,10 +80,29 @@ def _reopens_at(cooldown_s: float, breaker: breakers.Breaker) -> int | None:
 
 
 async def reset_breaker(deps: Deps, user: User, app: object) -> dict[str, Any]:
-    """Close an app's breaker now (EE2_ADMIN); outcomes before now no longer count."""
+    """Close an app's breaker now (EE2_ADMIN); outcomes before now no longer count, and the retries
+    it paused become due now, so the next pass decides them again. The answer is the closed breaker
+    and `released`, how many paused retries became due."""
     check_admin_flag(user, True, Access.WRITE, "reset a retry circuit breaker")
     if not isinstance(app, str) or not app or len(app) > 255:
         raise InvalidParams("'app' must be the app's Module.method")
-    closed = breakers.closed(app, int(deps.clock.now() * 1000))
+    now_ms = int(deps.clock.now() * 1000)
+    closed = breakers.closed(app, now_ms)
     await deps.store.put_states({BREAKER + app: breaker_doc(closed)})
-    return breaker_doc(closed)
+    released = await _release_paused(deps, app, now_ms)
+    return {**breaker_doc(closed), "released": released}
+
+
+async def _release_paused(deps: Deps, app: str, now_ms: int) -> int:
+    """Make the app's paused retries due now (one read, one compare-and-set write on each decision's
+    revision, so a decision a pass moved since the read stays as that pass wrote it)."""
+    query = JobQuery(
+        auto_due_before=sys.float_info.max, method=app, limit=constants.AUTO_RETRY_MAX_DUE_PER_PASS
+    )
+    writes = []
+    for original in await deps.store.find_jobs(query):
+        entry = entry_of(original)
+        if entry is not None and entry.due and entry.state is AutoRetryState.PAUSED:
+            reason = f"circuit breaker of {app} was reset"
+            writes.append(Write(original, replace(entry, next_at=now_ms, reason=reason)))
+    return len(await store_writes(deps, writes))

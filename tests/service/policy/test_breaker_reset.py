@@ -1,5 +1,6 @@
-"""An admin's breaker reset that lands while an automatic-retry pass runs (after the pass read the
-breakers, before it writes them back) stays in force: the pass does not write its older view over it."""
+"""An admin's breaker reset: it stays in force when it lands while an automatic-retry pass runs (after
+the pass read the breakers, before it writes them back), and the retries that breaker paused go ahead
+at the next pass."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from ee_retry.domain.policy.breaker import BreakerState
+from ee_retry.domain.policy.breaker import Breaker, BreakerState
 from ee_retry.ports import JobStore
 from ee_retry.service.policy.admin import reset_breaker, retry_policy
-from ee_retry.service.policy.state import PolicyState
+from ee_retry.service.policy.state import BREAKER as BREAKER_KEY
+from ee_retry.service.policy.state import PolicyState, breaker_doc
 from tests.service.conftest import Env
-from tests.service.policy.auto_support import EXAMPLE, latest, make_retrier
+from tests.service.policy.auto_support import EXAMPLE, auto, latest, make_retrier
 
 BREAKER = EXAMPLE.replace("min_finished = 20", "min_finished = 3").replace(
     "cooldown_s = 1800", "cooldown_s = 100"
@@ -56,3 +58,37 @@ async def test_a_reset_during_a_pass_is_not_undone_by_the_pass(
     assert f'ee_retry_auto_retry_breaker_state{{app="{APP}"}} 0.0' in env.deps.metrics.render().decode()
     await retrier.run_once()  # the next pass counts only outcomes since the reset
     assert await breaker_state(env) is BreakerState.CLOSED
+
+
+async def test_a_reset_releases_the_retries_its_breaker_paused_at_the_next_pass(
+    env: Env, tmp_path: Path
+) -> None:
+    """The paused retries of the reset app start at the next pass, long before the breaker's cooldown
+    would have let them; a paused retry of another app stays paused."""
+    other = "Demo.fail_other"
+    now_ms = int(env.clock.now() * 1000)
+    opened = {
+        BREAKER_KEY + app: breaker_doc(Breaker(app, BreakerState.OPEN, opened_at_ms=now_ms, since_ms=now_ms))
+        for app in (APP, other)
+    }
+    await env.deps.store.put_states(opened)
+    held, kept = await env.run(method=APP), await env.run(method=other)
+    for job in (held, kept):
+        await env.sched.complete(job, exit_code=3)  # the example's "flaky downloads" rule
+    retrier = make_retrier(env, tmp_path)
+    env.deps.policy = retrier.source
+    await retrier.run_once()
+    paused_until = (await auto(env, held))["next_at"]
+    assert (await auto(env, held))["state"] == (await auto(env, kept))["state"] == "paused"
+    assert paused_until == now_ms + 1_800_000
+
+    env.clock.advance(10)
+    reset = await reset_breaker(env.deps, env.admin, APP)
+    assert reset["state"] == "closed" and reset["released"] == 1
+    env.clock.advance(1)
+    assert env.clock.now() * 1000 < paused_until
+    assert await retrier.run_once() == (0, 1)
+    assert (await env.job(held)).retry_ids
+    assert (await auto(env, held))["state"] == "scheduled"
+    assert not (await env.job(kept)).retry_ids
+    assert (await auto(env, kept))["state"] == "paused"
