@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from ee_retry.api.routes import api_routes
 from ee_retry.constants import ABANDONED_RETRY_S, INSTANCE_CLAIM_RENEW_S
@@ -109,11 +110,40 @@ def create_app(deps: Deps, *, recover: bool | None = None, poll: bool = True) ->
     async def index(request: Request) -> Response:
         return json_response({"service": "ee-retry", "rpc": "POST JSON-RPC 1.1 to this URL"}, 200)
 
+    rpc = RpcEndpoint(deps)
     routes = [
-        Route("/", RpcEndpoint(deps), methods=["POST"]),
+        Route("/", rpc, methods=["POST"]),
         Route("/", index, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *api_routes(deps),
         *console_routes(deps),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return ServiceApp(rpc, routes=routes, lifespan=lifespan)
+
+
+class ServiceApp(Starlette):
+    """Starlette, with JSON-RPC calls (POST /) handed straight to their endpoint.
+
+    Nearly every request is a JSON-RPC call, and its endpoint turns every failure into an answer
+    itself, so Starlette's error and exception middleware and the router's route matching do nothing
+    for it but cost time: in-process, about 9 us of a 24 us `status` call. Every other request, and
+    a call under a root path, goes through the router, which sends POST / to the same endpoint."""
+
+    def __init__(self, rpc: RpcEndpoint, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._rpc = rpc
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _is_rpc_call(scope):
+            await self._rpc(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+def _is_rpc_call(scope: Scope) -> bool:
+    return (
+        scope["type"] == "http"
+        and scope["path"] == "/"
+        and scope["method"] == "POST"
+        and not scope.get("root_path")
+    )

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
+
+import msgspec
 
 from ee_retry.errors import InvalidRequest, ParseError, to_error_object
 
 SERVICE_PREFIX = "execution_engine2."
 
 
-@dataclass(frozen=True)
-class RpcRequest:
+class RpcRequest(NamedTuple):
     method: str  # without the service prefix
     params: list[Any]
     id: Any
@@ -43,13 +43,29 @@ def _finite(text: str) -> float:
 
 # Built once: json.loads with hooks builds a decoder per call.
 _DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+# msgspec reads a subset of what _DECODER reads, into the same values, several times faster: UTF-8
+# only, and it refuses NaN, Infinity, floats that overflow, lone surrogates and integers of more than
+# 4,300 digits. Whatever it refuses is read again by _DECODER, which accepts it or gives the error.
+_FAST = msgspec.json.Decoder()
 
 
 def parse(raw: bytes) -> Any:
     """The body as JSON; raises ParseError with what to fix."""
     try:
+        body = _FAST.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        body = _parse_exactly(raw)
+    # Nesting deeper than MAX_DEPTH needs more than MAX_DEPTH brackets: most bodies skip the walk.
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _depth(body) > MAX_DEPTH:
+        raise ParseError(_TOO_DEEP)
+    return body
+
+
+def _parse_exactly(raw: bytes) -> Any:
+    """The body as json.loads reads it, with NaN, Infinity and overflowing floats refused."""
+    try:
         # What json.loads does with bytes: UTF-8, -16 or -32 by their first bytes.
-        body = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
+        return _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ParseError(
             f"The request body is not valid JSON ({exc.__class__.__name__}); send a JSON object"
@@ -58,10 +74,6 @@ def parse(raw: bytes) -> Any:
         raise ParseError(_TOO_DEEP) from None
     except ValueError:  # an integer literal longer than Python converts (4,300 digits)
         raise ParseError("The request body holds a number too long to read; send a shorter number") from None
-    # Nesting deeper than MAX_DEPTH needs more than MAX_DEPTH brackets: most bodies skip the walk.
-    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _depth(body) > MAX_DEPTH:
-        raise ParseError(_TOO_DEEP)
-    return body
 
 
 MAX_DEPTH = 64  # job params nest a few levels; anything deeper is refused before it is stored
@@ -98,8 +110,7 @@ def frame(body: Any) -> RpcRequest:
     if not isinstance(params, list):
         raise InvalidRequest('\'params\' must be a list holding one object, e.g. [{"job_id": "..."}]')
     name = method[len(SERVICE_PREFIX) :] if method.startswith(SERVICE_PREFIX) else method
-    req_id, v2 = peek_id(body)
-    return RpcRequest(name, params, req_id, v2)
+    return RpcRequest(name, params, body.get("id"), body.get("jsonrpc") == "2.0")
 
 
 def result_body(req_id: Any, result: Any, v2: bool) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from ee_retry.app import create_app
 from ee_retry.errors import InternalError, InvalidRequest, ParseError
+from ee_retry.rpc import protocol
 from ee_retry.rpc.protocol import SERVICE_PREFIX, error_body, frame, parse, peek_id, result_body
 from ee_retry.service.deps import Deps
 from ee_retry.testing.harness import ALICE_TOKEN
@@ -63,6 +64,50 @@ def test_any_bytes_give_a_request_or_a_parse_or_request_error(raw: bytes) -> Non
         error = error_body(None, exc, v2=False)
         assert error["error"]["code"] in (ParseError.code, InvalidRequest.code)
         json.dumps(error)  # the error answer itself is always encodable
+
+
+def _json_texts() -> st.SearchStrategy[bytes]:
+    """JSON a fast reader may read differently: numbers of any size and precision, strings with
+    escapes, lone surrogates and non-ASCII (escaped or as UTF-8), duplicate keys, and whitespace."""
+    numbers = st.from_regex(r"\A-?(0|[1-9][0-9]{0,30})(\.[0-9]{1,30})?([eE][+-]?[0-9]{1,4})?\Z")
+    strings = st.text(max_size=12).map(json.dumps) | st.text(max_size=12).map(
+        lambda t: json.dumps(t, ensure_ascii=False)
+    )
+    leaves = numbers | strings | st.sampled_from(["true", "false", "null", "NaN", "-Infinity", "1e999"])
+    pairs = st.lists(st.tuples(strings, leaves), max_size=4)
+    objects = pairs.map(lambda kv: "{" + ", ".join(f"{k}: {v}" for k, v in kv) + "}")
+    arrays = st.lists(leaves, max_size=4).map(lambda items: "[\t" + ",\n".join(items) + " ]")
+    return (leaves | objects | arrays).map(lambda text: text.encode("utf-8", "surrogatepass"))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values of the same types (so 1 is not 1.0, and -0.0 is not 0.0)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return repr(a) == repr(b)
+
+
+@given(_json_texts() | _bytes_like_requests())
+def test_the_fast_reader_reads_what_the_standard_reader_reads(raw: bytes) -> None:
+    """parse reads with msgspec first; what it gives or refuses must be what json would."""
+    try:
+        expected: Any = ("value", protocol._parse_exactly(raw))
+    except ParseError as exc:
+        expected = ("error", exc.message)
+    try:
+        got: Any = ("value", parse(raw))
+    except ParseError as exc:
+        got = ("error", exc.message)
+
+    if got[0] == "error" and expected[0] == "value":  # only the depth limit refuses what json reads
+        assert got[1] == protocol._TOO_DEEP
+    else:
+        assert got[0] == expected[0]
+        assert _same(got[1], expected[1]) if got[0] == "value" else got[1] == expected[1]
 
 
 @given(json_values)
