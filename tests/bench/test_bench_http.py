@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 
 from ee_retry.bench.http.baseline import KINDS, create_baseline
 from ee_retry.bench.http.load import run_load
+from ee_retry.bench.http.run import Measure, paired_rounds, row, verdicts
 from ee_retry.bench.http.wrk import parse_report
 
 WRK_REPORT = """\
@@ -85,3 +86,34 @@ def test_both_baselines_answer_a_json_rpc_call_with_the_same_status_headers_and_
         answers.append((response.status_code, response.headers["content-type"], response.content))
     assert answers[0] == answers[1]
     assert json.loads(answers[0][2])["id"] == request_id
+
+
+def _measure(rps: float) -> Measure:
+    return Measure(rps, 1.0, 2.0, 0)
+
+
+def test_rounds_run_both_servers_back_to_back_and_alternate_which_goes_first() -> None:
+    calls: list[str] = []
+
+    def run(name: str) -> Measure:
+        calls.append(name)
+        return _measure(100.0)
+
+    base_runs, service_runs = paired_rounds(4, lambda: run("b"), lambda: run("s"))
+
+    assert calls == ["b", "s", "s", "b", "b", "s", "s", "b"]
+    assert len(base_runs) == len(service_runs) == 4
+
+
+def test_the_median_round_decides_and_one_noisy_round_does_not() -> None:
+    base = [_measure(v) for v in (1000.0, 3000.0, 1000.0, 1200.0, 1000.0)]
+    service = [_measure(v) for v in (800.0, 900.0, 750.0, 960.0, 790.0)]  # round 2: a quiet baseline
+
+    found = row("check_job", base, service)
+
+    assert found.round_ratios == (0.8, 0.3, 0.75, 0.8, 0.79)
+    assert found.ratio == 0.79  # median; the ratio of the best rounds would be 960 / 3000
+    assert found.best_ratio == pytest.approx(0.32)
+    assert (found.service.requests_per_s, found.baseline.requests_per_s) == (960.0, 3000.0)
+    [check, *_] = verdicts([found], (100, 100))
+    assert check == (True, "check_job: at least 70% of the baseline in the median round (79%)")

@@ -22,8 +22,14 @@ def add_http_parser(sub: Any) -> None:
         "ratio to the baseline for status, check_job, check_jobs of 100 ids and get_job_logs, then the "
         "service's memory after 10%% and 100%% of --memory-requests. Exit 1 when a target fails.",
     )
-    h.add_argument("--seconds", type=float, default=5.0, help="length of one measured run (default 5)")
-    h.add_argument("--rounds", type=int, default=3, help="runs per server and call; the best counts (3)")
+    h.add_argument("--seconds", type=float, default=3.0, help="length of one measured run (default 3)")
+    h.add_argument(
+        "--rounds",
+        type=int,
+        default=9,
+        help="rounds per call, each one run of either server back to back; the median round's ratio "
+        "counts (default 9)",
+    )
     h.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
     h.add_argument("--memory-requests", type=int, default=100_000, help="requests of the memory phase")
     h.add_argument("--load", choices=("auto", "wrk", "python"), default="auto", help="load generator")
@@ -43,9 +49,9 @@ def run_http(args: argparse.Namespace) -> int:
         return 2
     tool = "wrk" if use_wrk else "the package's load generator (python -m ee_retry.bench.http.load)"
     print(
-        f"http benchmark: {args.connections} connections, {args.rounds} rounds of {args.seconds:g} s per "
-        f"server and call (best round shown), load from {tool}; memory over {args.memory_requests} requests; "
-        f"baseline: {args.baseline}",
+        f"http benchmark: {args.connections} connections; per call {args.rounds} rounds, each a run of "
+        f"{args.seconds:g} s of either server back to back (the median round's ratio counts); load from "
+        f"{tool}; memory over {args.memory_requests} requests; baseline: {args.baseline}",
         flush=True,
     )
     work_dir = Path(tempfile.mkdtemp(prefix="ee-retry-bench-"))
