@@ -62,4 +62,5 @@ AUTO_RETRY_MAX_DUE_PER_PASS = 10_000  # due automatic retries one start pass loo
 AUTO_RETRY_LOOKBACK_S = 3_600  # a fresh lease holder decides failures this old or newer
 BREAKER_RECHECK_S = 10.0  # retries paused behind a half-open breaker's probe look again this often
 AUTO_RETRY_RESCAN_S = 30.0  # each pass reads finished jobs again this far back (clock skew, slow writes)
+BUDGET_WRITE_TRIES = 5  # compare-and-set tries of one budget-use document per save; then the next save
 COST_MAX_JOBS = 100_000  # job_stats' cost figures read at most this many jobs (newest first)

@@ -3,6 +3,7 @@ way to close a breaker."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import replace
 from typing import Any
@@ -20,6 +21,8 @@ from ee_retry.service.deps import Deps
 from ee_retry.service.policy.records import Write, entry_of, store_writes
 from ee_retry.service.policy.source import PolicySource
 from ee_retry.service.policy.state import BREAKER, PolicyState, breaker_doc
+
+log = logging.getLogger(__name__)
 
 
 def _source(deps: Deps) -> PolicySource | None:
@@ -90,6 +93,9 @@ async def reset_breaker(deps: Deps, user: User, app: object) -> dict[str, Any]:
     closed = breakers.closed(app, now_ms)
     await deps.store.put_states({BREAKER + app: breaker_doc(closed)})
     released = await _release_paused(deps, app, now_ms)
+    log.info(
+        "the circuit breaker of %s was reset by %s; %d paused retries released", app, user.name, released
+    )
     return {**breaker_doc(closed), "released": released}
 
 

@@ -4,6 +4,7 @@ at the next pass."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from ee_retry.domain.policy.breaker import Breaker, BreakerState
 from ee_retry.ports import JobStore
 from ee_retry.service.policy.admin import reset_breaker, retry_policy
+from ee_retry.service.policy.loop import AutoRetrier
 from ee_retry.service.policy.state import BREAKER as BREAKER_KEY
 from ee_retry.service.policy.state import PolicyState, breaker_doc
 from tests.service.conftest import Env
@@ -24,6 +26,24 @@ APP = "Demo.fail"
 
 async def breaker_state(env: Env) -> BreakerState:
     return (await PolicyState.load(env.deps.store)).breaker(APP).state
+
+
+async def paused_behind_open_breakers(env: Env, tmp_path: Path, *apps: str) -> tuple[AutoRetrier, list[str]]:
+    """One failed job of each app, its automatic retry paused by the pass behind the app's open
+    breaker: the retrier and the jobs."""
+    now_ms = int(env.clock.now() * 1000)
+    opened = {
+        BREAKER_KEY + app: breaker_doc(Breaker(app, BreakerState.OPEN, opened_at_ms=now_ms, since_ms=now_ms))
+        for app in apps
+    }
+    await env.deps.store.put_states(opened)
+    jobs = [await env.run(method=app) for app in apps]
+    for job in jobs:
+        await env.sched.complete(job, exit_code=3)  # the example's "flaky downloads" rule
+    retrier = make_retrier(env, tmp_path)
+    env.deps.policy = retrier.source
+    await retrier.run_once()
+    return retrier, jobs
 
 
 async def test_a_reset_during_a_pass_is_not_undone_by_the_pass(
@@ -65,19 +85,8 @@ async def test_a_reset_releases_the_retries_its_breaker_paused_at_the_next_pass(
 ) -> None:
     """The paused retries of the reset app start at the next pass, long before the breaker's cooldown
     would have let them; a paused retry of another app stays paused."""
-    other = "Demo.fail_other"
     now_ms = int(env.clock.now() * 1000)
-    opened = {
-        BREAKER_KEY + app: breaker_doc(Breaker(app, BreakerState.OPEN, opened_at_ms=now_ms, since_ms=now_ms))
-        for app in (APP, other)
-    }
-    await env.deps.store.put_states(opened)
-    held, kept = await env.run(method=APP), await env.run(method=other)
-    for job in (held, kept):
-        await env.sched.complete(job, exit_code=3)  # the example's "flaky downloads" rule
-    retrier = make_retrier(env, tmp_path)
-    env.deps.policy = retrier.source
-    await retrier.run_once()
+    retrier, [held, kept] = await paused_behind_open_breakers(env, tmp_path, APP, "Demo.fail_other")
     paused_until = (await auto(env, held))["next_at"]
     assert (await auto(env, held))["state"] == (await auto(env, kept))["state"] == "paused"
     assert paused_until == now_ms + 1_800_000
@@ -92,3 +101,19 @@ async def test_a_reset_releases_the_retries_its_breaker_paused_at_the_next_pass(
     assert (await auto(env, held))["state"] == "scheduled"
     assert not (await env.job(kept)).retry_ids
     assert (await auto(env, kept))["state"] == "paused"
+
+
+@pytest.mark.parametrize("env", ["sqlite"], indirect=True)
+async def test_a_reset_is_logged_with_the_app_the_admin_and_the_retries_released(
+    env: Env, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    await paused_behind_open_breakers(env, tmp_path, APP)
+    caplog.set_level(logging.INFO, logger="ee_retry.service.policy.admin")
+    await reset_breaker(env.deps, env.admin, APP)
+    [line] = [r for r in caplog.records if r.name == "ee_retry.service.policy.admin"]
+    assert line.levelno == logging.INFO
+    assert (
+        line.getMessage()
+        == f"the circuit breaker of {APP} was reset by {env.admin.name}; 1 paused retries released"
+    )
+    assert env.admin.token not in caplog.text
