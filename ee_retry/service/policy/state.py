@@ -12,7 +12,8 @@ a compare-and-set on its revision as the pass read it:
   added (its starts and failed core-hours) are appended to the stored ones, and the write is tried
   again, at most BUDGET_WRITE_TRIES times. Only this pass's additions are merged, so an entry both
   writers hold counts once and neither writer's entries are lost. A document still refused after the
-  last try is logged and kept in memory as last read plus this pass's additions, still to be written.
+  last try is logged with a WARNING, and this pass's additions to it are lost: each pass loads the
+  states afresh.
 
 After a save, the state in memory is what the store holds, plus the additions of any budget-use
 document still refused.
