@@ -10,6 +10,7 @@ KEEP_ALIVE_S = 5.0  # an idle keep-alive connection is closed after this long
 MAX_CONNECTIONS = 1_000  # open client connections; more are answered 503 and closed (file descriptors)
 MAX_IN_FLIGHT = 100  # requests being handled at once; more are answered 503 at once (memory: 1 MiB each)
 IDEMPOTENCY_KEY_MAX_LEN = 255  # as in the retry contract (spec/)
+APP_NAME_MAX_LEN = 255  # a breaker's app (Module.method) named by reset_retry_breaker and its REST route
 IDEMPOTENCY_TTL_S = 86_400  # a key replays its first answer for at least 24 h
 IDEMPOTENCY_WAIT_S = 30.0  # a concurrent caller with the same key waits this long for the first answer
 

@@ -8,7 +8,7 @@ import functools
 from typing import Any
 
 from ee_retry import __version__
-from ee_retry.constants import IDEMPOTENCY_KEY_MAX_LEN, MAX_LOG_LINES_PER_CALL
+from ee_retry.constants import APP_NAME_MAX_LEN, IDEMPOTENCY_KEY_MAX_LEN, MAX_LOG_LINES_PER_CALL
 from ee_retry.domain.model import JobStatus
 
 JOB_ID = {"type": "string", "pattern": "^[0-9a-f]{24}$", "description": "24 hexadecimal characters"}
@@ -186,6 +186,18 @@ SCHEMAS: dict[str, Any] = {
             "budgets": {"type": "array", "items": {"type": "object"}},
         },
     ),
+    "BreakerReset": _obj(
+        ["app", "state", "since_ms", "released"],
+        {
+            "app": {"type": "string"},
+            "state": {"const": "closed"},
+            "opened_at_ms": MS,
+            "since_ms": {"type": "integer", "description": "outcomes finished before this do not count"},
+            "probe_id": NULLABLE_STR,
+            "probe_at_ms": MS,
+            "released": {"type": "integer", "minimum": 0, "description": "paused retries made due now"},
+        },
+    ),
     "Stats": _obj(
         ["user", "since", "counts", "total", "retries"],
         {
@@ -234,6 +246,13 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
 
 
 _TIME = {"type": "string", "description": "ISO 8601, or epoch milliseconds"}
+_APP_PATH = {
+    "name": "app",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": APP_NAME_MAX_LEN},
+    "description": "the app's Module.method",
+}
 _JOB_PATH = {"name": "job_id", "in": "path", "required": True, "schema": JOB_ID}
 _IDEM = {
     "name": "Idempotency-Key",
@@ -323,6 +342,14 @@ def _paths() -> dict[str, Any]:
                 "The automatic retry policy in force, its open breakers and near-exhausted budgets",
                 (200, "as get_retry_policy", _ref("RetryPolicy")),
                 (401, 503),
+            )
+        },
+        "/api/v1/policy/breakers/{app}/reset": {
+            "post": _op(
+                "Close an app's circuit breaker now and make the retries it paused due (EE2_ADMIN)",
+                (200, "as reset_retry_breaker", _ref("BreakerReset")),
+                (400, 401, 403, 503),
+                [_APP_PATH],
             )
         },
         "/api/v1/openapi.json": {

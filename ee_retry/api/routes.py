@@ -29,7 +29,7 @@ from ee_retry.rpc.views import job_state, log_page
 from ee_retry.service import browse, jobs
 from ee_retry.service.deps import Deps
 from ee_retry.service.ops.retry_failed import retry_failed_jobs
-from ee_retry.service.policy.admin import retry_policy
+from ee_retry.service.policy.admin import reset_breaker, retry_policy
 from ee_retry.service.submit.idempotency import check_key
 from ee_retry.service.sync import callbacks
 
@@ -146,6 +146,11 @@ async def policy(deps: Deps, call: Call, request: Request) -> Response:
     return _json(await retry_policy(deps, await call.user()))
 
 
+async def breaker_reset(deps: Deps, call: Call, request: Request) -> Response:
+    """reset_retry_breaker for the app named in the path: the same checks, the same answer."""
+    return _json(await reset_breaker(deps, await call.user(), request.path_params["app"]))
+
+
 async def openapi(deps: Deps, call: Call, request: Request) -> Response:
     return _json(document())
 
@@ -161,6 +166,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/retries/failed": {"POST": retry_failed},
     "/stats": {"GET": stats},
     "/policy": {"GET": policy},
+    "/policy/breakers/{app}/reset": {"POST": breaker_reset},
     "/openapi.json": {"GET": openapi},
 }
 

@@ -1,4 +1,5 @@
-"""The `rest` fixture: REST calls over the `client` fixture, and the `api` JSON-RPC helper."""
+"""The `rest` fixture: REST calls over the `client` fixture, and the `api` JSON-RPC helper; and
+`policy_rest`, REST calls to the app with the example policy in force (`policy_api`'s app)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from ee_retry.testing.harness import ALICE_TOKEN
-from tests.rpc.conftest import Api, Rpc
+from tests.rpc.conftest import Api, Rpc, policy_api
+
+__all__ = ["policy_api"]  # the fixture, shared with tests/rpc
 
 
 class Rest:
@@ -42,6 +45,11 @@ def rest(client: TestClient) -> Rest:
 @pytest.fixture
 def api(client: TestClient, rpc: Rpc) -> Api:
     return Api(client, rpc)
+
+
+@pytest.fixture
+def policy_rest(policy_api: Api) -> Rest:
+    return Rest(policy_api.client)
 
 
 def problem(response: Any, status: int) -> dict[str, Any]:

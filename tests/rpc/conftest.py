@@ -1,16 +1,24 @@
 """Short wire calls for the ee2 method tests: the `Api` wrapper (the `api` fixture, over the `client`
-and `rpc` fixtures), result and error readers, and demo values; and for the conformance tests, KBase's
-generated-style client (the `ee2` fixture for any token, `alice` and `admin`), `raises` and a demo job."""
+and `rpc` fixtures, and `policy_api`, the app with the example policy in force), result and error
+readers, and demo values; and for the conformance tests, KBase's generated-style client (the `ee2`
+fixture for any token, `alice` and `admin`), `raises` and a demo job."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+import ee_retry.demo
+from ee_retry.app import create_app
+from ee_retry.service.deps import Deps
+from ee_retry.settings import Settings
 from ee_retry.testing.harness import ADMIN_TOKEN, ALICE_TOKEN
+from ee_retry.testing.scheduler import FakeScheduler
+from tests.conftest import apply_synchronously
 from tests.kbase_client import EE2Client, ServerError
 
 Rpc = Callable[..., tuple[int, Any]]
@@ -21,6 +29,7 @@ BETA_COMMIT = "b2051874499e4ce56f1ade1c35cdd488b35b21b5"  # Demo's "beta" and "d
 T0_S = 1_700_000_000.0  # the clock fixture's start
 T0_MS = 1_700_000_000_000
 JOB = {"method": "Demo.succeed", "params": [{"x": 1}], "wsid": 1}
+EXAMPLE_POLICY = Path(ee_retry.demo.__file__).with_name("policy.toml")
 
 
 def ok(answer: tuple[int, Any]) -> Any:
@@ -68,6 +77,15 @@ class Api:
 @pytest.fixture
 def api(client: TestClient, rpc: Rpc) -> Api:
     return Api(client, rpc)
+
+
+@pytest.fixture
+def policy_api(deps: Deps, sched: FakeScheduler, rpc: Rpc) -> Iterator[Api]:
+    """The app with the example policy in force (its loop not running: tests run passes)."""
+    deps.settings = Settings(policy_file=EXAMPLE_POLICY)
+    with TestClient(create_app(deps, recover=False, poll=False)) as client:
+        apply_synchronously(deps, sched)
+        yield Api(client, rpc)
 
 
 @pytest.fixture

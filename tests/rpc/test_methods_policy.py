@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
 
-import ee_retry.demo
-from ee_retry.app import create_app
 from ee_retry.service.deps import Deps
 from ee_retry.service.policy.loop import AutoRetrier
-from ee_retry.settings import Settings
 from ee_retry.testing.clock import FakeClock
 from ee_retry.testing.harness import ADMIN_TOKEN, ALICE_TOKEN, BOB_TOKEN, READONLY_ADMIN_TOKEN
 from ee_retry.testing.scheduler import FakeScheduler
-from tests.conftest import apply_synchronously
-from tests.rpc.conftest import Api, Rpc, failed, ok
-
-EXAMPLE = Path(ee_retry.demo.__file__).with_name("policy.toml")
-
-
-@pytest.fixture
-def policy_api(deps: Deps, sched: FakeScheduler, rpc: Rpc) -> Iterator[Api]:
-    """The app with the example policy in force (its loop not running: tests run passes)."""
-    deps.settings = Settings(policy_file=EXAMPLE)
-    with TestClient(create_app(deps, recover=False, poll=False)) as client:
-        apply_synchronously(deps, sched)
-        yield Api(client, rpc)
+from tests.rpc.conftest import Api, failed, ok
 
 
 def test_without_a_policy_file_automatic_retries_are_off(api: Api) -> None:

@@ -87,8 +87,10 @@ async def reset_breaker(deps: Deps, user: User, app: object) -> dict[str, Any]:
     it paused become due now, so the next pass decides them again. The answer is the closed breaker
     and `released`, how many paused retries became due."""
     check_admin_flag(user, True, Access.WRITE, "reset a retry circuit breaker")
-    if not isinstance(app, str) or not app or len(app) > 255:
-        raise InvalidParams("'app' must be the app's Module.method")
+    if not isinstance(app, str) or not app or len(app) > constants.APP_NAME_MAX_LEN:
+        raise InvalidParams(
+            f"'app' must be the app's Module.method, 1 to {constants.APP_NAME_MAX_LEN} characters"
+        )
     now_ms = int(deps.clock.now() * 1000)
     closed = breakers.closed(app, now_ms)
     await deps.store.put_states({BREAKER + app: breaker_doc(closed)})

@@ -6,9 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import ee_retry.demo
+from ee_retry.domain.policy.breaker import Breaker, BreakerState
 from ee_retry.domain.policy.model import AutoRetry
+from ee_retry.service.deps import Deps
 from ee_retry.service.policy.loop import AutoRetrier
 from ee_retry.service.policy.source import PolicySource
+from ee_retry.service.policy.state import BREAKER, breaker_doc
 from tests.service.conftest import Env
 
 EXAMPLE = Path(ee_retry.demo.__file__).with_name("policy.toml").read_text()
@@ -26,6 +29,16 @@ def make_retrier(env: Env, folder: Path, text: str = EXAMPLE) -> AutoRetrier:
     source = PolicySource(path)
     source.load_first(env.clock.now())
     return AutoRetrier(env.deps, source, 1.0, None, middle)
+
+
+async def open_breakers(deps: Deps, *apps: str) -> None:
+    """Store each app's breaker open since now, as a pass that just opened it would."""
+    now_ms = int(deps.clock.now() * 1000)
+    opened = {
+        BREAKER + app: breaker_doc(Breaker(app, BreakerState.OPEN, opened_at_ms=now_ms, since_ms=now_ms))
+        for app in apps
+    }
+    await deps.store.put_states(opened)
 
 
 async def auto(env: Env, job_id: str) -> dict[str, Any]:

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from ee_retry.domain.policy.breaker import Breaker, BreakerState
+from ee_retry.domain.policy.breaker import BreakerState
 from ee_retry.ports import JobStore
 from ee_retry.service.policy.admin import reset_breaker, retry_policy
 from ee_retry.service.policy.loop import AutoRetrier
-from ee_retry.service.policy.state import BREAKER as BREAKER_KEY
-from ee_retry.service.policy.state import PolicyState, breaker_doc
+from ee_retry.service.policy.state import PolicyState
 from tests.service.conftest import Env
-from tests.service.policy.auto_support import EXAMPLE, auto, latest, make_retrier
+from tests.service.policy.auto_support import EXAMPLE, auto, latest, make_retrier, open_breakers
 
 BREAKER = EXAMPLE.replace("min_finished = 20", "min_finished = 3").replace(
     "cooldown_s = 1800", "cooldown_s = 100"
@@ -31,12 +30,7 @@ async def breaker_state(env: Env) -> BreakerState:
 async def paused_behind_open_breakers(env: Env, tmp_path: Path, *apps: str) -> tuple[AutoRetrier, list[str]]:
     """One failed job of each app, its automatic retry paused by the pass behind the app's open
     breaker: the retrier and the jobs."""
-    now_ms = int(env.clock.now() * 1000)
-    opened = {
-        BREAKER_KEY + app: breaker_doc(Breaker(app, BreakerState.OPEN, opened_at_ms=now_ms, since_ms=now_ms))
-        for app in apps
-    }
-    await env.deps.store.put_states(opened)
+    await open_breakers(env.deps, *apps)
     jobs = [await env.run(method=app) for app in apps]
     for job in jobs:
         await env.sched.complete(job, exit_code=3)  # the example's "flaky downloads" rule
