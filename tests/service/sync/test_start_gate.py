@@ -65,10 +65,16 @@ async def test_a_queued_job_another_process_cancels_never_starts(service: Servic
 async def test_the_gate_allows_only_jobs_still_waiting_and_starts_them_when_the_store_fails(
     service: Service, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    job_id = await service.run("Demo.sleep", seconds=LONG_JOB_S)
-    assert await may_start(service.deps, job_id)
-    await service.wait_for(job_id, JobStatus.RUNNING)
-    assert not await may_start(service.deps, job_id)
+    """max_parallel=1: a job that waits for the slot a running job holds may start; the running job
+    and an unknown id may not; with the store away, the gate lets a start through."""
+    running = await service.run("Demo.sleep", seconds=LONG_JOB_S)
+    await service.wait_for(running, JobStatus.RUNNING)
+    waiting = await service.run("Demo.succeed")
+    await service.wait_for(waiting, JobStatus.QUEUED)
+    assert (await service.proc(waiting)).state is ProcState.IDLE
+
+    assert await may_start(service.deps, waiting)
+    assert not await may_start(service.deps, running)
     assert not await may_start(service.deps, UNKNOWN_JOB_ID)
 
     async def store_down(ids: Sequence[str]) -> dict[str, Job]:
